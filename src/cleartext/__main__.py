@@ -1,0 +1,3 @@
+from cleartext.cli import main
+
+main()
