@@ -350,9 +350,7 @@ _NEVER_OFFER = frozenset(code for code, _ in _NAME_ONLY)
 TLS13_SUITES: tuple[int, ...] = tuple(code for code, _ in _TLS13)
 """The five TLS 1.3 suites (RFC 8446 appendix B.4), in our preference order."""
 
-WEAK_SUITES: tuple[int, ...] = tuple(
-    s.code for s in SUITES.values() if s.weak and s.code not in _NEVER_OFFER
-)
+WEAK_SUITES: tuple[int, ...] = tuple(s.code for s in SUITES.values() if s.weak and s.code not in _NEVER_OFFER)
 """Every offerable suite that belongs to at least one weak class."""
 
 BROAD_SUITES: tuple[int, ...] = (
