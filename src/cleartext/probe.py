@@ -1,0 +1,569 @@
+"""Probe: the only module that touches sockets. One endpoint in, one Observation out.
+
+Per endpoint we spend at most ``max_connections`` connections (default 6):
+
+1. the *dialog*: greeting, capabilities in clear, STARTTLS (asked even when not advertised), one real TLS
+   handshake with the local OpenSSL (which gives the certificate chain), capabilities again after TLS;
+2. up to five *raw hellos*: hand-built ClientHello messages (cleartext.tls) that find which protocol
+   versions and weak cipher classes the server accepts, without a key exchange. On STARTTLS ports each
+   one replays the short plaintext preamble first.
+
+Every read has a per-step deadline, the whole endpoint has its own deadline, and all bytes received count
+against a per-endpoint cap: a server that drips, floods or stalls ends in a status, never a hang. Errors
+are statuses in the record; only bugs raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import errno
+import ssl
+import time
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cleartext.protocols import client_for
+from cleartext.protocols.base import (
+    Capabilities,
+    Greeting,
+    GreetingKind,
+    LimitExceeded,
+    MailClient,
+    ProtocolViolation,
+    Reply,
+)
+from cleartext.record import Observation, PlainPhase, Protocol, Status, TLSMatrix, TLSMode, TLSPhase
+from cleartext.software import identify
+from cleartext.targets import Endpoint
+from cleartext.text import sanitize
+from cleartext.tls import certs
+from cleartext.tls.ciphers import BROAD_SUITES, TLS13_SUITES, WeakClass, suite_name, suites_in_class, weak_classes
+from cleartext.tls.hello import TLSVersion, client_hello
+from cleartext.tls.serverhello import ServerFlight, ServerFlightReader
+
+READ_CHUNK = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0  # per step: one reply, one handshake
+    endpoint_timeout: float = 60.0  # the whole endpoint, every connection included
+    max_bytes: int = 256 * 1024  # everything received from one endpoint, over all its connections
+    max_connections: int = 6
+    ehlo_name: str = "cleartext.invalid"
+    ca_files: tuple[str, ...] = ()
+    tls_matrix: bool = True
+    source_address: str | None = None
+
+
+class _Stop(Exception):
+    """Ends the dialog with a status; caught in :func:`probe` and written into the record."""
+
+    def __init__(self, status: Status, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class _Budget:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, count: int) -> None:
+        self.used += count
+        if self.used > self.limit:
+            raise _Stop(Status.PROTOCOL_ERROR, f"server sent more than {self.limit} bytes")
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@lru_cache(maxsize=1)
+def _handshake_context() -> ssl.SSLContext:
+    """A client context that completes a handshake with nearly anything, to see what the server does.
+
+    Nothing is verified here (the chain is verified offline in cleartext.tls.certs); old versions and
+    weak suites are allowed so that a legacy-only server still yields its certificate.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with contextlib.suppress(ValueError, ssl.SSLError):
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with contextlib.suppress(ssl.SSLError):
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    # OpenSSL 3 refuses servers without RFC 5746 secure renegotiation; we want to see them, not fail.
+    ctx.options |= getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)
+    return ctx
+
+
+@lru_cache(maxsize=1)
+def _openssl_suite_ids() -> dict[str, int]:
+    """OpenSSL cipher name -> IANA code, so records name suites the same way whichever path saw them."""
+    return {c["name"]: c["id"] & 0xFFFF for c in _handshake_context().get_ciphers()}
+
+
+_VERSION_LABELS = {
+    "SSLv3": TLSVersion.SSL3,
+    "TLSv1": TLSVersion.TLS1_0,
+    "TLSv1.1": TLSVersion.TLS1_1,
+    "TLSv1.2": TLSVersion.TLS1_2,
+    "TLSv1.3": TLSVersion.TLS1_3,
+}
+
+
+class _Connection:
+    """One TCP connection with the endpoint's deadlines and byte budget applied to every read."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        settings: ProbeSettings,
+        budget: _Budget,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.settings = settings
+        self.budget = budget
+
+    async def read_some(self) -> bytes:
+        data = await self.reader.read(READ_CHUNK)
+        self.budget.take(len(data))
+        return data
+
+    async def reply(self, client: MailClient, step: str) -> Reply:
+        try:
+            async with asyncio.timeout(self.settings.read_timeout):
+                while True:
+                    reply = client.next_reply()
+                    if reply is not None:
+                        return reply
+                    data = await self.read_some()
+                    if not data:
+                        raise _Stop(Status.CLOSED, f"server closed the connection while we awaited {step}")
+                    client.receive_data(data)
+        except TimeoutError:
+            raise _Stop(
+                Status.READ_TIMEOUT, f"no complete {step} within {self.settings.read_timeout:g} s"
+            ) from None
+        except (LimitExceeded, ProtocolViolation) as exc:
+            raise _Stop(Status.PROTOCOL_ERROR, f"{step}: {exc}") from None
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise _Stop(Status.CLOSED, f"connection reset while we awaited {step}: {exc}") from None
+        except ssl.SSLError as exc:
+            raise _Stop(Status.TLS_ERROR, f"TLS error while we awaited {step}: {exc.reason or exc}") from None
+
+    async def command(self, client: MailClient, data: bytes, step: str) -> Reply:
+        try:
+            self.writer.write(data)
+        except (ConnectionResetError, BrokenPipeError, RuntimeError) as exc:
+            raise _Stop(Status.CLOSED, f"connection lost before {step}: {exc}") from None
+        return await self.reply(client, step)
+
+    async def start_tls(self, server_hostname: str | None) -> None:
+        try:
+            await self.writer.start_tls(
+                _handshake_context(),
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=self.settings.read_timeout,
+            )
+        except TimeoutError:
+            raise _Stop(
+                Status.READ_TIMEOUT, f"TLS handshake not finished within {self.settings.read_timeout:g} s"
+            ) from None
+        except ssl.SSLError as exc:
+            raise _Stop(Status.TLS_ERROR, f"TLS handshake failed: {exc.reason or exc}") from None
+        except (ConnectionError, OSError, EOFError) as exc:
+            raise _Stop(Status.TLS_ERROR, f"connection lost during the TLS handshake: {exc}") from None
+
+    async def quit(self, client: MailClient) -> None:
+        """Say goodbye politely, briefly; whatever happens, the connection closes."""
+        try:
+            self.writer.write(client.quit_command())
+            async with asyncio.timeout(min(1.0, self.settings.read_timeout)):
+                await self.reply(client, "the reply to QUIT")
+        except (_Stop, TimeoutError, OSError, RuntimeError):
+            pass
+
+    async def close(self) -> None:
+        transport = self.writer.transport
+        try:
+            self.writer.close()
+            async with asyncio.timeout(1.0):
+                await self.writer.wait_closed()
+        except (TimeoutError, OSError, ssl.SSLError, RuntimeError):
+            transport.abort()
+
+
+_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+
+
+class _Endpoint:
+    """The state of probing one endpoint: settings, budget, connection count and the observation."""
+
+    def __init__(self, endpoint: Endpoint, settings: ProbeSettings) -> None:
+        self.ep = endpoint
+        self.settings = settings
+        self.budget = _Budget(settings.max_bytes)
+        self.obs = Observation(
+            address=endpoint.address,
+            port=endpoint.port,
+            protocol=endpoint.protocol,
+            tls_mode=endpoint.tls_mode,
+            hostname=endpoint.hostname,
+            started_at=_now_iso(),
+        )
+        self.chain: list[bytes] = []
+        self.negotiated_suite: int | None = None  # IANA code of the suite the real handshake agreed on
+
+    def _mark(self, name: str, since: float) -> None:
+        self.obs.timings_ms[name] = round((time.monotonic() - since) * 1000, 2)
+
+    async def connect(self) -> _Connection:
+        s = self.settings
+        self.obs.connections += 1
+        local = (s.source_address, 0) if s.source_address else None
+        try:
+            async with asyncio.timeout(s.connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    self.ep.address, self.ep.port, local_addr=local, limit=READ_CHUNK
+                )
+        except TimeoutError:
+            raise _Stop(Status.CONNECT_TIMEOUT, f"no answer within {s.connect_timeout:g} s") from None
+        except ConnectionRefusedError:
+            raise _Stop(Status.REFUSED, "connection refused") from None
+        except OSError as exc:
+            if exc.errno in _UNREACHABLE:
+                raise _Stop(Status.UNREACHABLE, exc.strerror or str(exc)) from None
+            if exc.errno == errno.ETIMEDOUT:
+                raise _Stop(Status.CONNECT_TIMEOUT, exc.strerror or str(exc)) from None
+            raise _Stop(Status.ERROR, f"cannot connect: {exc.strerror or exc}") from None
+        return _Connection(reader, writer, s, self.budget)
+
+    @property
+    def sni(self) -> str | None:
+        return self.ep.hostname
+
+    # -- the dialog ---------------------------------------------------------------------------------
+
+    async def greet(self, conn: _Connection, client: MailClient) -> Greeting:
+        start = time.monotonic()
+        client.expect_greeting()
+        reply = await conn.reply(client, "the greeting")
+        self._mark("greeting", start)
+        greeting = client.parse_greeting(reply)
+        if self.obs.greeting is None:
+            self.obs.greeting = sanitize(reply.text, 2048)
+            self.obs.software = identify(self.ep.protocol, reply.text)
+        if greeting.kind is GreetingKind.NOT_MAIL:
+            raise _Stop(Status.NOT_MAIL, f"not a {self.ep.protocol.value.upper()} greeting")
+        if greeting.kind is GreetingKind.REFUSE:
+            raise _Stop(Status.REFUSED_BY_POLICY, f"greeting refuses the session ({reply.code})")
+        return greeting
+
+    async def capabilities(self, conn: _Connection, client: MailClient, greeting: Greeting | None) -> Capabilities:
+        reply = await conn.command(client, client.capability_command(), "the capability list")
+        caps = client.parse_capabilities(reply)
+        if not caps.supported:
+            if self.ep.protocol is Protocol.SMTP and reply.code == "421":
+                raise _Stop(Status.REFUSED_BY_POLICY, "EHLO answered 421: the server closes the session")
+            fallback = client.fallback_capability_command()
+            if fallback is not None:
+                helo = await conn.command(client, fallback, "the reply to HELO")
+                if not helo.ok:
+                    raise _Stop(Status.REFUSED_BY_POLICY, f"both EHLO and HELO refused ({helo.code})")
+                caps = Capabilities(supported=False, lines=reply.lines + helo.lines)
+            elif greeting is not None and greeting.capabilities:
+                # IMAP: a server that will not answer CAPABILITY may still have listed them in its greeting.
+                from cleartext.protocols.imap import capabilities_from_tokens
+
+                caps = capabilities_from_tokens(greeting.capabilities, reply.lines)
+        return caps
+
+    async def dialog(self) -> None:
+        """Connection 1: everything a client sees, and the one real handshake."""
+        start = time.monotonic()
+        conn = await self.connect()
+        self._mark("connect", start)
+        client = client_for(self.ep.protocol, ehlo_name=self.settings.ehlo_name)
+        try:
+            if self.ep.tls_mode is TLSMode.IMPLICIT:
+                await self.handshake(conn)
+                greeting = await self.greet(conn, client)
+                await self.after_tls(conn, client, greeting)
+            else:
+                await self.plaintext(conn, client)
+            await conn.quit(client)
+        finally:
+            await conn.close()
+
+    async def plaintext(self, conn: _Connection, client: MailClient) -> None:
+        plain = self.obs.plain = PlainPhase()
+        greeting = await self.greet(conn, client)
+        start = time.monotonic()
+        caps = await self.capabilities(conn, client, greeting)
+        self._mark("capabilities", start)
+        plain.capabilities = list(caps.lines)
+        plain.capability_reply = caps.lines[-1] if caps.lines else None
+        plain.auth_mechanisms = list(caps.auth_mechanisms)
+        plain.login_command = caps.login_command
+        plain.starttls_advertised = caps.starttls
+        if not caps.supported and self.ep.protocol is Protocol.IMAP and greeting.capabilities is None:
+            plain.login_command = None
+        start = time.monotonic()
+        reply = await conn.command(client, client.starttls_command(), "the reply to STARTTLS")
+        self._mark("starttls", start)
+        plain.starttls_reply = reply.text
+        plain.starttls_accepted = client.starttls_accepted(reply)
+        if not plain.starttls_accepted:
+            return
+        client.take_pending()  # anything sent before the handshake is not part of the TLS session
+        await self.handshake(conn)
+        await self.after_tls(conn, client, None)
+
+    async def handshake(self, conn: _Connection) -> None:
+        tls = self.obs.tls = TLSPhase()
+        start = time.monotonic()
+        try:
+            await conn.start_tls(self.sni)
+        except _Stop as stop:
+            tls.error = stop.detail
+            raise
+        finally:
+            self._mark("tls_handshake", start)
+        ssl_object = conn.writer.get_extra_info("ssl_object")
+        if ssl_object is None:  # pragma: no cover - start_tls succeeded, so there is one
+            return
+        tls.version = ssl_object.version()
+        cipher = ssl_object.cipher()
+        if cipher:
+            self.negotiated_suite = _openssl_suite_ids().get(cipher[0])
+            tls.cipher = suite_name(self.negotiated_suite) if self.negotiated_suite else sanitize(cipher[0], 100)
+        self.chain = _peer_chain(ssl_object)
+
+    async def after_tls(self, conn: _Connection, client: MailClient, greeting: Greeting | None) -> None:
+        assert self.obs.tls is not None
+        client.after_tls()
+        start = time.monotonic()
+        caps = await self.capabilities(conn, client, greeting)
+        self._mark("capabilities_tls", start)
+        self.obs.tls.capabilities = list(caps.lines)
+        self.obs.tls.auth_mechanisms = list(caps.auth_mechanisms)
+        self.obs.tls.login_command = caps.login_command
+
+    # -- the TLS matrix ------------------------------------------------------------------------------
+
+    async def raw_hello(self, version: TLSVersion, suites: tuple[int, ...]) -> ServerFlight | None:
+        """One connection: reach the TLS layer, send a hand-built ClientHello, read the first flight.
+
+        None means the probe said nothing about TLS (we could not reach the TLS layer this time).
+        """
+        try:
+            conn = await self.connect()
+        except _Stop:
+            return None
+        hello = client_hello(version, suites, self.sni)
+        flight = ServerFlightReader(max_bytes=min(65536, max(0, self.budget.limit - self.budget.used)))
+        try:
+            if self.ep.tls_mode is TLSMode.STARTTLS:
+                client = client_for(self.ep.protocol, ehlo_name=self.settings.ehlo_name)
+                client.expect_greeting()
+                greeting = client.parse_greeting(await conn.reply(client, "the greeting"))
+                if greeting.kind is not GreetingKind.ACCEPT:
+                    return None
+                if client.capabilities_before_starttls:
+                    await conn.command(client, client.capability_command(), "the capability list")
+                reply = await conn.command(client, client.starttls_command(), "the reply to STARTTLS")
+                if not client.starttls_accepted(reply):
+                    return None
+                pending = client.take_pending()
+                if pending:
+                    flight.feed(pending)
+            conn.writer.write(hello)
+            async with asyncio.timeout(self.settings.read_timeout):
+                while flight.result is None:
+                    data = await conn.read_some()
+                    if not data:
+                        return flight.eof()
+                    flight.feed(data)
+            return flight.result
+        except TimeoutError:
+            return None
+        except (ConnectionResetError, BrokenPipeError):
+            return flight.eof()
+        except (_Stop, OSError):
+            return None
+        finally:
+            conn.writer.transport.abort()
+
+    async def matrix(self) -> None:
+        """Which versions and weak cipher classes the server accepts, within the connection budget."""
+        start = time.monotonic()
+        matrix = self.obs.matrix = TLSMatrix()
+        order = [TLSVersion.TLS1_3, TLSVersion.TLS1_2, TLSVersion.TLS1_1, TLSVersion.TLS1_0, TLSVersion.SSL3]
+        state: dict[TLSVersion, str] = dict.fromkeys(order, "unknown")
+        weak: dict[WeakClass, str] = dict.fromkeys(WeakClass, "unknown")
+        chosen: list[str] = []
+
+        def note_suite(code: int | None) -> None:
+            if code is None:
+                return
+            classes = weak_classes(code)
+            for cls in classes:
+                weak[cls] = "accepted"
+            if classes and suite_name(code) not in chosen:
+                chosen.append(suite_name(code))
+
+        # What the real handshake already proved: OpenSSL offered TLS 1.0-1.3, so the server's choice is
+        # the highest version it accepts, and every version above it is refused.
+        negotiated = _VERSION_LABELS.get(self.obs.tls.version or "") if self.obs.tls else None
+        if negotiated is not None:
+            state[negotiated] = "accepted"
+            for version in order:
+                if TLSVersion.TLS1_0 <= version and version > negotiated:
+                    state[version] = "rejected"
+            note_suite(self.negotiated_suite)
+
+        def left() -> int:
+            return self.settings.max_connections - self.obs.connections
+
+        for version in order:
+            if state[version] != "unknown" or left() <= 0:
+                continue
+            suites = TLS13_SUITES if version is TLSVersion.TLS1_3 else BROAD_SUITES
+            flight = await self.raw_hello(version, suites)
+            matrix.probes += 1
+            if flight is None:
+                continue
+            outcome = str(flight.outcome)
+            if outcome == "accepted":
+                got = flight.version
+                if version is TLSVersion.TLS1_3 or flight.hello_retry:
+                    state[version] = "accepted" if got == TLSVersion.TLS1_3 or flight.hello_retry else "rejected"
+                    if got in state and got != version:
+                        state[TLSVersion(got)] = "accepted"
+                elif got in state and got <= version:
+                    state[TLSVersion(got)] = "accepted"
+                    for other in order:
+                        if got < other <= version and other is not TLSVersion.TLS1_3:
+                            state[other] = "rejected"
+                note_suite(flight.cipher)
+                if not self.chain and flight.certificates:
+                    self.chain = list(flight.certificates)
+            elif outcome in ("alert", "closed"):
+                state[version] = "rejected"
+
+        legacy_ok = [v for v in order if v <= TLSVersion.TLS1_2 and state[v] == "accepted"]
+        if legacy_ok:
+            version = max(legacy_ok)
+            while left() > 0:
+                remaining = [cls for cls, st in weak.items() if st == "unknown"]
+                if not remaining:
+                    break
+                suites = tuple(dict.fromkeys(s for cls in remaining for s in suites_in_class(cls)))
+                flight = await self.raw_hello(version, suites)
+                matrix.probes += 1
+                if flight is None:
+                    break
+                outcome = str(flight.outcome)
+                if outcome == "accepted" and flight.cipher is not None:
+                    before = sum(st == "accepted" for st in weak.values())
+                    note_suite(flight.cipher)
+                    if sum(st == "accepted" for st in weak.values()) == before:
+                        break  # the server chose a suite we did not offer: stop, it will not tell more
+                elif outcome in ("alert", "closed"):
+                    for cls in remaining:
+                        weak[cls] = "rejected"
+                    break
+                else:
+                    break
+        elif all(state[v] == "rejected" for v in order if v <= TLSVersion.TLS1_2):
+            # Only TLS 1.3 (or nothing): TLS 1.3 has no weak suites to offer.
+            for cls in weak:
+                if weak[cls] == "unknown":
+                    weak[cls] = "rejected"
+
+        matrix.versions = {v.label: state[v] for v in reversed(order)}
+        matrix.weak_classes = {str(cls): weak[cls] for cls in WeakClass}
+        matrix.weak_suites = chosen
+        self._mark("matrix", start)
+
+    # -- certificates -------------------------------------------------------------------------------
+
+    def judge_chain(self) -> None:
+        if not self.chain:
+            return
+        if self.obs.tls is None:
+            self.obs.tls = TLSPhase(error="no complete handshake; chain from a raw hello")
+        tls = self.obs.tls
+        tls.chain = [certs.describe(der) for der in self.chain[:10]]
+        verdict = certs.verify_chain(self.chain, certs.trust_roots(self.settings.ca_files))
+        tls.trusted = verdict.trusted
+        tls.verify_error = verdict.error
+        if self.ep.hostname:
+            tls.hostname_checked = self.ep.hostname
+            tls.hostname_match = certs.hostname_matches(self.chain[0], self.ep.hostname)
+
+
+def _peer_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
+    """The chain the server sent, leaf first (Python 3.13 has a public API; 3.11/3.12 a private one)."""
+    getter = getattr(ssl_object, "get_unverified_chain", None)
+    if getter is None:
+        inner = getattr(ssl_object, "_sslobj", None)
+        getter = getattr(inner, "get_unverified_chain", None)
+    if getter is not None:
+        try:
+            chain = getter() or []
+            out = []
+            for cert in chain:
+                der = cert if isinstance(cert, bytes) else cert.public_bytes(2)  # _ssl.ENCODING_DER
+                out.append(der)
+            if out:
+                return out
+        except (ssl.SSLError, ValueError, TypeError, AttributeError):
+            pass
+    leaf = ssl_object.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def tls_reachable(obs: Observation) -> bool:
+    """Is there a TLS layer worth probing with raw hellos?"""
+    if obs.tls_mode is TLSMode.IMPLICIT:
+        return obs.status in (Status.SUCCESS, Status.TLS_ERROR, Status.READ_TIMEOUT, Status.CLOSED,
+                              Status.NOT_MAIL, Status.PROTOCOL_ERROR) and obs.tls is not None
+    return obs.plain is not None and bool(obs.plain.starttls_accepted)
+
+
+async def probe(endpoint: Endpoint, settings: ProbeSettings) -> Observation:
+    """Probe one endpoint; always returns an Observation (errors become its status)."""
+    state = _Endpoint(endpoint, settings)
+    obs = state.obs
+    start = time.monotonic()
+    try:
+        async with asyncio.timeout(settings.endpoint_timeout):
+            try:
+                await state.dialog()
+            except _Stop as stop:
+                obs.status, obs.status_detail = stop.status, stop.detail
+            if settings.tls_matrix and tls_reachable(obs):
+                await state.matrix()
+    except TimeoutError:
+        if obs.status is Status.SUCCESS and obs.matrix is None:
+            obs.status = Status.READ_TIMEOUT
+            obs.status_detail = f"endpoint deadline of {settings.endpoint_timeout:g} s exceeded"
+        elif obs.matrix is not None:
+            obs.status_detail = (obs.status_detail or "") + " (TLS matrix cut short by the endpoint deadline)"
+    state.judge_chain()
+    obs.bytes_received = state.budget.used
+    obs.timings_ms["total"] = round((time.monotonic() - start) * 1000, 2)
+    return obs
+

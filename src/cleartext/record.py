@@ -1,0 +1,182 @@
+"""The record: what cleartext knows about one endpoint (address:port), the contract between stages.
+
+A record is written by the scanner as one JSON line and read by everything downstream (store, reports,
+notifications, the web UI), so its shape is versioned (``SCHEMA_VERSION``) and documented in
+docs/schema.md with a JSON Schema in ``cleartext/schema/record.schema.json``. Fields are only ever
+added within a version; a rename or a change of meaning bumps the version.
+
+Everything here is plain data: the probe fills an :class:`Observation`, assess adds
+:class:`Finding` objects, and :func:`Record.to_json` serialises the whole.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Protocol(StrEnum):
+    SMTP = "smtp"
+    POP3 = "pop3"
+    IMAP = "imap"
+
+
+class TLSMode(StrEnum):
+    """How TLS is reached on a port: upgraded in-band, or from the first byte (RFC 8314)."""
+
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
+
+
+class Status(StrEnum):
+    """How far the dialog with an endpoint got — a closed list every record reports with.
+
+    Unlike zgrab2, connect errors are told apart: a refused port (RST), a silent one (no SYN-ACK in
+    time) and an unreachable network are different facts about the Internet.
+    """
+
+    SUCCESS = "success"  # the dialog ran as planned (findings may still be bad)
+    REFUSED = "refused"  # TCP connection refused (RST): nothing listens
+    CONNECT_TIMEOUT = "connect-timeout"  # no answer to the SYN within the connect timeout
+    UNREACHABLE = "unreachable"  # ICMP host/network unreachable or no route
+    READ_TIMEOUT = "read-timeout"  # connected, but the server went silent mid-dialog
+    CLOSED = "closed"  # the server closed the connection mid-dialog
+    NOT_MAIL = "not-mail"  # something answers, but it is not a mail server of this protocol
+    REFUSED_BY_POLICY = "refused-by-policy"  # greeting says go away (SMTP 421/554, POP3 -ERR, IMAP BYE)
+    TLS_ERROR = "tls-error"  # the TLS handshake failed (implicit TLS, or after an accepted STARTTLS)
+    PROTOCOL_ERROR = "protocol-error"  # replies violate the protocol, or exceed our size bounds
+    BLOCKLISTED = "blocklisted"  # not scanned: reserved range or operator's exclusion list
+    ERROR = "error"  # a local failure (no file descriptors, no route to resolve); never a server's fault
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse; used to sort findings and to compute a grade."""
+        return {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}[self.value]
+
+
+@dataclass(slots=True)
+class Finding:
+    """One judged fact about an endpoint: a stable code, a severity and the evidence behind it."""
+
+    code: str
+    severity: Severity
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PlainPhase:
+    """What the server said in clear, before any TLS (None for implicit-TLS ports)."""
+
+    capabilities: list[str] | None = None  # capability lines as the server sent them (None: not asked/failed)
+    capability_reply: str | None = None  # the status line, e.g. "250 ..." or "-ERR unknown command"
+    auth_mechanisms: list[str] = field(default_factory=list)  # SASL mechanisms offered in clear
+    login_command: bool | None = None  # IMAP LOGIN / POP3 USER usable in clear (None: cannot tell)
+    starttls_advertised: bool = False
+    starttls_reply: str | None = None  # reply to STARTTLS/STLS (asked even when not advertised)
+    starttls_accepted: bool | None = None  # None: not tried (e.g. the dialog ended before)
+
+
+@dataclass(slots=True)
+class Certificate:
+    """Facts about one certificate of the chain the server sent (leaf first)."""
+
+    sha256: str
+    subject: str
+    issuer: str
+    not_before: str  # ISO 8601, UTC
+    not_after: str
+    key_type: str  # rsa, ec, ed25519, ed448, dsa, unknown
+    key_bits: int
+    signature_algorithm: str  # e.g. sha256WithRSAEncryption
+    dns_names: list[str] = field(default_factory=list)  # subjectAltName dNSName entries
+    self_signed: bool = False
+
+
+@dataclass(slots=True)
+class TLSPhase:
+    """The one real handshake per endpoint: what was negotiated, and what the server said after it."""
+
+    version: str | None = None  # e.g. "TLSv1.3"
+    cipher: str | None = None  # IANA-ish name as OpenSSL reports it
+    error: str | None = None  # why the handshake failed, when it did
+    capabilities: list[str] | None = None  # capabilities asked again after TLS
+    auth_mechanisms: list[str] = field(default_factory=list)
+    login_command: bool | None = None
+    chain: list[Certificate] = field(default_factory=list)
+    trusted: bool | None = None  # chain verified against the trust store (None: no chain)
+    verify_error: str | None = None
+    hostname_checked: str | None = None  # hostname the certificate was checked against
+    hostname_match: bool | None = None  # None when no hostname is known
+
+
+@dataclass(slots=True)
+class TLSMatrix:
+    """What raw ClientHello probes found: protocol versions and weak cipher classes the server accepts.
+
+    Values are "accepted", "rejected", or "unknown" (not probed within the connection budget, or the
+    probe failed for a reason that says nothing about the version).
+    """
+
+    versions: dict[str, str] = field(default_factory=dict)  # "SSLv3" .. "TLSv1.3" -> state
+    weak_classes: dict[str, str] = field(default_factory=dict)  # "rc4", "3des", ... -> state
+    weak_suites: list[str] = field(default_factory=list)  # weak suites the server chose, by name
+    probes: int = 0  # raw-hello connections spent
+
+
+@dataclass(slots=True)
+class Observation:
+    """What an endpoint said and did, with nothing judged. Filled by the probe."""
+
+    address: str
+    port: int
+    protocol: Protocol
+    tls_mode: TLSMode
+    hostname: str | None = None
+    status: Status = Status.SUCCESS
+    status_detail: str | None = None
+    started_at: str = ""  # ISO 8601, UTC
+    timings_ms: dict[str, float] = field(default_factory=dict)  # connect, greeting, tls, total, ...
+    connections: int = 0
+    bytes_received: int = 0
+    software: str | None = None  # identified from the greeting (dovecot, postfix, exim, ...)
+    greeting: str | None = None  # sanitised, size-bounded text of the greeting (all its lines)
+    plain: PlainPhase | None = None
+    tls: TLSPhase | None = None
+    matrix: TLSMatrix | None = None
+
+
+@dataclass(slots=True)
+class Record:
+    """An observation plus its findings: one JSON line per endpoint."""
+
+    observation: Observation
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        obs = asdict(self.observation)
+        return {
+            "version": SCHEMA_VERSION,
+            **obs,
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+    def to_json(self) -> str:
+        # ensure_ascii keeps every line 7-bit clean, whatever bytes a server sent.
+        return json.dumps(self.to_dict(), ensure_ascii=True, separators=(",", ":"))

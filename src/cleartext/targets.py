@@ -1,0 +1,247 @@
+"""Targets: turn what the user typed into a lazy stream of endpoints to probe.
+
+A target is an IP address, a CIDR block, a hostname or ``@FILE`` (one target per line, ``#`` comments).
+Every spec is parsed and checked before anything is scanned, so a typo costs a one-line error and
+exit 2, not half a scan. Addresses are never materialised: a /8 is a generator.
+
+Reserved and special-purpose ranges (loopback, private, documentation, multicast, ...) are refused unless
+the operator passes ``allow_reserved``: scanning them is almost always a mistake, and a tool that scans the
+Internet must not wander into networks that are not the Internet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cleartext.record import Protocol, TLSMode
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TargetError(ValueError):
+    """A target or port specification the user must fix; the message is one line."""
+
+
+# The mail services and how TLS is reached on each (RFC 8314 for the implicit-TLS ports).
+SERVICES: dict[str, tuple[Protocol, TLSMode]] = {
+    "smtp": (Protocol.SMTP, TLSMode.STARTTLS),
+    "submission": (Protocol.SMTP, TLSMode.STARTTLS),
+    "smtps": (Protocol.SMTP, TLSMode.IMPLICIT),
+    "pop3": (Protocol.POP3, TLSMode.STARTTLS),
+    "pop3s": (Protocol.POP3, TLSMode.IMPLICIT),
+    "imap": (Protocol.IMAP, TLSMode.STARTTLS),
+    "imaps": (Protocol.IMAP, TLSMode.IMPLICIT),
+}
+WELL_KNOWN_PORTS: dict[int, str] = {
+    25: "smtp",
+    587: "submission",
+    465: "smtps",
+    110: "pop3",
+    995: "pop3s",
+    143: "imap",
+    993: "imaps",
+}
+DEFAULT_PORTS = (25, 465, 587, 110, 995, 143, 993)
+
+
+@dataclass(frozen=True, slots=True)
+class PortSpec:
+    port: int
+    protocol: Protocol
+    tls_mode: TLSMode
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    address: str
+    port: int
+    protocol: Protocol
+    tls_mode: TLSMode
+    hostname: str | None = None
+
+
+def parse_ports(text: str) -> list[PortSpec]:
+    """Parse ``25,465,2525=smtp,10993=imaps`` into port specs; unknown ports need a service name."""
+    specs: list[PortSpec] = []
+    seen: set[int] = set()
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        number, _, service = item.partition("=")
+        if not number.isdigit() or not 0 < int(number) < 65536:
+            raise TargetError(f"invalid port {item!r}: expected a number from 1 to 65535")
+        port = int(number)
+        service = service.strip().lower() or WELL_KNOWN_PORTS.get(port, "")
+        if not service:
+            raise TargetError(
+                f"port {port} is not a mail port: name its service, e.g. {port}=smtp "
+                f"(one of {', '.join(SERVICES)})"
+            )
+        if service not in SERVICES:
+            raise TargetError(f"unknown service {service!r} for port {port} (one of {', '.join(SERVICES)})")
+        if port not in seen:
+            seen.add(port)
+            specs.append(PortSpec(port, *SERVICES[service]))
+    if not specs:
+        raise TargetError("no ports given")
+    return specs
+
+
+# --- reserved ranges -------------------------------------------------------------------------------
+
+# IANA special-purpose registries (RFC 6890 and successors) plus multicast and the old class E space.
+RESERVED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(net), why)
+    for net, why in (
+        ("0.0.0.0/8", "this network"),
+        ("10.0.0.0/8", "private"),
+        ("100.64.0.0/10", "shared address space"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("172.16.0.0/12", "private"),
+        ("192.0.0.0/24", "IETF protocol assignments"),
+        ("192.0.2.0/24", "documentation"),
+        ("192.88.99.0/24", "6to4 relay anycast"),
+        ("192.168.0.0/16", "private"),
+        ("198.18.0.0/15", "benchmarking"),
+        ("198.51.100.0/24", "documentation"),
+        ("203.0.113.0/24", "documentation"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved"),
+        ("255.255.255.255/32", "broadcast"),
+        ("::/128", "unspecified"),
+        ("::1/128", "loopback"),
+        ("::ffff:0:0/96", "IPv4-mapped"),
+        ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"),
+        ("100::/64", "discard-only"),
+        ("2001::/23", "IETF protocol assignments"),
+        ("2001:db8::/32", "documentation"),
+        ("2002::/16", "6to4"),
+        ("3fff::/20", "documentation"),
+        ("5f00::/16", "segment routing SIDs"),
+        ("fc00::/7", "unique local"),
+        ("fe80::/10", "link-local"),
+        ("ff00::/8", "multicast"),
+    )
+)
+
+
+def reserved_reason(address: IPAddress | IPNetwork) -> str | None:
+    """Why an address (or a whole network) lies in reserved space, or None if it does not."""
+    for net, why in RESERVED_NETWORKS:
+        if net.version != address.version:
+            continue
+        if isinstance(address, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            if address.subnet_of(net):  # type: ignore[arg-type]
+                return why
+        elif address in net:
+            return why
+    return None
+
+
+# --- target specs --------------------------------------------------------------------------------
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?$")
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    """One parsed target: a network (a single address is a /32 or /128) or a hostname to resolve."""
+
+    text: str
+    network: IPNetwork | None = None
+    hostname: str | None = None
+
+    def addresses(self) -> Iterator[IPAddress]:
+        assert self.network is not None
+        if self.network.num_addresses == 1:
+            yield self.network.network_address
+        else:
+            yield from self.network  # includes network/broadcast: a mail server may sit anywhere
+
+
+def is_hostname(text: str) -> bool:
+    return bool(_HOSTNAME.match(text)) and not text.replace(".", "").isdigit()
+
+
+def parse_target(text: str, *, allow_reserved: bool = False, origin: str = "") -> TargetSpec:
+    """Parse one target (no ``@FILE``); raise TargetError with a one-line reason."""
+    where = f" ({origin})" if origin else ""
+    raw = text.strip()
+    if not raw:
+        raise TargetError(f"empty target{where}")
+    try:
+        if "/" in raw:
+            network = ipaddress.ip_network(raw, strict=False)
+        else:
+            network = ipaddress.ip_network(ipaddress.ip_address(raw.strip("[]")))
+    except ValueError:
+        if "/" not in raw and ":" not in raw and is_hostname(raw):
+            return TargetSpec(text=raw, hostname=raw.rstrip(".").lower())
+        raise TargetError(f"invalid target {raw!r}{where}: not an IP address, CIDR or hostname") from None
+    if not allow_reserved:
+        why = reserved_reason(network)
+        if why:
+            raise TargetError(
+                f"target {raw} is in a reserved range ({why}){where}; pass --allow-reserved to scan it"
+            )
+    return TargetSpec(text=raw, network=network)
+
+
+def read_target_file(path: str) -> Iterator[tuple[str, str]]:
+    """Yield (target text, origin) from a target file; ``-`` is standard input."""
+    import sys
+
+    try:
+        handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise TargetError(f"cannot read target file {path}: {exc.strerror or exc}") from None
+    try:
+        for number, line in enumerate(handle, 1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                yield text, f"{path}:{number}"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TargetError(f"cannot read target file {path}: {exc}") from None
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+
+
+def parse_targets(texts: Sequence[str], *, allow_reserved: bool = False) -> list[TargetSpec]:
+    """Parse every target (expanding @FILE); all are checked before any is scanned."""
+    specs: list[TargetSpec] = []
+    for text in texts:
+        if text.startswith("@"):
+            path = text[1:]
+            if not path:
+                raise TargetError("'@' needs a file name: @FILE")
+            if path != "-" and not Path(path).is_file():
+                raise TargetError(f"cannot read target file {path}: no such file")
+            for line, origin in read_target_file(path):
+                specs.append(parse_target(line, allow_reserved=allow_reserved, origin=origin))
+        else:
+            specs.append(parse_target(text, allow_reserved=allow_reserved))
+    if not specs:
+        raise TargetError("no targets given")
+    return specs
+
+
+def parse_resolve(items: Sequence[str]) -> dict[str, list[str]]:
+    """Parse ``--resolve HOST:ADDRESS`` overrides (like curl's) into host -> addresses."""
+    table: dict[str, list[str]] = {}
+    for item in items:
+        host, sep, addr = item.partition(":")
+        if not sep or not is_hostname(host):
+            raise TargetError(f"invalid --resolve {item!r}: expected HOST:ADDRESS")
+        try:
+            address = ipaddress.ip_address(addr.strip("[]"))
+        except ValueError:
+            raise TargetError(f"invalid --resolve {item!r}: {addr!r} is not an IP address") from None
+        table.setdefault(host.rstrip(".").lower(), []).append(str(address))
+    return table
