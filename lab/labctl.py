@@ -1,0 +1,988 @@
+#!/usr/bin/env python3
+"""Start, stop and describe the lab: real mail servers on loopback for cleartext's tests and demo.
+
+    python3 lab/labctl.py start|stop|status|manifest
+
+Standard library only (it runs before the project's venv exists). Everything it makes -- certificates,
+configurations, logs, pid files, sockets, mail homes -- goes under ``lab/run/`` (gitignored).
+
+The lab is four Dovecot instances (one per profile, each with its own config file), one Postfix
+instance (its own config directory, one ``smtpd`` service per address:port) and two ``openssl
+s_server`` processes. Servers listen on 127.0.0.2 .. 127.0.0.6 only, never on 127.0.0.1: clients
+connect from 127.0.0.1 (the kernel's source address for 127/8 destinations), so Dovecot does not treat
+them as "secured" (it does when the client address equals the server address). See lab/README.md.
+
+Importable: ``start()``, ``stop()``, ``status()``, ``manifest()`` and ``ENDPOINTS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LAB_DIR = Path(__file__).resolve().parent
+RUN = LAB_DIR / "run"
+CERTS = RUN / "certs"
+CA_FILE = CERTS / "ca.pem"
+MANIFEST_FILE = RUN / "manifest.json"
+FINGERPRINT_FILE = RUN / "labctl.sha256"
+
+CLIENT_ADDRESS = "127.0.0.1"  # where clients connect from; no server listens here
+MAIL_HOSTNAME = "mail.lab.example"
+LEGACY_HOSTNAME = "legacy.lab.example"
+# The dummy credentials every Dovecot passdb accepts (any user name, this password).
+LOGIN_USER = "labuser"
+LOGIN_PASSWORD = "lab-password"
+
+START_TIMEOUT = 30.0  # seconds for every endpoint to greet after the servers were started
+STOP_TIMEOUT = 10.0  # seconds for a server to exit after SIGTERM, before SIGKILL
+MAIL_PORTS = (25, 110, 143, 465, 587, 993, 995)
+
+DOVECOT = shutil.which("dovecot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/dovecot"
+POSTFIX_MASTER = "/usr/lib/postfix/sbin/master"
+OPENSSL = shutil.which("openssl", path="/usr/bin:/bin:/usr/local/bin") or "openssl"
+
+# Cipher choices. STRONG is used where a profile must produce no TLS finding: ECDHE key exchange with
+# AEAD ciphers only (TLS 1.3 suites are configured separately and are all strong).
+STRONG_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
+LEGACY_CIPHERS = "ALL:@SECLEVEL=0"  # TLS 1.0/1.1, 3DES, static RSA (and anonymous) are all accepted
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    address: str
+    port: int
+    protocol: str  # smtp | pop3 | imap
+    tls: str  # starttls | implicit ("starttls" = plain connect; STARTTLS offered or not)
+    server: str  # dovecot | postfix | openssl
+    profile: str
+    hostname: str | None  # the name the served certificate is for; None when no TLS at all
+    description: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.profile}/{self.server}/{self.protocol}@{self.address}:{self.port}"
+
+    def as_dict(self) -> dict:
+        return {
+            "address": self.address,
+            "port": self.port,
+            "protocol": self.protocol,
+            "tls": self.tls,
+            "server": self.server,
+            "profile": self.profile,
+            "hostname": self.hostname,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class DovecotProfile:
+    name: str
+    address: str
+    ssl: str  # no | yes | required
+    disable_plaintext_auth: bool
+    cert: str | None  # "mail" | "legacy" | None
+    min_protocol: str
+    ciphers: str
+    summary: str
+
+
+DOVECOT_PROFILES = (
+    DovecotProfile(
+        "plaintext", "127.0.0.2", "no", False, None, "TLSv1.2", STRONG_CIPHERS,
+        "no TLS at all; plaintext LOGIN/USER/AUTH PLAIN allowed",
+    ),
+    DovecotProfile(
+        "starttls-optional", "127.0.0.3", "yes", False, "mail", "TLSv1.2", STRONG_CIPHERS,
+        "good TLS, but login is allowed before STARTTLS",
+    ),
+    DovecotProfile(
+        "tls-required", "127.0.0.4", "required", True, "mail", "TLSv1.2", STRONG_CIPHERS,
+        "TLS required before login (LOGINDISABLED / no USER before STARTTLS); should yield no finding",
+    ),
+    DovecotProfile(
+        "legacy", "127.0.0.5", "yes", True, "legacy", "TLSv1", LEGACY_CIPHERS,
+        "expired self-signed 1024-bit SHA-1 certificate, TLS 1.0+, weak ciphers (3DES, static RSA, anon)",
+    ),
+)
+SASL_PROFILE = "plaintext"  # the Dovecot instance whose auth socket Postfix uses for SMTP AUTH
+
+
+@dataclass(frozen=True)
+class SmtpService:
+    address: str
+    port: int
+    profile: str
+    level: str  # none | may | encrypt
+    wrapper: bool
+    sasl: bool
+    auth_only: bool
+    cert: str | None
+    protocols: str
+    ciphers: str
+    summary: str
+
+
+SMTP_SERVICES = (
+    SmtpService("127.0.0.2", 25, "plaintext", "none", False, False, False, None, "", "",
+                "no STARTTLS, no AUTH"),
+    SmtpService("127.0.0.2", 587, "plaintext", "none", False, True, False, None, "", "",
+                "no STARTTLS; AUTH PLAIN LOGIN offered in clear"),
+    SmtpService("127.0.0.3", 25, "starttls-optional", "may", False, True, False, "mail", ">=TLSv1.2",
+                STRONG_CIPHERS, "STARTTLS offered, AUTH offered before STARTTLS"),
+    SmtpService("127.0.0.3", 587, "starttls-optional", "may", False, True, False, "mail", ">=TLSv1.2",
+                STRONG_CIPHERS, "STARTTLS offered, AUTH offered before STARTTLS"),
+    SmtpService("127.0.0.4", 25, "tls-required", "may", False, False, False, "mail", ">=TLSv1.2",
+                STRONG_CIPHERS, "opportunistic STARTTLS (MX style), no AUTH"),
+    SmtpService("127.0.0.4", 587, "tls-required", "encrypt", False, True, True, "mail", ">=TLSv1.2",
+                STRONG_CIPHERS, "STARTTLS required; AUTH only after STARTTLS"),
+    SmtpService("127.0.0.4", 465, "tls-required", "encrypt", True, True, True, "mail", ">=TLSv1.2",
+                STRONG_CIPHERS, "implicit TLS (submissions), AUTH inside TLS"),
+    SmtpService("127.0.0.5", 25, "legacy", "may", False, False, False, "legacy", ">=TLSv1",
+                LEGACY_CIPHERS, "STARTTLS with TLS 1.0+, weak ciphers, expired 1024-bit cert; no AUTH"),
+    SmtpService("127.0.0.5", 465, "legacy", "encrypt", True, True, True, "legacy", ">=TLSv1",
+                LEGACY_CIPHERS, "implicit TLS 1.0+, weak ciphers, expired 1024-bit cert; AUTH inside TLS"),
+)
+
+
+@dataclass(frozen=True)
+class SServer:
+    name: str
+    address: str
+    port: int
+    protocol: str
+    args: tuple[str, ...]  # protocol/cipher options for openssl s_server
+    summary: str
+
+
+SSERVERS = (
+    SServer("tls10-only-993", "127.0.0.6", 993, "imap",
+            ("-no_tls1_2", "-no_tls1_3", "-cipher", "ECDHE+AES:@SECLEVEL=0"),
+            "TLS 1.0 and 1.1 only (ECDHE-RSA-AES-CBC suites); TLS layer only, no IMAP after the handshake"),
+    SServer("tls10-only-995", "127.0.0.6", 995, "pop3",
+            ("-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256:aNULL:eNULL:@SECLEVEL=0"),
+            "TLS 1.2 only; accepts anonymous (aNULL) and NULL-encryption (eNULL) suites besides one "
+            "ECDHE-RSA-AES128-GCM suite; TLS layer only, no POP3 after the handshake"),
+)
+
+
+def _build_endpoints() -> tuple[Endpoint, ...]:
+    eps: list[Endpoint] = []
+    host_of = {"mail": MAIL_HOSTNAME, "legacy": LEGACY_HOSTNAME, None: None}
+    for p in DOVECOT_PROFILES:
+        for proto, plain_port, tls_port in (("imap", 143, 993), ("pop3", 110, 995)):
+            eps.append(Endpoint(p.address, plain_port, proto, "starttls", "dovecot", p.name,
+                                host_of[p.cert], p.summary))
+            if p.ssl != "no":
+                eps.append(Endpoint(p.address, tls_port, proto, "implicit", "dovecot", p.name,
+                                    host_of[p.cert], p.summary))
+    for s in SMTP_SERVICES:
+        eps.append(Endpoint(s.address, s.port, "smtp", "implicit" if s.wrapper else "starttls", "postfix",
+                            s.profile, host_of[s.cert], s.summary))
+    for o in SSERVERS:
+        eps.append(Endpoint(o.address, o.port, o.protocol, "implicit", "openssl", "tls10-only",
+                            MAIL_HOSTNAME, o.summary))
+    return tuple(sorted(eps, key=lambda e: (tuple(int(x) for x in e.address.split(".")), e.port)))
+
+
+ENDPOINTS = _build_endpoints()
+
+
+class LabError(RuntimeError):
+    """A one-line reason the lab could not be started."""
+
+
+# --------------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _run(cmd: list[str], timeout: float = 30.0, **kw) -> subprocess.CompletedProcess:
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                         **kw)
+    if res.returncode != 0:
+        msg = (res.stderr or res.stdout).strip().splitlines()
+        raise LabError(f"{' '.join(cmd[:3])} failed: {msg[-1] if msg else 'exit ' + str(res.returncode)}")
+    return res
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return f"(no log at {path})"
+    return " | ".join(text[-lines:]) if text else f"(empty log {path})"
+
+
+def _ids(user: str) -> tuple[int, int]:
+    pw = pwd.getpwnam(user)
+    return pw.pw_uid, pw.pw_gid
+
+
+def _mkdir(path: Path, mode: int = 0o755, owner: str | None = None, group_gid: int | None = None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    if owner is not None:
+        uid, gid = _ids(owner)
+        os.chown(path, uid, gid if group_gid is None else group_gid)
+    return path
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, mode)
+    tmp.replace(path)
+
+
+def _fingerprint() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# processes
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for our purposes.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _all_pids() -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def _stat_fields(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _session_members(sid: int) -> list[int]:
+    out = []
+    for pid in _all_pids():
+        f = _stat_fields(pid)
+        if len(f) > 3 and int(f[3]) == sid and pid != os.getpid():
+            out.append(pid)
+    return out
+
+
+def _terminate(pids: list[int], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM the processes, wait (bounded) for them to exit, then SIGKILL what is left."""
+    pids = [p for p in set(pids) if p > 1 and p != os.getpid() and _alive(p)]
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p)]
+        if pids:
+            time.sleep(0.05)
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p)]
+        if pids:
+            time.sleep(0.05)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _our_pids() -> list[int]:
+    """Processes whose command line names a file under lab/run: our server masters and s_servers."""
+    marker = str(RUN) + "/"
+    return [p for p in _all_pids() if p != os.getpid() and marker in _cmdline(p)]
+
+
+def _listeners() -> dict[int, list[tuple[str, int]]]:
+    """inode -> [(address, port)] for every listening TCP socket (IPv4 and IPv6)."""
+    out: dict[int, list[tuple[str, int]]] = {}
+    for fname, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            lines = Path(fname).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 10 or parts[3] != "0A":
+                continue
+            addr_hex, port_hex = parts[1].split(":")
+            if v6:
+                raw = bytes.fromhex(addr_hex)
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+                addr = socket.inet_ntop(socket.AF_INET6, raw)
+            else:
+                addr = socket.inet_ntoa(bytes.fromhex(addr_hex)[::-1])
+            out.setdefault(int(parts[9]), []).append((addr, int(port_hex, 16)))
+    return out
+
+
+def _port_holders(ports: tuple[int, ...]) -> dict[int, list[tuple[str, int]]]:
+    """pid -> [(address, port)] of listening sockets on the given ports that could clash with the lab."""
+    socks = {}
+    for inode, binds in _listeners().items():
+        hits = [(a, p) for a, p in binds if p in ports
+                and (a in ("0.0.0.0", "::", "::ffff:0.0.0.0") or a.startswith(("127.", "::ffff:127.")))]
+        if hits:
+            socks[inode] = hits
+    if not socks:
+        return {}
+    holders: dict[int, list[tuple[str, int]]] = {}
+    for pid in _all_pids():
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inode = int(link[8:-1])
+                if inode in socks:
+                    holders.setdefault(pid, []).extend(socks[inode])
+    return holders
+
+
+def _is_mail_daemon(pid: int) -> bool:
+    cmd = _cmdline(pid)
+    exe = ""
+    with contextlib.suppress(OSError):
+        exe = os.readlink(f"/proc/{pid}/exe")
+    base = os.path.basename(exe.split(" ")[0])
+    return (base in ("dovecot", "master", "openssl", "smtpd", "imap-login", "pop3-login")
+            or cmd.startswith(("dovecot", "/usr/sbin/dovecot", "/usr/lib/postfix/", "openssl s_server")))
+
+
+def _free_mail_ports() -> None:
+    """Stop leftover or system mail servers that hold the lab's ports; fail on anything else."""
+    ports = tuple(sorted({e.port for e in ENDPOINTS}))
+    for _attempt in range(3):
+        holders = _port_holders(ports)
+        if not holders:
+            return
+        strangers = {p: b for p, b in holders.items() if not _is_mail_daemon(p)}
+        if strangers:
+            pid, binds = next(iter(strangers.items()))
+            a, port = binds[0]
+            raise LabError(f"{a}:{port} is held by pid {pid} ({_cmdline(pid).strip()[:80]}), "
+                           "not a mail server the lab may stop")
+        # Signal the top of each tree (its parent does not hold the port); children follow.
+        tops = [p for p in holders if (f := _stat_fields(p)) and int(f[1]) not in holders]
+        _terminate(tops or list(holders))
+        _terminate([p for p in holders if _alive(p)], timeout=2.0)
+    holders = _port_holders(ports)
+    if holders:
+        pid, binds = next(iter(holders.items()))
+        raise LabError(f"could not free {binds[0][0]}:{binds[0][1]} held by pid {pid}")
+
+
+# --------------------------------------------------------------------------------------------------
+# certificates
+
+
+CA_CNF = """\
+[ ca ]
+default_ca = lab_ca
+[ lab_ca ]
+database = {db}
+new_certs_dir = {dir}
+serial = {serial}
+policy = lab_policy
+unique_subject = no
+email_in_dn = no
+[ lab_policy ]
+commonName = supplied
+[ legacy_ext ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:{legacy}
+"""
+
+
+def _cert_ok(cert: Path, key: Path, seconds: int = 86400) -> bool:
+    if not (cert.exists() and key.exists()):
+        return False
+    res = subprocess.run([OPENSSL, "x509", "-in", str(cert), "-noout", "-checkend", str(seconds)],
+                         capture_output=True, stdin=subprocess.DEVNULL, timeout=10)
+    return res.returncode == 0
+
+
+def _make_certificates() -> None:
+    """The lab CA, mail.lab.example (CA-signed, valid) and legacy.lab.example (self-signed, expired)."""
+    _mkdir(CERTS, 0o755)
+    ca_key, ca, mail_key, mail = CERTS / "ca.key", CA_FILE, CERTS / "mail.key", CERTS / "mail.pem"
+    fresh_ca = False
+    if not _cert_ok(ca, ca_key, 30 * 86400):
+        _run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3650",
+              "-keyout", str(ca_key), "-out", str(ca), "-subj", "/O=cleartext lab/CN=cleartext lab CA",
+              "-addext", "basicConstraints=critical,CA:TRUE",
+              "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+              "-addext", "subjectKeyIdentifier=hash"])
+        fresh_ca = True
+    if fresh_ca or not _cert_ok(mail, mail_key, 7 * 86400):
+        csr = CERTS / "mail.csr"
+        ext = CERTS / "mail.ext"
+        _write(ext, "basicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    f"subjectAltName=DNS:{MAIL_HOSTNAME}\n"
+                    "authorityKeyIdentifier=keyid\n"
+                    "subjectKeyIdentifier=hash\n")
+        _run([OPENSSL, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(mail_key),
+              "-out", str(csr), "-subj", f"/O=cleartext lab/CN={MAIL_HOSTNAME}"])
+        _run([OPENSSL, "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+              "-set_serial", str(int(time.time() * 1000)), "-days", "397", "-sha256",
+              "-extfile", str(ext), "-out", str(mail)])
+    legacy, legacy_key = CERTS / "legacy.pem", CERTS / "legacy.key"
+    if not (legacy.exists() and legacy_key.exists()):
+        _make_legacy_cert(legacy, legacy_key)
+    dh = CERTS / "dh.pem"
+    if not dh.exists():
+        res = _run([OPENSSL, "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048"])
+        _write(dh, res.stdout)
+    for k in (ca_key, mail_key, legacy_key):
+        os.chmod(k, 0o600)
+
+
+def _make_legacy_cert(cert: Path, key: Path) -> None:
+    """Self-signed, 1024-bit RSA, SHA-1, notAfter yesterday: `openssl ca` takes explicit dates."""
+    work = CERTS / "legacy-ca"
+    shutil.rmtree(work, ignore_errors=True)
+    _mkdir(work, 0o700)
+    (work / "index.txt").write_text("")
+    (work / "serial").write_text("1001\n")
+    cnf = work / "ca.cnf"
+    _write(cnf, CA_CNF.format(db=work / "index.txt", dir=work, serial=work / "serial",
+                              legacy=LEGACY_HOSTNAME))
+    csr = work / "legacy.csr"
+    _run([OPENSSL, "req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", str(key), "-out", str(csr),
+          "-subj", f"/O=cleartext lab/CN={LEGACY_HOSTNAME}"])
+    now = _dt.datetime.now(_dt.UTC)
+    fmt = "%Y%m%d%H%M%SZ"
+    start, end = (now - _dt.timedelta(days=400)).strftime(fmt), (now - _dt.timedelta(days=1)).strftime(fmt)
+    # SHA-1 first; should some OpenSSL refuse it, SHA-256 (the certificate is still expired and weak).
+    for md in ("sha1", "sha256"):
+        res = subprocess.run([OPENSSL, "ca", "-batch", "-config", str(cnf), "-selfsign", "-keyfile", str(key),
+                              "-in", str(csr), "-startdate", start, "-enddate", end, "-md", md,
+                              "-extensions", "legacy_ext", "-notext", "-out", str(cert)],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+        if res.returncode == 0:
+            break
+    else:
+        raise LabError(f"openssl ca could not make the legacy certificate: {res.stderr.strip()[-200:]}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Dovecot
+
+
+def _dovecot_dir(name: str) -> Path:
+    return RUN / "dovecot" / name
+
+
+def _dovecot_conf(p: DovecotProfile) -> str:
+    d = _dovecot_dir(p.name)
+    lines = [
+        "# Generated by lab/labctl.py -- edit labctl.py, not this file.",
+        f"instance_name = cleartext-lab-{p.name}",
+        f"base_dir = {d / 'base'}",
+        f"state_dir = {d / 'state'}",
+        f"log_path = {d / 'dovecot.log'}",
+        f"info_log_path = {d / 'dovecot.log'}",
+        f"debug_log_path = {d / 'dovecot.log'}",
+        "protocols = imap pop3",
+        f"listen = {p.address}",
+        "shutdown_clients = yes",
+        "login_trusted_networks =",
+        f"login_greeting = Dovecot ready (cleartext lab: {p.name}).",
+        f"ssl = {p.ssl}",
+    ]
+    if p.cert:
+        lines += [
+            f"ssl_cert = <{CERTS / (p.cert + '.pem')}",
+            f"ssl_key = <{CERTS / (p.cert + '.key')}",
+            f"ssl_dh = <{CERTS / 'dh.pem'}",
+            f"ssl_min_protocol = {p.min_protocol}",
+            f"ssl_cipher_list = {p.ciphers}",
+            "ssl_prefer_server_ciphers = yes",
+        ]
+    tls_port = 0 if p.ssl == "no" else None
+    lines += [
+        f"disable_plaintext_auth = {'yes' if p.disable_plaintext_auth else 'no'}",
+        "auth_mechanisms = plain login",
+        "auth_verbose = yes",
+        "passdb {",
+        "  driver = static",
+        f"  args = password={LOGIN_PASSWORD}",
+        "}",
+        "userdb {",
+        "  driver = static",
+        f"  args = uid=nobody gid=nogroup home={d / 'home'}/%n",
+        "}",
+        "mail_location = maildir:~/Maildir",
+        "service imap-login {",
+        f"  inet_listener imap {{\n    address = {p.address}\n    port = 143\n  }}",
+        f"  inet_listener imaps {{\n    address = {p.address}\n    port = {993 if tls_port is None else 0}\n"
+        "    ssl = yes\n  }",
+        "}",
+        "service pop3-login {",
+        f"  inet_listener pop3 {{\n    address = {p.address}\n    port = 110\n  }}",
+        f"  inet_listener pop3s {{\n    address = {p.address}\n    port = {995 if tls_port is None else 0}\n"
+        "    ssl = yes\n  }",
+        "}",
+    ]
+    if p.name == SASL_PROFILE:
+        lines += [
+            "service auth {",
+            "  unix_listener auth-userdb {\n    mode = 0600\n  }",
+            f"  unix_listener {_sasl_socket()} {{\n    mode = 0660\n    user = postfix\n"
+            "    group = postfix\n  }",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _sasl_socket() -> Path:
+    return _dovecot_dir(SASL_PROFILE) / "base" / "auth-postfix"
+
+
+def _start_dovecot(p: DovecotProfile) -> None:
+    d = _dovecot_dir(p.name)
+    _mkdir(d)
+    for sub in ("base", "state"):
+        _mkdir(d / sub)
+    nobody_uid, nogroup_gid = _ids("nobody")
+    home = _mkdir(d / "home", 0o755)
+    os.chown(home, nobody_uid, nogroup_gid)
+    conf = d / "dovecot.conf"
+    _write(conf, _dovecot_conf(p))
+    # Dovecot daemonizes once its config is checked and its listeners are bound.
+    # Its output goes to a file, not a pipe: the daemon would hold a pipe open.
+    out = d / "start.out"
+    with open(out, "wb") as fh:
+        res = subprocess.run([DOVECOT, "-c", str(conf)], stdout=fh, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, timeout=30)
+    if res.returncode != 0:
+        err = out.read_text(errors="replace").strip().splitlines()
+        why = err[-1] if err else f"exit {res.returncode}"
+        raise LabError(f"dovecot {p.name} ({p.address}) did not start: {why} "
+                       f"| log: {_tail(d / 'dovecot.log')}")
+
+
+def _dovecot_pid(name: str) -> int | None:
+    return _read_pid(_dovecot_dir(name) / "base" / "master.pid")
+
+
+# --------------------------------------------------------------------------------------------------
+# Postfix
+
+
+POSTFIX_MAIN = """\
+# Generated by lab/labctl.py -- edit labctl.py, not this file.
+# One Postfix instance for the lab: it receives SMTP dialogs and never delivers or relays anything.
+compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+mail_owner = postfix
+setgid_group = postdrop
+inet_protocols = ipv4
+# Postfix refuses inet_interfaces addresses that no interface carries (127.0.0.2.. are not configured on
+# lo, they are merely routed to it). Every smtpd service in master.cf names its own address, so nothing
+# listens on 127.0.0.1; no SMTP client runs.
+inet_interfaces = loopback-only
+myhostname = {hostname}
+mydomain = lab.example
+myorigin = $myhostname
+mydestination =
+mynetworks = 127.0.0.1/32
+relay_domains =
+relayhost =
+local_recipient_maps =
+alias_maps =
+alias_database =
+default_transport = error:the cleartext lab delivers nothing
+local_transport = error:the cleartext lab delivers nothing
+relay_transport = error:the cleartext lab delivers nothing
+virtual_transport = error:the cleartext lab delivers nothing
+smtpd_relay_restrictions = reject
+smtpd_recipient_restrictions = reject
+smtpd_banner = $myhostname ESMTP Postfix (cleartext lab)
+biff = no
+smtputf8_enable = no
+maillog_file = {log}
+maillog_file_prefixes = {run}
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = {sasl}
+smtpd_sasl_auth_enable = no
+smtpd_sasl_security_options = noanonymous
+smtpd_sasl_tls_security_options = noanonymous
+smtpd_tls_security_level = none
+smtpd_tls_auth_only = no
+smtpd_tls_cert_file = {mail_cert}
+smtpd_tls_key_file = {mail_key}
+smtpd_tls_loglevel = 1
+smtpd_tls_session_cache_database =
+tls_preempt_cipherlist = yes
+# Named values the per-service overrides in master.cf refer to.
+lab_mail_cert = {mail_cert}
+lab_mail_key = {mail_key}
+lab_legacy_cert = {legacy_cert}
+lab_legacy_key = {legacy_key}
+lab_strong_ciphers = {strong}
+lab_legacy_ciphers = {legacy}
+"""
+
+POSTFIX_MASTER_TAIL = """\
+# Support services only: no qmgr, pickup or delivery agents run, so nothing is ever delivered.
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+anvil     unix  -       -       n       -       1       anvil
+proxymap  unix  -       -       n       -       -       proxymap
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+cleanup   unix  n       -       n       -       0       cleanup
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+def _postfix_dir() -> Path:
+    return RUN / "postfix"
+
+
+def _postfix_master_cf() -> str:
+    out = ["# Generated by lab/labctl.py -- edit labctl.py, not this file.",
+           "# service   type  private unpriv  chroot  wakeup  maxproc command + args"]
+    for s in SMTP_SERVICES:
+        o = [
+            f"syslog_name=postfix/{s.profile}-{s.port}",
+            f"smtpd_tls_security_level={s.level}",
+            f"smtpd_tls_wrappermode={'yes' if s.wrapper else 'no'}",
+            f"smtpd_sasl_auth_enable={'yes' if s.sasl else 'no'}",
+            f"smtpd_tls_auth_only={'yes' if s.auth_only else 'no'}",
+        ]
+        if s.profile == "legacy":
+            o.append(f"myhostname={LEGACY_HOSTNAME}")
+        if s.cert:
+            o += [
+                f"smtpd_tls_cert_file=$lab_{s.cert}_cert",
+                f"smtpd_tls_key_file=$lab_{s.cert}_key",
+                f"smtpd_tls_protocols={s.protocols}",
+                f"smtpd_tls_mandatory_protocols={s.protocols}",
+                "smtpd_tls_ciphers=high",
+                "smtpd_tls_mandatory_ciphers=high",
+                f"tls_high_cipherlist=$lab_{'legacy' if s.ciphers == LEGACY_CIPHERS else 'strong'}_ciphers",
+            ]
+        out.append(f"{s.address}:{s.port} inet n - n - - smtpd")
+        out += [f"  -o {x}" for x in o]
+    return "\n".join(out) + "\n" + POSTFIX_MASTER_TAIL
+
+
+def _start_postfix() -> None:
+    d = _postfix_dir()
+    _mkdir(d)
+    pf_uid, pf_gid = _ids("postfix")
+    import grp
+
+    postdrop_gid = grp.getgrnam("postdrop").gr_gid
+    queue = _mkdir(d / "queue", 0o755)
+    _mkdir(queue / "pid", 0o755)
+    for sub in ("private", "incoming", "active", "deferred", "defer", "bounce", "trace", "flush",
+                "corrupt", "hold", "saved", "maildrop"):
+        _mkdir(queue / sub, 0o700, owner="postfix")
+    _mkdir(queue / "public", 0o710, owner="postfix", group_gid=postdrop_gid)
+    _mkdir(d / "data", 0o700, owner="postfix")
+    _write(d / "main.cf", POSTFIX_MAIN.format(
+        queue=queue, data=d / "data", hostname=MAIL_HOSTNAME, log=d / "postfix.log",
+        run=RUN, sasl=_sasl_socket(), mail_cert=CERTS / "mail.pem", mail_key=CERTS / "mail.key",
+        legacy_cert=CERTS / "legacy.pem", legacy_key=CERTS / "legacy.key", strong=STRONG_CIPHERS,
+        legacy=LEGACY_CIPHERS))
+    _write(d / "master.cf", _postfix_master_cf())
+    log = d / "postfix.log"
+    if not log.exists():
+        log.touch()
+    os.chown(log, 0, 0)
+    del pf_uid, pf_gid
+    # -w: a foreground process waits until the daemonized master has initialized, and reports failure.
+    out = d / "start.out"
+    with open(out, "wb") as fh:
+        res = subprocess.run([POSTFIX_MASTER, "-c", str(d), "-w"], stdout=fh, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, timeout=30)
+    if res.returncode != 0:
+        err = out.read_text(errors="replace").strip().splitlines()
+        raise LabError(f"postfix did not start: {err[-1] if err else 'exit ' + str(res.returncode)} "
+                       f"| log: {_tail(log)}")
+
+
+def _postfix_pid() -> int | None:
+    return _read_pid(_postfix_dir() / "queue" / "pid" / "master.pid")
+
+
+# --------------------------------------------------------------------------------------------------
+# openssl s_server
+
+
+def _sserver_paths(o: SServer) -> tuple[Path, Path]:
+    d = RUN / "openssl"
+    return d / f"{o.name}.pid", d / f"{o.name}.log"
+
+
+def _start_sserver(o: SServer) -> None:
+    pid_file, log = _sserver_paths(o)
+    _mkdir(pid_file.parent)
+    cmd = [OPENSSL, "s_server", "-accept", f"{o.address}:{o.port}", "-4", "-quiet", "-www",
+           "-cert", str(CERTS / "mail.pem"), "-key", str(CERTS / "mail.key"),
+           "-dhparam", str(CERTS / "dh.pem"), *o.args]
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    _write(pid_file, f"{proc.pid}\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# health checks
+
+
+_GREETING = {"imap": b"* OK", "pop3": b"+OK", "smtp": b"220"}
+
+
+def _client_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with contextlib.suppress(ValueError, ssl.SSLError):
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("ALL:aNULL:eNULL:@SECLEVEL=0")
+    return ctx
+
+
+def _probe(ep: Endpoint, timeout: float = 2.0) -> str | None:
+    """None when the endpoint accepts a connection and greets (after the handshake, for implicit TLS);
+    otherwise why not."""
+    try:
+        with socket.create_connection((ep.address, ep.port), timeout=timeout) as raw:
+            raw.settimeout(timeout)
+            sock: socket.socket = raw
+            if ep.tls == "implicit":
+                sock = _client_context().wrap_socket(raw, server_hostname=None)
+                if ep.server == "openssl":
+                    sock.close()
+                    return None  # s_server speaks no mail protocol: a finished handshake is its greeting
+            data = b""
+            deadline = time.monotonic() + timeout
+            want = _GREETING[ep.protocol]
+            while len(data) < len(want) and time.monotonic() < deadline:
+                chunk = sock.recv(512)
+                if not chunk:
+                    break
+                data += chunk
+            if not data.startswith(want):
+                return f"no greeting (got {data[:60]!r})"
+            with contextlib.suppress(OSError):
+                sock.sendall({"imap": b"a LOGOUT\r\n", "pop3": b"QUIT\r\n", "smtp": b"QUIT\r\n"}[ep.protocol])
+            return None
+    except (OSError, ssl.SSLError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _log_of(ep: Endpoint) -> Path:
+    if ep.server == "dovecot":
+        return _dovecot_dir(ep.profile) / "dovecot.log"
+    if ep.server == "postfix":
+        return _postfix_dir() / "postfix.log"
+    return next(_sserver_paths(o)[1] for o in SSERVERS if (o.address, o.port) == (ep.address, ep.port))
+
+
+def _probe_all(timeout: float = 2.0) -> dict[Endpoint, str | None]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(ENDPOINTS)) as pool:
+        return dict(zip(ENDPOINTS, pool.map(lambda e: _probe(e, timeout), ENDPOINTS), strict=True))
+
+
+def _wait_healthy(timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(ENDPOINTS)
+    last: dict[Endpoint, str | None] = {}
+    for _round in range(int(timeout / 0.1) + 1):
+        results = {e: _probe(e, 1.0) for e in pending}
+        last.update(results)
+        pending = [e for e, why in results.items() if why is not None]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if pending:
+        ep = pending[0]
+        raise LabError(f"{ep.name} not healthy after {timeout:.0f}s: {last[ep]} | log: {_tail(_log_of(ep))}")
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+
+
+def manifest() -> dict:
+    """The lab's endpoints and CA as plain data (what ``labctl.py manifest`` prints)."""
+    return {
+        "ca_file": str(CA_FILE),
+        "client_address": CLIENT_ADDRESS,
+        "login": {"user": LOGIN_USER, "password": LOGIN_PASSWORD},
+        "endpoints": [e.as_dict() for e in ENDPOINTS],
+    }
+
+
+def _server_pids() -> list[int]:
+    pids = [_dovecot_pid(p.name) for p in DOVECOT_PROFILES]
+    pids.append(_postfix_pid())
+    pids += [_read_pid(_sserver_paths(o)[0]) for o in SSERVERS]
+    return [p for p in pids if p]
+
+
+def is_running() -> bool:
+    """True when every endpoint greets and the running servers come from this labctl.py."""
+    return (_fingerprint() == (FINGERPRINT_FILE.read_text().strip() if FINGERPRINT_FILE.exists() else "")
+            and all(why is None for why in _probe_all(1.5).values()))
+
+
+def stop() -> None:
+    """Stop every lab server (pid files, then anything whose command line names lab/run). Idempotent."""
+    for p in DOVECOT_PROFILES:
+        pid = _dovecot_pid(p.name)
+        if pid and _alive(pid) and str(RUN) in _cmdline(pid):
+            members = _session_members(pid)
+            _terminate([pid])
+            _terminate([m for m in members if _alive(m) and "dovecot" in _cmdline(m)], timeout=2.0)
+    pid = _postfix_pid()
+    if pid and _alive(pid) and str(RUN) in _cmdline(pid):
+        members = _session_members(pid)
+        _terminate([pid])
+        _terminate([m for m in members if _alive(m)], timeout=2.0)
+    for o in SSERVERS:
+        pid = _read_pid(_sserver_paths(o)[0])
+        if pid and _alive(pid) and str(RUN) in _cmdline(pid):
+            _terminate([pid])
+    # Leftovers from an earlier run whose pid files are gone or stale.
+    leftovers = _our_pids()
+    if leftovers:
+        sessions = {int(f[3]) for p in leftovers if len(f := _stat_fields(p)) > 3}
+        _terminate(leftovers)
+        for sid in sessions:
+            _terminate([m for m in _session_members(sid) if m in leftovers or "dovecot" in _cmdline(m)
+                        or "postfix" in _cmdline(m)], timeout=2.0)
+    for f in [*(_sserver_paths(o)[0] for o in SSERVERS), FINGERPRINT_FILE]:
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
+
+
+def start() -> dict:
+    """Start the lab (idempotent) and return the manifest; raise LabError naming what failed."""
+    if os.geteuid() != 0:
+        raise LabError("the lab must be started as root (it binds ports below 1024 and runs Dovecot/Postfix)")
+    for tool in (DOVECOT, POSTFIX_MASTER, OPENSSL):
+        if not (os.path.exists(tool) or shutil.which(tool)):
+            raise LabError(f"{tool} not found: run scripts/install-system-deps")
+    if any(c.isspace() for c in str(RUN)):
+        raise LabError(f"the lab's run directory must not contain whitespace: {RUN}")
+    longest = len(str(_dovecot_dir("starttls-optional") / "base" / "login" / "imap-urlauth-worker"))
+    if longest > 107:
+        raise LabError(f"repository path too long for Unix sockets under {RUN} ({longest} > 107 chars)")
+    if is_running():
+        _write_manifest()
+        return manifest()
+    stop()
+    _free_mail_ports()
+    _mkdir(RUN)
+    _make_certificates()
+    for p in DOVECOT_PROFILES:
+        _start_dovecot(p)
+    _start_postfix()
+    for o in SSERVERS:
+        _start_sserver(o)
+    _wait_healthy()
+    _write(FINGERPRINT_FILE, _fingerprint() + "\n")
+    _write_manifest()
+    return manifest()
+
+
+def _write_manifest() -> None:
+    _write(MANIFEST_FILE, json.dumps(manifest(), indent=2) + "\n")
+
+
+def status() -> dict[str, bool]:
+    """endpoint name -> up (accepts a connection and greets)."""
+    return {e.name: why is None for e, why in _probe_all(2.0).items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in ("start", "stop", "status", "manifest"):
+        print("usage: labctl.py start|stop|status|manifest", file=sys.stderr)
+        return 2
+    cmd = args[0]
+    try:
+        if cmd == "start":
+            t0 = time.monotonic()
+            was = is_running() if os.geteuid() == 0 else False
+            start()
+            what = "already running" if was else f"started in {time.monotonic() - t0:.1f}s"
+            print(f"lab {what}: {len(ENDPOINTS)} endpoints; manifest {MANIFEST_FILE}")
+        elif cmd == "stop":
+            stop()
+            print("lab stopped")
+        elif cmd == "status":
+            up = status()
+            for e in ENDPOINTS:
+                print(f"{'up  ' if up[e.name] else 'down'}  {e.address}:{e.port:<4} {e.protocol:<4} "
+                      f"{e.tls:<8} {e.server:<7} {e.profile}")
+            return 0 if all(up.values()) else 1
+        else:
+            print(json.dumps(manifest(), indent=2))
+    except LabError as exc:
+        print(f"labctl {cmd}: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.TimeoutExpired as exc:
+        print(f"labctl {cmd}: timed out: {' '.join(map(str, exc.cmd))[:120]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
