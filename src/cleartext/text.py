@@ -18,8 +18,10 @@ def sanitize(data: bytes | str, limit: int = MAX_TEXT) -> str:
     size = 0
     for ch in data:
         code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or ch in "\u2028\u2029\u202e\u200b":
-            piece = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        # Not printable covers C0/C1 controls, format characters (bidi overrides, zero-width) and
+        # unassigned code points: all shown as escapes, so nothing invisible reaches a reader.
+        if not ch.isprintable():
+            piece = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
         elif ch == "\\":
             piece = "\\\\"
         else:

@@ -1,0 +1,293 @@
+"""The `cleartext` command line: parse and check what the user typed, then hand over to the pipeline.
+
+Every argument is validated before the first packet leaves: a bad target, port or file is a one-line
+error on stderr and exit status 2, with nothing scanned.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn, TextIO
+
+import typer
+from rich.console import Console
+
+from cleartext import __version__
+from cleartext.probe import ProbeSettings
+from cleartext.record import Record
+from cleartext.resolve import ResolveError, Resolver, parse_nameserver
+from cleartext.scan import expand, run, run_loop
+from cleartext.targets import (
+    DEFAULT_PORTS,
+    TargetError,
+    TargetSpec,
+    is_hostname,
+    parse_ports,
+    parse_resolve,
+    parse_targets,
+    reserved_reason,
+)
+
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_NOTHING_ANSWERED = 3
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Find mail servers that let a password or mail cross the network in clear.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def fail(message: str) -> NoReturn:
+    """A usage error: one line on stderr, exit 2."""
+    print(f"cleartext: error: {message}", file=sys.stderr)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def default_ehlo_name() -> str:
+    """Identify the scanner honestly: the machine's FQDN when it has one (RFC 5321 wants one)."""
+    name = socket.getfqdn()
+    return name if "." in name and is_hostname(name) else "cleartext.invalid"
+
+
+PortsOpt = Annotated[
+    str,
+    typer.Option("--ports", "-p", help="Ports to probe; PORT=SERVICE for non-standard ones (e.g. 2525=smtp)."),
+]
+AllowReservedOpt = Annotated[
+    bool,
+    typer.Option("--allow-reserved", help="Allow loopback, private, documentation and other reserved ranges."),
+]
+ResolveOpt = Annotated[
+    list[str] | None,
+    typer.Option("--resolve", metavar="HOST:ADDRESS", help="Pin a hostname to an address (repeatable)."),
+]
+CaFileOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--ca-file", help="Extra trusted CA certificates, PEM (repeatable)."),
+]
+ConnectTimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for a TCP connection.", min=0.05)]
+ReadTimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for each reply or handshake.", min=0.05)]
+EndpointTimeoutOpt = Annotated[float, typer.Option(help="Seconds for one endpoint, all steps.", min=0.1)]
+MaxConnOpt = Annotated[
+    int, typer.Option("--max-connections", help="Connections per endpoint (1 = no TLS matrix).", min=1, max=12)
+]
+EhloOpt = Annotated[str | None, typer.Option("--ehlo-name", help="Name sent in EHLO (default: this host's FQDN).")]
+SourceOpt = Annotated[str | None, typer.Option("--source-address", help="Local address to connect from.")]
+NameserverOpt = Annotated[
+    str | None, typer.Option("--nameserver", help="DNS server for hostnames and MX, IP[:PORT].")
+]
+
+
+def build_settings(
+    *,
+    ca_file: list[Path] | None,
+    connect_timeout: float,
+    read_timeout: float,
+    endpoint_timeout: float,
+    max_connections: int,
+    ehlo_name: str | None,
+    source_address: str | None,
+) -> ProbeSettings:
+    for path in ca_file or []:
+        if not path.is_file():
+            fail(f"cannot read CA file {path}: no such file")
+    if ehlo_name is not None and not is_hostname(ehlo_name):
+        fail(f"invalid --ehlo-name {ehlo_name!r}: expected a domain name")
+    if source_address is not None:
+        try:
+            ipaddress.ip_address(source_address)
+        except ValueError:
+            fail(f"invalid --source-address {source_address!r}: not an IP address")
+    return ProbeSettings(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        endpoint_timeout=endpoint_timeout,
+        max_connections=max_connections,
+        tls_matrix=max_connections > 1,
+        ehlo_name=ehlo_name or default_ehlo_name(),
+        ca_files=tuple(str(p) for p in ca_file or []),
+        source_address=source_address,
+    )
+
+
+def build_resolver(resolve: list[str] | None, nameserver: str | None) -> Resolver:
+    try:
+        overrides = parse_resolve(resolve or [])
+        return Resolver(overrides=overrides, nameserver=parse_nameserver(nameserver) if nameserver else None)
+    except (TargetError, ValueError) as exc:
+        fail(str(exc))
+
+
+def _warn(message: str) -> None:
+    print(f"cleartext: warning: {message}", file=sys.stderr)
+
+
+@app.command()
+def scan(
+    targets: Annotated[list[str], typer.Argument(help="IP, CIDR, hostname or @FILE (one target per line).")],
+    ports: PortsOpt = ",".join(map(str, DEFAULT_PORTS)),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write JSON Lines here (default: stdout).")] = None,
+    allow_reserved: AllowReservedOpt = False,
+    resolve: ResolveOpt = None,
+    nameserver: NameserverOpt = None,
+    ca_file: CaFileOpt = None,
+    concurrency: Annotated[int, typer.Option(help="Endpoints probed at once.", min=1, max=100000)] = 200,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
+    read_timeout: ReadTimeoutOpt = 10.0,
+    endpoint_timeout: EndpointTimeoutOpt = 60.0,
+    max_connections: MaxConnOpt = 6,
+    ehlo_name: EhloOpt = None,
+    source_address: SourceOpt = None,
+) -> None:
+    """Probe every mail port of every target; stream one JSON record per endpoint as it finishes."""
+    try:
+        port_specs = parse_ports(ports)
+        specs = parse_targets(targets, allow_reserved=allow_reserved)
+    except TargetError as exc:
+        fail(str(exc))
+    settings = build_settings(
+        ca_file=ca_file,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        endpoint_timeout=endpoint_timeout,
+        max_connections=max_connections,
+        ehlo_name=ehlo_name,
+        source_address=source_address,
+    )
+    resolver = build_resolver(resolve, nameserver)
+    sink: TextIO
+    if out is None:
+        sink = sys.stdout
+    else:
+        try:
+            sink = out.open("a", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc}")
+
+    def emit(record: Record) -> None:
+        sink.write(record.to_json() + "\n")
+        sink.flush()
+
+    try:
+        counts = run_loop(
+            run(expand(specs, port_specs, resolver, allow_reserved=allow_reserved, warn=_warn), settings, emit,
+                concurrency=concurrency)
+        )
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): what was written stays written; stop quietly.
+        sys.stderr.close()
+        raise typer.Exit(0) from None
+    finally:
+        if sink is not sys.stdout:
+            sink.close()
+    summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
+    print(f"cleartext: {sum(counts.values())} endpoints: {summary or 'none'}", file=sys.stderr)
+
+
+@app.command()
+def check(
+    host: Annotated[str, typer.Argument(metavar="HOST_OR_DOMAIN", help="A mail host, or a domain (its MX hosts).")],
+    ports: PortsOpt = ",".join(map(str, DEFAULT_PORTS)),
+    allow_reserved: AllowReservedOpt = False,
+    resolve: ResolveOpt = None,
+    nameserver: NameserverOpt = None,
+    ca_file: CaFileOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
+    read_timeout: ReadTimeoutOpt = 10.0,
+    endpoint_timeout: EndpointTimeoutOpt = 60.0,
+    max_connections: MaxConnOpt = 6,
+    ehlo_name: EhloOpt = None,
+    source_address: SourceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON Lines instead.")] = False,
+) -> None:
+    """Check one mail host (or a domain's MX hosts): a verdict per port, a grade, and how to fix it.
+
+    Exit status: 0 no findings, 1 findings, 2 usage error, 3 no mail port answered.
+    """
+    try:
+        port_specs = parse_ports(ports)
+        spec = parse_targets([host], allow_reserved=allow_reserved)[0]
+    except TargetError as exc:
+        fail(str(exc))
+    if spec.network is not None and spec.network.num_addresses != 1:
+        fail(f"check takes one host or domain, not a network: {host}")
+    settings = build_settings(
+        ca_file=ca_file,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        endpoint_timeout=endpoint_timeout,
+        max_connections=max_connections,
+        ehlo_name=ehlo_name,
+        source_address=source_address,
+    )
+    resolver = build_resolver(resolve, nameserver)
+    try:
+        hosts = run_loop(_check(spec, port_specs, resolver, settings, allow_reserved))
+    except ResolveError as exc:
+        fail(str(exc))
+    records = [r for _, rs in hosts for r in rs]
+    if as_json:
+        for record in records:
+            print(record.to_json())
+    else:
+        console = Console(highlight=False, soft_wrap=False)
+        from cleartext.render import render_check
+
+        render_check(console, host, hosts)
+    if any(r.findings for r in records):
+        raise typer.Exit(EXIT_FINDINGS)
+    if not any(r.observation.status.value == "success" for r in records):
+        raise typer.Exit(EXIT_NOTHING_ANSWERED)
+
+
+async def _check(
+    spec: TargetSpec,
+    ports: list,  # type: ignore[type-arg]
+    resolver: Resolver,
+    settings: ProbeSettings,
+    allow_reserved: bool,
+) -> list[tuple[str, list[Record]]]:
+    names = [spec.text] if spec.network is not None else await resolver.mail_hosts(spec.hostname or "")
+    results: list[tuple[str, list[Record]]] = []
+    for name in names:
+        target = spec if spec.network is not None else TargetSpec(text=name, hostname=name)
+        if target.hostname is not None and not allow_reserved:
+            for address in await resolver.addresses(target.hostname):
+                why = reserved_reason(ipaddress.ip_address(address))
+                if why:
+                    fail(f"{target.hostname} resolves to {address}, a reserved range ({why}); "
+                         "pass --allow-reserved to check it")
+        collected: list[Record] = []
+
+        async def items(target: TargetSpec = target):  # type: ignore[no-untyped-def]
+            async for item in expand([target], ports, resolver, allow_reserved=allow_reserved, warn=_warn):
+                yield item
+
+        await run(items(), settings, collected.append, concurrency=len(ports) * 4)
+        collected.sort(key=lambda r: (r.observation.address, [p.port for p in ports].index(r.observation.port)))
+        results.append((name, collected))
+    return results
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(f"cleartext {__version__}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the records `scan` writes."""
+    path = Path(__file__).parent / "schema" / "record.schema.json"
+    print(json.dumps(json.loads(path.read_text()), indent=2))
+
+
+def main() -> None:
+    app()
