@@ -14,6 +14,7 @@ import pytest
 
 from cleartext.tls.ciphers import (
     BROAD_SUITES,
+    COMPACT_SUITES,
     SUITES,
     TLS13_SUITES,
     TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
@@ -106,6 +107,21 @@ def test_broad_suites_shape() -> None:
     # Every offerable suite we know is in the broad list.
     offerable = set(SUITES) - {0x0000, TLS_FALLBACK_SCSV}
     assert set(BROAD_SUITES) == offerable
+
+
+def test_compact_suites_stay_below_128_and_cover_every_class() -> None:
+    assert len(COMPACT_SUITES) < 128
+    assert TLS_FALLBACK_SCSV not in COMPACT_SUITES
+    assert TLS_EMPTY_RENEGOTIATION_INFO_SCSV in COMPACT_SUITES
+    assert set(TLS13_SUITES) <= set(COMPACT_SUITES)
+    positions = [BROAD_SUITES.index(c) for c in COMPACT_SUITES]
+    assert positions == sorted(positions), "same order as BROAD_SUITES"
+    for cls in WeakClass:
+        assert any(cls in weak_classes(c) for c in COMPACT_SUITES), cls
+    # The suites that mail servers really pick are all there.
+    assert {0xC02F, 0xC030, 0xCCA8, 0x009E, 0xC013, 0x0033, 0x002F, 0x0035, 0x000A, 0x0005, 0x0004} <= set(
+        COMPACT_SUITES
+    )
 
 
 @pytest.mark.parametrize("cls", list(WeakClass))

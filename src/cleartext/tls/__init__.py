@@ -7,6 +7,7 @@ ClientHello. Nothing in this package imports asyncio, socket or ssl.
 
 from cleartext.tls.ciphers import (
     BROAD_SUITES,
+    COMPACT_SUITES,
     SUITES,
     TLS13_SUITES,
     WEAK_SUITES,
@@ -27,6 +28,7 @@ from cleartext.tls.serverhello import (
 
 __all__ = [
     "BROAD_SUITES",
+    "COMPACT_SUITES",
     "SUITES",
     "TLS13_SUITES",
     "WEAK_SUITES",

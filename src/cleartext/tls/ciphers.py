@@ -26,6 +26,7 @@ from types import MappingProxyType
 
 __all__ = [
     "BROAD_SUITES",
+    "COMPACT_SUITES",
     "SUITES",
     "TLS13_SUITES",
     "TLS_EMPTY_RENEGOTIATION_INFO_SCSV",
@@ -364,6 +365,20 @@ BROAD_SUITES: tuple[int, ...] = (
 A version probe wants *some* ServerHello whatever the server's cipher policy, so it offers all
 suites; strong ones first so that a server honouring client order picks a sane one. TLS 1.3
 suites are included (servers ignore unknown suites below 1.3), TLS_FALLBACK_SCSV never is.
+"""
+
+
+_RARELY_DEPLOYED = re.compile(r"^TLS_(DH_RSA|DH_DSS|ECDH_ECDSA|ECDH_RSA)_|_OLD$|_ARIA_|_CCM_8")
+
+COMPACT_SUITES: tuple[int, ...] = tuple(
+    code for code in BROAD_SUITES if SUITES[code].tls13 or not _RARELY_DEPLOYED.search(SUITES[code].name)
+)
+"""BROAD_SUITES without TLS ≤ 1.2 suites nobody deploys (static (EC)DH with certificates, ARIA,
+CCM_8, draft ChaCha20): fewer than 128 suites, still every weak class and key exchange in use.
+
+Why it exists: some old servers answer a ClientHello carrying 128 or more suites with an
+illegal_parameter alert (or drop it), which would read as "version refused". A version probe
+that gets an alert or a close with BROAD_SUITES should be retried once with this list.
 """
 
 
