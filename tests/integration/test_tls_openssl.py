@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from cleartext.tls import (
     BROAD_SUITES,
+    COMPACT_SUITES,
     TLS13_SUITES,
     Outcome,
     ServerFlight,
@@ -222,10 +223,12 @@ def test_tls12_hello_gets_tls12_and_the_certificate_chain(pki: Pki) -> None:
     assert flight.certificates == (pki.leaf_der, pki.ca_der)
 
 
-def test_tls12_single_certificate(pki: Pki) -> None:
+@pytest.mark.parametrize("suites", [BROAD_SUITES, COMPACT_SUITES], ids=["broad", "compact"])
+def test_tls12_single_certificate(pki: Pki, suites: tuple[int, ...]) -> None:
     with s_server(pki, "-tls1_2") as port:
-        flight = probe(port, TLSVersion.TLS1_2, BROAD_SUITES, server_name=None)
+        flight = probe(port, TLSVersion.TLS1_2, suites, server_name=None)
     assert flight.outcome is Outcome.ACCEPTED, flight.detail
+    assert flight.cipher in suites
     assert flight.certificates == (pki.leaf_der,)
 
 

@@ -268,7 +268,7 @@ class ServerFlightReader:
             self._finish_accepted("flight ended early (peer closed or timed out after ServerHello)")
         elif self._seen == 0:
             self._set(ServerFlight(Outcome.CLOSED, detail="no bytes received before close or time-out"))
-        elif self._records == 0 and self._buf[0] not in (CONTENT_HANDSHAKE, CONTENT_ALERT):
+        elif self._records == 0 and self._buf and self._buf[0] not in (CONTENT_HANDSHAKE, CONTENT_ALERT):
             # Only a possible SSLv2 header can still be pending here; too short to be sure.
             self._finish_not_tls("peer sent bytes that are not a TLS record")
         else:
