@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import grp
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ import ssl
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -327,10 +329,22 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
+def _exe(pid: int) -> str:
+    try:
+        return os.path.realpath(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
+def _server_exes() -> set[str]:
+    return {os.path.realpath(t) for t in (DOVECOT, POSTFIX_MASTER, shutil.which(OPENSSL) or OPENSSL)}
+
+
 def _our_pids() -> list[int]:
-    """Processes whose command line names a file under lab/run: our server masters and s_servers."""
-    marker = str(RUN) + "/"
-    return [p for p in _all_pids() if p != os.getpid() and marker in _cmdline(p)]
+    """Dovecot/Postfix masters and s_servers whose command line names a file under lab/run."""
+    marker, exes = str(RUN) + "/", _server_exes()
+    return [p for p in _all_pids()
+            if p != os.getpid() and marker in _cmdline(p) and _exe(p) in exes]
 
 
 def _listeners() -> dict[int, list[tuple[str, int]]]:
@@ -717,12 +731,9 @@ def _postfix_master_cf() -> str:
     return "\n".join(out) + "\n" + POSTFIX_MASTER_TAIL
 
 
-def _start_postfix() -> None:
+def _start_postfix() -> subprocess.Popen:
     d = _postfix_dir()
     _mkdir(d)
-    pf_uid, pf_gid = _ids("postfix")
-    import grp
-
     postdrop_gid = grp.getgrnam("postdrop").gr_gid
     queue = _mkdir(d / "queue", 0o755)
     _mkdir(queue / "pid", 0o755)
@@ -741,16 +752,29 @@ def _start_postfix() -> None:
     if not log.exists():
         log.touch()
     os.chown(log, 0, 0)
-    del pf_uid, pf_gid
     # -w: a foreground process waits until the daemonized master has initialized, and reports failure.
-    out = d / "start.out"
-    with open(out, "wb") as fh:
-        res = subprocess.run([POSTFIX_MASTER, "-c", str(d), "-w"], stdout=fh, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, timeout=30)
-    if res.returncode != 0:
-        err = out.read_text(errors="replace").strip().splitlines()
-        raise LabError(f"postfix did not start: {err[-1] if err else 'exit ' + str(res.returncode)} "
-                       f"| log: {_tail(log)}")
+    # It takes a couple of seconds, so it runs while the other servers start (see _finish_postfix).
+    fh = open(d / "start.out", "wb")  # noqa: SIM115 -- closed in _finish_postfix
+    try:
+        return subprocess.Popen([POSTFIX_MASTER, "-c", str(d), "-w"], stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        fh.close()
+
+
+def _finish_postfix(proc: subprocess.Popen) -> None:
+    d = _postfix_dir()
+    try:
+        rc = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise LabError(f"postfix master did not finish starting in 30s | log: {_tail(d / 'postfix.log')}"
+                       ) from None
+    if rc != 0:
+        err = (d / "start.out").read_text(errors="replace").strip().splitlines()
+        why = err[-1] if err else f"exit {rc}"
+        raise LabError(f"postfix did not start: {why} (errors before its log opens go to syslog; try "
+                       f"`postfix -c {d} check`) | log: {_tail(d / 'postfix.log')}")
 
 
 def _postfix_pid() -> int | None:
@@ -789,7 +813,8 @@ def _client_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with contextlib.suppress(ValueError, ssl.SSLError):
+    with warnings.catch_warnings(), contextlib.suppress(ValueError, ssl.SSLError):
+        warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.set_ciphers("ALL:aNULL:eNULL:@SECLEVEL=0")
     return ctx
@@ -869,13 +894,6 @@ def manifest() -> dict:
     }
 
 
-def _server_pids() -> list[int]:
-    pids = [_dovecot_pid(p.name) for p in DOVECOT_PROFILES]
-    pids.append(_postfix_pid())
-    pids += [_read_pid(_sserver_paths(o)[0]) for o in SSERVERS]
-    return [p for p in pids if p]
-
-
 def is_running() -> bool:
     """True when every endpoint greets and the running servers come from this labctl.py."""
     return (_fingerprint() == (FINGERPRINT_FILE.read_text().strip() if FINGERPRINT_FILE.exists() else "")
@@ -884,29 +902,20 @@ def is_running() -> bool:
 
 def stop() -> None:
     """Stop every lab server (pid files, then anything whose command line names lab/run). Idempotent."""
-    for p in DOVECOT_PROFILES:
-        pid = _dovecot_pid(p.name)
-        if pid and _alive(pid) and str(RUN) in _cmdline(pid):
-            members = _session_members(pid)
-            _terminate([pid])
-            _terminate([m for m in members if _alive(m) and "dovecot" in _cmdline(m)], timeout=2.0)
-    pid = _postfix_pid()
-    if pid and _alive(pid) and str(RUN) in _cmdline(pid):
-        members = _session_members(pid)
-        _terminate([pid])
-        _terminate([m for m in members if _alive(m)], timeout=2.0)
-    for o in SSERVERS:
-        pid = _read_pid(_sserver_paths(o)[0])
-        if pid and _alive(pid) and str(RUN) in _cmdline(pid):
-            _terminate([pid])
+    marker = str(RUN) + "/"
+    exes = _server_exes()
+    masters = [p for p in (*(_dovecot_pid(d.name) for d in DOVECOT_PROFILES), _postfix_pid(),
+                           *(_read_pid(_sserver_paths(o)[0]) for o in SSERVERS))
+               if p and _alive(p) and marker in _cmdline(p) and _exe(p) in exes]
     # Leftovers from an earlier run whose pid files are gone or stale.
-    leftovers = _our_pids()
-    if leftovers:
-        sessions = {int(f[3]) for p in leftovers if len(f := _stat_fields(p)) > 3}
-        _terminate(leftovers)
-        for sid in sessions:
-            _terminate([m for m in _session_members(sid) if m in leftovers or "dovecot" in _cmdline(m)
-                        or "postfix" in _cmdline(m)], timeout=2.0)
+    masters += [p for p in _our_pids() if p not in masters]
+    # Dovecot and Postfix masters lead their own sessions; their children (login, auth, smtpd ...)
+    # share it. Everything is signalled at once: a Dovecot master takes about a second to wind down.
+    sessions = {m: _session_members(m) for m in masters if (f := _stat_fields(m)) and int(f[3]) == m}
+    _terminate(masters)
+    orphans = [c for kids in sessions.values() for c in kids if _alive(c)]
+    if orphans:
+        _terminate(orphans, timeout=2.0)
     for f in [*(_sserver_paths(o)[0] for o in SSERVERS), FINGERPRINT_FILE]:
         with contextlib.suppress(FileNotFoundError):
             f.unlink()
@@ -914,6 +923,11 @@ def stop() -> None:
 
 def start() -> dict:
     """Start the lab (idempotent) and return the manifest; raise LabError naming what failed."""
+    return _start()[0]
+
+
+def _start() -> tuple[dict, bool]:
+    """(manifest, whether servers were started) -- False when the lab was already running and healthy."""
     if os.geteuid() != 0:
         raise LabError("the lab must be started as root (it binds ports below 1024 and runs Dovecot/Postfix)")
     for tool in (DOVECOT, POSTFIX_MASTER, OPENSSL):
@@ -926,20 +940,23 @@ def start() -> dict:
         raise LabError(f"repository path too long for Unix sockets under {RUN} ({longest} > 107 chars)")
     if is_running():
         _write_manifest()
-        return manifest()
+        return manifest(), False
     stop()
     _free_mail_ports()
     _mkdir(RUN)
     _make_certificates()
-    for p in DOVECOT_PROFILES:
-        _start_dovecot(p)
-    _start_postfix()
-    for o in SSERVERS:
-        _start_sserver(o)
+    postfix = _start_postfix()
+    try:
+        for p in DOVECOT_PROFILES:
+            _start_dovecot(p)
+        for o in SSERVERS:
+            _start_sserver(o)
+    finally:
+        _finish_postfix(postfix)
     _wait_healthy()
     _write(FINGERPRINT_FILE, _fingerprint() + "\n")
     _write_manifest()
-    return manifest()
+    return manifest(), True
 
 
 def _write_manifest() -> None:
@@ -960,9 +977,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if cmd == "start":
             t0 = time.monotonic()
-            was = is_running() if os.geteuid() == 0 else False
-            start()
-            what = "already running" if was else f"started in {time.monotonic() - t0:.1f}s"
+            _, started = _start()
+            what = f"started in {time.monotonic() - t0:.1f}s" if started else "already running"
             print(f"lab {what}: {len(ENDPOINTS)} endpoints; manifest {MANIFEST_FILE}")
         elif cmd == "stop":
             stop()
