@@ -10,7 +10,10 @@ length (2^14 + 2048, RFC 5246 §6.2.3) and certificates kept (10).
 
 What is read: for TLS ≤ 1.2 the clear-text flight up to ServerHelloDone (so the certificate
 chain is seen); for TLS 1.3 only the ServerHello, because everything after it is encrypted.
-The outcome never depends on how the bytes were chunked; ``detail`` of a ``not-tls`` result
+Once a ServerHello has been read the outcome stays ``accepted`` whatever follows (a broken
+Certificate, an oversize flight, an alert): the ServerHello is what a version or class probe
+needs, and ``detail`` says why reading stopped. The outcome never depends on how the bytes
+were chunked; ``detail`` of a ``not-tls`` result
 may quote more or fewer of the first bytes depending on what had arrived.
 """
 
@@ -223,7 +226,6 @@ class ServerFlightReader:
         self._records = 0  # whole records consumed
         self._hello: _Hello | None = None
         self._certificates: list[bytes] = []
-        self._cert_total = 0
         self._alert: tuple[int, int] | None = None
         self._result: ServerFlight | None = None
 
