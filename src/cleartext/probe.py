@@ -40,7 +40,7 @@ from cleartext.software import identify
 from cleartext.targets import Endpoint
 from cleartext.text import sanitize
 from cleartext.tls import certs
-from cleartext.tls.ciphers import BROAD_SUITES, TLS13_SUITES, WeakClass, suite_name, suites_in_class, weak_classes
+from cleartext.tls.ciphers import COMPACT_SUITES, TLS13_SUITES, WeakClass, suite_name, suites_in_class, weak_classes
 from cleartext.tls.hello import TLSVersion, client_hello
 from cleartext.tls.serverhello import ServerFlight, ServerFlightReader
 
@@ -153,7 +153,7 @@ class _Connection:
                     client.receive_data(data)
         except TimeoutError:
             raise _Stop(
-                Status.READ_TIMEOUT, f"no complete {step} within {self.settings.read_timeout:g} s"
+                Status.READ_TIMEOUT, f"timed out after {self.settings.read_timeout:g} s awaiting {step}"
             ) from None
         except (LimitExceeded, ProtocolViolation) as exc:
             raise _Stop(Status.PROTOCOL_ERROR, f"{step}: {exc}") from None
@@ -439,7 +439,9 @@ class _Endpoint:
         for version in order:
             if state[version] != "unknown" or left() <= 0:
                 continue
-            suites = TLS13_SUITES if version is TLSVersion.TLS1_3 else BROAD_SUITES
+            # Under 128 suites: some old stacks answer longer lists with an alert, which would read as
+            # "version refused"; the compact list still covers every weak class.
+            suites = TLS13_SUITES if version is TLSVersion.TLS1_3 else COMPACT_SUITES
             flight = await self.raw_hello(version, suites)
             matrix.probes += 1
             if flight is None:
@@ -461,6 +463,8 @@ class _Endpoint:
                     self.chain = list(flight.certificates)
             elif outcome in ("alert", "closed"):
                 state[version] = "rejected"
+            elif outcome == "not-tls":
+                break  # whatever answers does not speak TLS: more hellos would learn nothing
 
         legacy_ok = [v for v in order if v <= TLSVersion.TLS1_2 and state[v] == "accepted"]
         if legacy_ok:

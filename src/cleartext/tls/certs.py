@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import ssl
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,7 +84,9 @@ def _signature_algorithm(cert: x509.Certificate) -> str:
 
 def load(der: bytes) -> x509.Certificate | None:
     try:
-        return x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():  # a server's odd certificate is a fact to report, not to warn about
+            warnings.simplefilter("ignore")
+            return x509.load_der_x509_certificate(der)
     except ValueError:
         return None
 
@@ -127,7 +130,10 @@ def _read_pem_bundle(path: str) -> list[x509.Certificate]:
     except OSError:
         return []
     try:
-        return x509.load_pem_x509_certificates(data)
+        # Old roots in system bundles trip cryptography's deprecation warnings (negative serials).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return x509.load_pem_x509_certificates(data)
     except ValueError:
         return []
 
