@@ -370,12 +370,19 @@ def _listeners() -> dict[int, list[tuple[str, int]]]:
     return out
 
 
+_WILDCARDS = ("0.0.0.0", "::", "::ffff:0.0.0.0")
+
+
+def _lab_addresses() -> set[str]:
+    return {e.address for e in ENDPOINTS}
+
+
 def _port_holders(ports: tuple[int, ...]) -> dict[int, list[tuple[str, int]]]:
-    """pid -> [(address, port)] of listening sockets on the given ports that could clash with the lab."""
+    """pid -> [(address, port)] of listening sockets on the given ports, on loopback or wildcard."""
     socks = {}
     for inode, binds in _listeners().items():
-        hits = [(a, p) for a, p in binds if p in ports
-                and (a in ("0.0.0.0", "::", "::ffff:0.0.0.0") or a.startswith(("127.", "::ffff:127.")))]
+        hits = [(a.removeprefix("::ffff:"), p) for a, p in binds if p in ports
+                and (a in _WILDCARDS or a.startswith(("127.", "::ffff:127.")))]
         if hits:
             socks[inode] = hits
     if not socks:
@@ -398,37 +405,52 @@ def _port_holders(ports: tuple[int, ...]) -> dict[int, list[tuple[str, int]]]:
     return holders
 
 
-def _is_mail_daemon(pid: int) -> bool:
-    cmd = _cmdline(pid)
-    exe = ""
-    with contextlib.suppress(OSError):
-        exe = os.readlink(f"/proc/{pid}/exe")
-    base = os.path.basename(exe.split(" ")[0])
-    return (base in ("dovecot", "master", "openssl", "smtpd", "imap-login", "pop3-login")
-            or cmd.startswith(("dovecot", "/usr/sbin/dovecot", "/usr/lib/postfix/", "openssl s_server")))
+def _is_system_mail_daemon(pid: int) -> bool:
+    """A Dovecot or Postfix process (the packages' own, or a lab's from another clone)."""
+    exe = _exe(pid)
+    return (exe in (os.path.realpath(DOVECOT), os.path.realpath(POSTFIX_MASTER))
+            or exe.startswith(("/usr/lib/postfix/", "/usr/lib/dovecot/"))
+            or _cmdline(pid).startswith("dovecot"))
+
+
+def _is_lab_server(pid: int) -> bool:
+    """What the lab itself runs: Dovecot, Postfix or an openssl s_server (of any clone's lab)."""
+    return _is_system_mail_daemon(pid) or (_exe(pid) in _server_exes() and " s_server " in _cmdline(pid))
 
 
 def _free_mail_ports() -> None:
-    """Stop leftover or system mail servers that hold the lab's ports; fail on anything else."""
-    ports = tuple(sorted({e.port for e in ENDPOINTS}))
-    for _attempt in range(3):
-        holders = _port_holders(ports)
-        if not holders:
-            return
-        strangers = {p: b for p, b in holders.items() if not _is_mail_daemon(p)}
+    """Stop leftover or system mail servers on the mail ports; fail if a stranger holds a lab address.
+
+    Dovecot or Postfix listening on any mail port of loopback or of every address is stopped (the
+    packages' own daemons, or a lab started from another clone). Anything else is stopped only if it is
+    an s_server on a lab address:port, and is an error if it is some other program there.
+    """
+    lab = _lab_addresses()
+    lab_binds = {(e.address, e.port) for e in ENDPOINTS}
+
+    def clashes(binds: list[tuple[str, int]]) -> bool:
+        return any(a in _WILDCARDS or (a, p) in lab_binds or (a in lab and p in MAIL_PORTS) for a, p in binds)
+
+    for attempt in range(4):
+        holders = _port_holders(MAIL_PORTS)
+        victims = {p: b for p, b in holders.items()
+                   if _is_system_mail_daemon(p) or (clashes(b) and _is_lab_server(p))}
+        strangers = {p: b for p, b in holders.items() if p not in victims and clashes(b)}
         if strangers:
             pid, binds = next(iter(strangers.items()))
-            a, port = binds[0]
-            raise LabError(f"{a}:{port} is held by pid {pid} ({_cmdline(pid).strip()[:80]}), "
-                           "not a mail server the lab may stop")
+            a, port = next(x for x in binds if clashes([x]))
+            cmd = " ".join(_cmdline(pid).split())[:80]
+            raise LabError(f"{a}:{port} is held by pid {pid} ({cmd}), not a mail server the lab may stop")
+        if not victims:
+            return
+        if attempt == 3:
+            break
         # Signal the top of each tree (its parent does not hold the port); children follow.
-        tops = [p for p in holders if (f := _stat_fields(p)) and int(f[1]) not in holders]
-        _terminate(tops or list(holders))
-        _terminate([p for p in holders if _alive(p)], timeout=2.0)
-    holders = _port_holders(ports)
-    if holders:
-        pid, binds = next(iter(holders.items()))
-        raise LabError(f"could not free {binds[0][0]}:{binds[0][1]} held by pid {pid}")
+        tops = [p for p in victims if (f := _stat_fields(p)) and int(f[1]) not in victims]
+        _terminate(tops or list(victims))
+        _terminate([p for p in victims if _alive(p)], timeout=2.0)
+    left = ", ".join(f"pid {p} on {b[0][0]}:{b[0][1]}" for p, b in victims.items())
+    raise LabError(f"could not stop the mail servers holding the lab's ports: {left}")
 
 
 # --------------------------------------------------------------------------------------------------
