@@ -440,8 +440,12 @@ class _Endpoint:
             if state[version] != "unknown" or left() <= 0:
                 continue
             # Under 128 suites: some old stacks answer longer lists with an alert, which would read as
-            # "version refused"; the compact list still covers every weak class.
-            suites = TLS13_SUITES if version is TLSVersion.TLS1_3 else COMPACT_SUITES
+            # "version refused"; the compact list still covers every weak class. Suites of the weak classes
+            # not yet seen go first: a server that honours the client's order then reveals one with the
+            # version, which saves a connection per class on exactly the servers that have many.
+            suites = TLS13_SUITES if version is TLSVersion.TLS1_3 else _weak_first(
+                COMPACT_SUITES, [cls for cls, st in weak.items() if st == "unknown"]
+            )
             flight = await self.raw_hello(version, suites)
             matrix.probes += 1
             if flight is None:
@@ -463,6 +467,16 @@ class _Endpoint:
                     self.chain = list(flight.certificates)
             elif outcome in ("alert", "closed"):
                 state[version] = "rejected"
+                if version <= TLSVersion.TLS1_2 and any(
+                    state[v] == "accepted" for v in order if version < v <= TLSVersion.TLS1_2
+                ):
+                    # This server negotiates down (a higher hello got a lower ServerHello), and RFC 5246
+                    # E.1 has it answer with the highest version it supports up to the client's: refusing
+                    # this hello means it supports nothing below either. Saves up to two connections.
+                    for lower in order:
+                        if lower < version:
+                            state[lower] = "rejected"
+                    continue
             elif outcome == "not-tls":
                 break  # whatever answers does not speak TLS: more hellos would learn nothing
 
@@ -516,6 +530,16 @@ class _Endpoint:
         if self.ep.hostname:
             tls.hostname_checked = self.ep.hostname
             tls.hostname_match = certs.hostname_matches(self.chain[0], self.ep.hostname)
+
+
+def _weak_first(suites: tuple[int, ...], classes: list[WeakClass]) -> tuple[int, ...]:
+    """The same suites, those of the given weak classes first (worst class first, as WeakClass lists)."""
+    rank = {cls: i for i, cls in enumerate(classes)}
+
+    def key(code: int) -> int:
+        return min((rank[c] for c in weak_classes(code) if c in rank), default=len(rank))
+
+    return tuple(sorted(suites, key=key))
 
 
 def _peer_chain(ssl_object: ssl.SSLObject) -> list[bytes]:

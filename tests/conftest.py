@@ -1,0 +1,53 @@
+"""Shared fixtures: the lab of real mail servers on loopback, and a way to run the real CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_labctl() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("labctl", ROOT / "lab" / "labctl.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("labctl", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[dict[str, Any]]:
+    """Start the lab (unless it already runs) and stop it afterwards if we started it."""
+    labctl = load_labctl()
+    manifest, started = labctl._start()
+    yield manifest
+    if started and not os.environ.get("CLEARTEXT_KEEP_LAB"):
+        labctl.stop()
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real `cleartext` command (as a user would), capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "cleartext", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "160", "NO_COLOR": "1"},
+    )
+
+
+def parse_records(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
