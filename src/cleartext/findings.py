@@ -1,0 +1,355 @@
+"""The finding catalogue: the stable codes cleartext reports, what each means and how bad it is by default.
+
+Why a catalogue: a code such as ``cleartext-login`` travels far from the scanner — into JSON records, CERT
+reports, notification e-mails and a mail admin's ticket system — so its spelling, its meaning and its default
+severity must not depend on which stage happens to print it. Everything that shows a finding to a person
+looks the words up here (:func:`info`); ``docs/findings.md`` is rendered from this module and
+:mod:`cleartext.remediation` by ``scripts/gen-findings-doc``, and a unit test keeps the two in step.
+
+Severity. Each code has a *default* severity (``FindingInfo.severity``). The assessment may raise or lower
+it when the evidence says more than the code alone; the only adjustments are the ones written in
+``FindingInfo.severity_rule`` and implemented by :func:`severity_for`, so the document and the code agree.
+
+How the defaults were chosen. The scale is the record's :class:`~cleartext.record.Severity`. Anything that
+lets a password or a message cross the network readable by a passive observer is ``high``: cleartext-login,
+no-tls, starttls-failed (clients fall back to clear or fail), and no-modern-tls (every version the server
+speaks is broken or deprecated). Shadowserver's scale puts "unencrypted services requiring login" at
+*medium*; we rate cleartext-login *higher* because our evidence is exact rather than inferred from an open
+port: the server itself announced, before any encryption, that it will take a password (IMAP LOGIN without
+LOGINDISABLED, POP3 USER or SASL before STLS, SMTP AUTH before STARTTLS). Weaknesses that need an active
+attacker or a further flaw (legacy protocol versions, weak suites, certificate problems) are ``medium``,
+raised to ``high`` where the weakness is itself practically exploitable (SSLv3; NULL, anonymous and
+EXPORT suites). A SHA-1/MD5 signature is ``low``: browsers and mail clients no longer accept such
+signatures from public CAs, so its practical effect is mostly that of an untrusted chain, which is
+reported separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from cleartext.record import Severity
+
+__all__ = ["CATALOGUE", "Code", "FindingInfo", "info", "severity_for"]
+
+
+class Code(StrEnum):
+    """The closed list of finding codes. Values are stable strings: never rename one, only add."""
+
+    CLEARTEXT_LOGIN = "cleartext-login"
+    NO_TLS = "no-tls"
+    STARTTLS_FAILED = "starttls-failed"
+    STARTTLS_NOT_ADVERTISED = "starttls-not-advertised"
+    LEGACY_TLS = "legacy-tls"
+    NO_MODERN_TLS = "no-modern-tls"
+    WEAK_CIPHER = "weak-cipher"
+    CERT_EXPIRED = "cert-expired"
+    CERT_NOT_YET_VALID = "cert-not-yet-valid"
+    CERT_UNTRUSTED = "cert-untrusted"
+    CERT_HOSTNAME_MISMATCH = "cert-hostname-mismatch"
+    CERT_WEAK_KEY = "cert-weak-key"
+    CERT_WEAK_SIGNATURE = "cert-weak-signature"
+
+
+@dataclass(frozen=True, slots=True)
+class FindingInfo:
+    """What a finding code means, for the people who read it.
+
+    The first five fields are what every consumer needs (a one-line title, the default severity, what it
+    means for a mail admin, what an attacker on the path can do). The last three exist so that
+    docs/findings.md can be generated from this single source: when the assessment raises the finding,
+    which evidence keys the record carries, and when the severity departs from the default.
+    """
+
+    code: Code
+    title: str
+    severity: Severity
+    description: str
+    risk: str
+    raised_when: str = ""
+    evidence: tuple[tuple[str, str], ...] = ()  # (key in Finding.evidence, what it holds)
+    severity_rule: str = ""  # empty: the default always applies
+
+
+_CERT_POSITION = ("position", "index of the certificate in the chain the server sent; 0 is the server's own")
+
+_ENTRIES: tuple[FindingInfo, ...] = (
+    FindingInfo(
+        code=Code.CLEARTEXT_LOGIN,
+        title="Password accepted before encryption",
+        severity=Severity.HIGH,
+        description=(
+            "Before any encryption, the server announces that a client may log in with a password "
+            "(IMAP LOGIN or AUTH=, POP3 USER or SASL, SMTP AUTH). Clients configured without TLS, or "
+            "tricked into skipping it, send the password in clear."
+        ),
+        risk=(
+            "Anyone who can watch the traffic (shared Wi-Fi, a compromised router, an ISP) reads user "
+            "names and passwords, then reads or sends mail as those users."
+        ),
+        raised_when=(
+            "The plaintext capability list (before STARTTLS/STLS) offers a way to send a password: "
+            "IMAP: LOGIN usable because LOGINDISABLED is absent, or an AUTH= mechanism is listed; "
+            "POP3: USER or a SASL mechanism is listed in CAPA before STLS, or CAPA is unsupported "
+            "(then USER/PASS is assumed, see the verdict rules); SMTP: AUTH is listed in the EHLO "
+            "reply before STARTTLS. Never raised from an implicit-TLS port (465, 993, 995)."
+        ),
+        evidence=(
+            ("mechanisms", 'SASL mechanisms offered before TLS, upper case, e.g. ["PLAIN", "LOGIN"]'),
+            ("login_command", "true when IMAP LOGIN or POP3 USER is usable before TLS"),
+            ("inferred", "true when deduced rather than announced (POP3 server without CAPA)"),
+            ("starttls_advertised", "whether the server also offered STARTTLS/STLS"),
+        ),
+    ),
+    FindingInfo(
+        code=Code.NO_TLS,
+        title="No encryption available",
+        severity=Severity.HIGH,
+        description=(
+            "The port offers no way to encrypt the connection: STARTTLS/STLS is neither advertised "
+            "nor accepted when asked."
+        ),
+        risk=(
+            "Every message, and every password sent on this port, crosses the network readable and "
+            "modifiable by anyone on the path."
+        ),
+        raised_when=(
+            "On a STARTTLS port (25, 587, 143, 110): STARTTLS/STLS is not advertised and the server "
+            "refuses it (or the command is unknown) when we send it anyway."
+        ),
+        evidence=(
+            ("starttls_advertised", "false"),
+            ("starttls_reply", "the server's reply to STARTTLS/STLS, sanitised"),
+        ),
+    ),
+    FindingInfo(
+        code=Code.STARTTLS_FAILED,
+        title="TLS offered but broken",
+        severity=Severity.HIGH,
+        description=(
+            "The server offers TLS but the upgrade does not work: STARTTLS is advertised and then "
+            "refused, or the TLS handshake fails (also on implicit-TLS ports)."
+        ),
+        risk=(
+            "Clients either give up or, far more often, fall back to sending mail and passwords in "
+            "clear; an attacker can provoke the failure to force that fallback."
+        ),
+        raised_when=(
+            "STARTTLS/STLS is advertised but the command is refused, or it is accepted and the "
+            "handshake then fails; on 465/993/995 the handshake itself fails."
+        ),
+        evidence=(
+            ("stage", '"upgrade" (command refused) or "handshake" (TLS negotiation failed)'),
+            ("starttls_reply", "the server's reply to STARTTLS/STLS, when one was sent"),
+            ("error", "why the handshake failed, as the TLS library reported it"),
+        ),
+    ),
+    FindingInfo(
+        code=Code.STARTTLS_NOT_ADVERTISED,
+        title="STARTTLS works but is not advertised",
+        severity=Severity.MEDIUM,
+        description=(
+            "The server accepts STARTTLS/STLS when asked, but its capability list does not say so, "
+            "so standard clients and sending mail servers never try it."
+        ),
+        risk=(
+            "In practice the traffic stays in clear exactly as if there were no TLS; often a "
+            "firewall or proxy is rewriting the capability list, which it can also do to other "
+            "traffic."
+        ),
+        raised_when=(
+            "STARTTLS/STLS is missing from the plaintext capability list, yet our STARTTLS/STLS "
+            "command is accepted."
+        ),
+        evidence=(("starttls_reply", "the server's positive reply to STARTTLS/STLS"),),
+    ),
+    FindingInfo(
+        code=Code.LEGACY_TLS,
+        title="Obsolete SSL/TLS versions accepted",
+        severity=Severity.MEDIUM,
+        description=(
+            "The server still negotiates SSLv3, TLS 1.0 or TLS 1.1, which are deprecated "
+            "(RFC 7568, RFC 8996)."
+        ),
+        risk=(
+            "An active attacker who can force a downgrade exploits the protocol's known weaknesses "
+            "(POODLE on SSLv3, weak CBC and hash constructions in TLS 1.0/1.1)."
+        ),
+        raised_when="A ClientHello limited to one of these versions is accepted.",
+        evidence=(("versions", 'the obsolete versions accepted, e.g. ["TLSv1", "TLSv1.1"]'),),
+        severity_rule="high when SSLv3 is among the accepted versions (POODLE is practical).",
+    ),
+    FindingInfo(
+        code=Code.NO_MODERN_TLS,
+        title="Neither TLS 1.2 nor TLS 1.3 supported",
+        severity=Severity.HIGH,
+        description=(
+            "The server speaks TLS, but only versions older than 1.2, which current clients refuse "
+            "or should refuse."
+        ),
+        risk=(
+            "Every encrypted session uses a deprecated protocol; up-to-date clients fail to connect "
+            "and users are pushed to insecure settings or to clear text."
+        ),
+        raised_when="TLS 1.2 and TLS 1.3 were both probed and both rejected.",
+        evidence=(("versions", "the versions the server did accept"),),
+    ),
+    FindingInfo(
+        code=Code.WEAK_CIPHER,
+        title="Weak cipher suites accepted",
+        severity=Severity.MEDIUM,
+        description=(
+            "The server agrees to cipher suites that are broken or deprecated: NULL (no encryption), "
+            "anonymous, EXPORT, RC4, DES, 3DES, or static-RSA key exchange (no forward secrecy)."
+        ),
+        risk=(
+            "Depending on the class: data in clear (NULL), trivial interception (anonymous), key "
+            "recovery (EXPORT, DES), plaintext recovery (RC4, 3DES/Sweet32), or decryption of "
+            "recorded traffic once the server key leaks (static RSA)."
+        ),
+        raised_when="A ClientHello offering only suites of a weak class is accepted.",
+        evidence=(
+            ("classes", "weak classes accepted: null, anon, export, rc4, des, 3des, static-rsa"),
+            ("suites", "the weak suites the server chose, by IANA name"),
+        ),
+        severity_rule="high when null, anon or export is among the classes.",
+    ),
+    FindingInfo(
+        code=Code.CERT_EXPIRED,
+        title="Certificate expired",
+        severity=Severity.MEDIUM,
+        description="A certificate the server presents is past its expiry date (notAfter).",
+        risk=(
+            "Clients that check certificates fail; users learn to click through warnings or turn "
+            "verification off, after which an impostor's certificate is accepted too."
+        ),
+        raised_when="notAfter of a certificate in the served chain is before the scan time (UTC).",
+        evidence=(
+            ("not_after", "expiry date, ISO 8601 UTC"),
+            ("sha256", "certificate fingerprint"),
+            _CERT_POSITION,
+        ),
+    ),
+    FindingInfo(
+        code=Code.CERT_NOT_YET_VALID,
+        title="Certificate not yet valid",
+        severity=Severity.MEDIUM,
+        description=(
+            "A certificate the server presents starts being valid only in the future (notBefore), "
+            "usually a clock problem on the machine that issued or checks it."
+        ),
+        risk="As for an expired certificate: verification fails and users learn to ignore warnings.",
+        raised_when="notBefore of a certificate in the served chain is after the scan time (UTC).",
+        evidence=(
+            ("not_before", "start of validity, ISO 8601 UTC"),
+            ("sha256", "certificate fingerprint"),
+            _CERT_POSITION,
+        ),
+    ),
+    FindingInfo(
+        code=Code.CERT_UNTRUSTED,
+        title="Certificate not trusted",
+        severity=Severity.MEDIUM,
+        description=(
+            "The certificate chain does not lead to a trusted root: the certificate is self-signed, "
+            "issued by a private CA, or served without its intermediate certificates."
+        ),
+        risk=(
+            "Clients cannot tell the real server from an impostor; a man-in-the-middle presents his "
+            "own certificate and users who accept this one accept his."
+        ),
+        raised_when="Chain verification against the scanner's trust store fails.",
+        evidence=(
+            ("self_signed", "true when the server's certificate is self-signed"),
+            ("verify_error", 'the verifier\'s reason, e.g. "unable to get local issuer certificate"'),
+            ("issuer", "issuer of the server's certificate"),
+        ),
+    ),
+    FindingInfo(
+        code=Code.CERT_HOSTNAME_MISMATCH,
+        title="Certificate does not match the host name",
+        severity=Severity.MEDIUM,
+        description=(
+            "None of the names on the certificate matches the host name the server was reached by "
+            "(its MX or the name configured in mail clients)."
+        ),
+        risk=(
+            "Verifying clients refuse the connection; the rest cannot distinguish this server from "
+            "any other holding a valid certificate for some other name."
+        ),
+        raised_when="A host name is known for the endpoint and it matches no subjectAltName (RFC 6125).",
+        evidence=(
+            ("hostname", "the name checked"),
+            ("dns_names", "the certificate's subjectAltName DNS entries"),
+        ),
+    ),
+    FindingInfo(
+        code=Code.CERT_WEAK_KEY,
+        title="Certificate key too short",
+        severity=Severity.MEDIUM,
+        description=(
+            "The certificate's public key is too short: RSA or DSA below 2048 bits, or elliptic-curve "
+            "below 224 bits."
+        ),
+        risk=(
+            "A key this short can be factored or broken with affordable computing, after which anyone "
+            "can impersonate the server and decrypt sessions that used static-RSA key exchange."
+        ),
+        raised_when="A certificate in the served chain has a key below these sizes.",
+        evidence=(("key_type", "rsa, dsa, ec, ..."), ("key_bits", "key size in bits"), _CERT_POSITION),
+    ),
+    FindingInfo(
+        code=Code.CERT_WEAK_SIGNATURE,
+        title="Certificate signed with MD5 or SHA-1",
+        severity=Severity.LOW,
+        description=(
+            "The server's certificate or an intermediate is signed with MD5 or SHA-1, hash functions "
+            "for which collisions have been demonstrated."
+        ),
+        risk=(
+            "A chosen-prefix collision lets an attacker obtain a forged certificate that carries the "
+            "same signature; current clients reject such chains outright."
+        ),
+        raised_when=(
+            "The signature algorithm of the server's certificate or of an intermediate uses MD5 or "
+            "SHA-1 (self-signed roots are not judged: their signature is not checked)."
+        ),
+        evidence=(("signature_algorithm", "e.g. sha1WithRSAEncryption"), _CERT_POSITION),
+    ),
+)
+
+CATALOGUE: Mapping[Code, FindingInfo] = MappingProxyType({entry.code: entry for entry in _ENTRIES})
+"""Every code, with its meaning. Read-only: the catalogue is the contract, not a scratch pad."""
+
+
+def info(code: Code | str) -> FindingInfo:
+    """The catalogue entry for ``code``; raises ValueError for a string that is not a known code."""
+    return CATALOGUE[Code(code)]
+
+
+def _as_strings(value: Any) -> set[str]:
+    """Evidence values come from JSON: accept a list/tuple/set of strings or a single string."""
+    if isinstance(value, str):
+        return {value.lower()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return {str(item).lower() for item in value}
+    return set()
+
+
+def severity_for(code: Code | str, evidence: Mapping[str, Any] | None = None) -> Severity:
+    """The severity to report for ``code`` given its evidence, following ``FindingInfo.severity_rule``.
+
+    Keeping the rule in code next to its text means assess, the CLI and the documentation cannot disagree
+    about when a legacy-tls or weak-cipher finding becomes high.
+    """
+    entry = info(code)
+    ev = evidence or {}
+    if entry.code is Code.LEGACY_TLS and "sslv3" in _as_strings(ev.get("versions")):
+        return Severity.HIGH
+    if entry.code is Code.WEAK_CIPHER and _as_strings(ev.get("classes")) & {"null", "anon", "export"}:
+        return Severity.HIGH
+    return entry.severity

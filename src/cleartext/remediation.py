@@ -1,0 +1,1541 @@
+"""How to fix each finding, for the software that was found: steps, a configuration snippet, references.
+
+Why this exists: a finding that says "cleartext-login" helps nobody until the mail admin knows which line
+of which file to change. `cleartext check` prints the :class:`Remedy` under each finding, notification
+e-mails quote it, and ``docs/findings.md`` is rendered from the same table, so the advice exists once.
+
+What is covered. Concrete configuration for Dovecot (2.3, with the 2.4 names where they differ), Postfix,
+Exim, Courier and Microsoft Exchange; a hosted-service note for Gmail; generic text for everything else.
+The advice must be *correct for the software found*, so a product is only used for a protocol it serves
+(:func:`cleartext.software.serves`): a "Postfix" IMAP endpoint is a mis-identification and gets the
+generic text. Dovecot does answer on SMTP: its submission service (Dovecot 2.3+) is configured with the
+same ``ssl`` and plaintext-authentication settings as IMAP and POP3.
+
+Sources. Setting names were checked against Postfix postconf(5) (3.7), ``doveconf -d`` (2.3.19) and the
+Dovecot 2.3-to-2.4 upgrade notes, the Exim option list and specification, Courier's shipped imapd,
+imapd-ssl, pop3d-ssl and esmtpd files and couriertls source, and the Exchange cmdlet reference. Paths
+such as ``/etc/letsencrypt/live/mail.example.com/`` and names such as ``EX01`` are examples to adapt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cleartext.findings import Code
+from cleartext.record import Protocol
+from cleartext.software import Software, display_name, serves
+
+__all__ = ["GENERIC", "SPECIFIC", "Remedy", "remedy", "targets"]
+
+GENERIC = "generic"
+"""The label of the fallback advice, for software we do not know or could not identify."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remedy:
+    """Advice for one finding on one kind of server.
+
+    ``software`` is the label of the advice actually given ("Dovecot", "generic"), which is not always
+    the software identified: an unknown product, or one seen on a protocol it cannot serve, gets the
+    generic advice and the label says so.
+    """
+
+    software: str
+    steps: tuple[str, ...]
+    config: str | None = None  # a snippet to paste, with comments saying where it goes
+    references: tuple[str, ...] = ()  # RFCs and documentation, by name
+
+
+# --- shared vocabulary ---------------------------------------------------------------------------------
+
+_RFC8314 = "RFC 8314: Cleartext Considered Obsolete: Use of TLS for Email Submission and Access"
+_RFC3207 = "RFC 3207: SMTP Service Extension for Secure SMTP over Transport Layer Security"
+_RFC2595 = "RFC 2595: Using TLS with IMAP, POP3 and ACAP"
+_RFC9051 = "RFC 9051: IMAP4rev2 (STARTTLS, LOGINDISABLED)"
+_RFC2449 = "RFC 2449: POP3 Extension Mechanism (CAPA)"
+_RFC4954 = "RFC 4954: SMTP Service Extension for Authentication, section 4"
+_RFC8996 = "RFC 8996: Deprecating TLS 1.0 and TLS 1.1"
+_RFC7568 = "RFC 7568: Deprecating Secure Sockets Layer Version 3.0"
+_RFC9325 = "RFC 9325 (BCP 195): Recommendations for Secure Use of TLS and DTLS"
+_RFC7465 = "RFC 7465: Prohibiting RC4 Cipher Suites"
+_RFC5280 = "RFC 5280: Internet X.509 Public Key Infrastructure Certificate and CRL Profile"
+_RFC9525 = "RFC 9525: Service Identity in TLS"
+_RFC8555 = "RFC 8555: Automatic Certificate Management Environment (ACME)"
+_RFC7672 = "RFC 7672: SMTP Security via Opportunistic DANE TLS"
+_RFC8461 = "RFC 8461: SMTP MTA Strict Transport Security (MTA-STS)"
+_NIST = "NIST SP 800-131A Rev. 2: Transitioning the Use of Cryptographic Algorithms and Key Lengths"
+_ACME_TOOLS = "certbot, acme.sh and dehydrated documentation (issuing, renewal hooks)"
+
+_DOVECOT_SSL = (
+    "Dovecot documentation: SSL configuration (ssl, ssl_cert, ssl_key, ssl_min_protocol, ssl_cipher_list)"
+)
+_DOVECOT_AUTH = "Dovecot documentation: disable_plaintext_auth (2.3) / auth_allow_cleartext (2.4)"
+_DOVECOT_24 = "Dovecot documentation: Upgrading Dovecot 2.3 to 2.4 (renamed settings)"
+_POSTCONF = "postconf(5): smtpd_tls_* and smtpd_sasl_* parameters"
+_POSTFIX_TLS = "Postfix TLS_README"
+_POSTFIX_MASTER = "master(5)"
+_EXIM_TLS = "Exim specification: Encrypted SMTP connections using TLS/SSL"
+_EXIM_AUTH = "Exim specification: SMTP authentication (auth_advertise_hosts, server_advertise_condition)"
+_EXIM_DEBIAN = "Debian exim4 README.Debian (split configuration, MAIN_TLS_ENABLE, update-exim4.conf)"
+_COURIER_IMAP = "Courier-IMAP imapd(8); the imapd, imapd-ssl, pop3d and pop3d-ssl configuration files"
+_COURIER_TLS = "couriertls(1): TLS_PROTOCOL, TLS_CIPHER_LIST, TLS_PRIORITY, TLS_CERTFILE"
+_COURIER_ESMTP = "Courier esmtpd configuration file (ESMTPAUTH, ESMTPAUTH_TLS, ESMTP_TLS_REQUIRED)"
+_GNUTLS_PRIO = "GnuTLS manual: Priority strings"
+_MS_IMAP = "Microsoft Learn: Set-ImapSettings"
+_MS_POP = "Microsoft Learn: Set-PopSettings"
+_MS_RECV = "Microsoft Learn: Set-ReceiveConnector (AuthMechanism)"
+_MS_CERT = "Microsoft Learn: Import-ExchangeCertificate, Enable-ExchangeCertificate"
+_MS_TLS = "Microsoft Learn: Exchange Server TLS configuration best practices"
+_MS_SCHANNEL = "Microsoft Learn: Transport Layer Security (TLS) registry settings"
+_MS_CIPHERS = "Microsoft Learn: Disable-TlsCipherSuite"
+
+OPENSSL_CIPHERS = (
+    "ALL:!kRSA:!SRP:!kDHd:!DSS:!aNULL:!eNULL:!EXPORT:!DES:!3DES:!MD5:!PSK:!RC4:!ADH:!LOW@STRENGTH"
+)
+"""An OpenSSL cipher string without any of our weak classes (it is Dovecot 2.3's own default)."""
+
+GNUTLS_VERSIONS = "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
+"""A GnuTLS priority string for TLS 1.2 and later."""
+
+GNUTLS_STRONG = GNUTLS_VERSIONS + ":-RSA:-3DES-CBC:-ARCFOUR-128"
+"""The same without static-RSA key exchange, 3DES and RC4 (NULL, anonymous and export are not in NORMAL)."""
+
+_LE = "/etc/letsencrypt/live/mail.example.com"
+
+
+def _name(protocol: Protocol) -> str:
+    return {Protocol.SMTP: "SMTP", Protocol.IMAP: "IMAP", Protocol.POP3: "POP3"}[protocol]
+
+
+def _ports(protocol: Protocol) -> str:
+    return {
+        Protocol.SMTP: "25 and 587 (STARTTLS) and 465 (implicit TLS)",
+        Protocol.IMAP: "143 (STARTTLS) and 993 (implicit TLS)",
+        Protocol.POP3: "110 (STLS) and 995 (implicit TLS)",
+    }[protocol]
+
+
+def _s_client(protocol: Protocol) -> str:
+    """The openssl command that shows what a client sees, for both the STARTTLS and the implicit port."""
+    starttls, implicit, tag = {
+        Protocol.SMTP: (587, 465, "smtp"),
+        Protocol.IMAP: (143, 993, "imap"),
+        Protocol.POP3: (110, 995, "pop3"),
+    }[protocol]
+    return (
+        f"Check from outside: `openssl s_client -connect mail.example.com:{starttls} -starttls {tag} "
+        f"-servername mail.example.com` (and `openssl s_client -connect mail.example.com:{implicit} "
+        f"-servername mail.example.com` for the implicit-TLS port), then re-scan with cleartext."
+    )
+
+
+def _plain_capabilities(protocol: Protocol) -> str:
+    """How to look at the capability list a client sees before TLS (what cleartext judges)."""
+    return {
+        Protocol.SMTP: (
+            "See what a client sees before TLS: `nc -C mail.example.com 587`, then type `EHLO test`; "
+            "the reply must list STARTTLS and must not list AUTH."
+        ),
+        Protocol.IMAP: (
+            "See what a client sees before TLS: `nc -C mail.example.com 143`, then type `a CAPABILITY`; "
+            "the reply must list STARTTLS and LOGINDISABLED and no AUTH= mechanism."
+        ),
+        Protocol.POP3: (
+            "See what a client sees before TLS: `nc -C mail.example.com 110`, then type `CAPA`; the "
+            "reply must list STLS and neither USER nor a SASL mechanism."
+        ),
+    }[protocol]
+
+
+def _remedy(label: str, steps: list[str], config: str | None, refs: list[str]) -> Remedy:
+    return Remedy(label, tuple(steps), config.strip("\n") + "\n" if config else None, tuple(refs))
+
+
+# --- generic advice ------------------------------------------------------------------------------------
+
+_ROTATE = (
+    "Treat passwords used on this port before the fix as exposed: find in the server's logs which "
+    "accounts logged in without TLS and have them change their passwords."
+)
+
+_CERT_CHECK = (
+    "Look at what the server really serves: `openssl s_client -connect mail.example.com:993 "
+    "-servername mail.example.com -showcerts </dev/null | openssl x509 -noout -subject -issuer "
+    "-dates -ext subjectAltName` (add `-starttls smtp|imap|pop3` for ports 25, 587, 143 and 110)."
+)
+
+_ACME = (
+    "Get a certificate from a publicly trusted CA; free ACME CAs (Let's Encrypt and others, RFC 8555) "
+    "can be automated: `certbot certonly --standalone -d mail.example.com` (needs port 80; or "
+    "`--webroot -w <dir>`, or a DNS-01 plugin when port 80 is closed), `acme.sh --issue --standalone "
+    "-d mail.example.com`, or dehydrated (`dehydrated -c` with the name in domains.txt)."
+)
+
+_RELOAD = (
+    "Mail daemons read the certificate only when they start: make every renewal reload them (certbot "
+    "`--deploy-hook 'systemctl reload postfix dovecot'`, acme.sh `--install-cert ... --reloadcmd`, "
+    "dehydrated's `deploy_cert` hook). A renewed file on disk while the daemon still serves the old "
+    "certificate is the most common cause of an expired certificate on a mail server."
+)
+
+_CHAIN = (
+    "Serve the full chain: the server's certificate followed by the intermediate certificates "
+    "(certbot's fullchain.pem, acme.sh's --fullchain-file), never the certificate alone."
+)
+
+_KEY = (
+    "Use an RSA key of at least 2048 bits (3072 is a good choice) or an ECDSA P-256 key, and a new key "
+    "for the new certificate (certbot `--key-type ecdsa --elliptic-curve secp256r1` or "
+    "`--key-type rsa --rsa-key-size 3072`; acme.sh `--keylength ec-256` or `--keylength 3072`); do not "
+    "reuse the old key (certbot `--reuse-key`)."
+)
+
+_NAMES = (
+    "Put on the certificate (subjectAltName) every name clients use to reach this server: for port 25 "
+    "the MX host name (what DANE, RFC 7672, and MTA-STS, RFC 8461, check); for 587/465/993/995/143/110 "
+    "the host name configured in mail clients (e.g. mail.example.com, imap.example.com). A wildcard "
+    "covers one label only."
+)
+
+
+def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
+    """Advice that holds for any server; ``identified`` names a recognised product we have no table for."""
+    prefix = (
+        [
+            f"cleartext identified this server as {identified}; the steps below are generic, "
+            "look up the matching settings in its documentation."
+        ]
+        if identified
+        else []
+    )
+    name = _name(protocol)
+    steps: list[str]
+    refs: list[str]
+    match code:
+        case Code.CLEARTEXT_LOGIN:
+            specific = {
+                Protocol.IMAP: (
+                    "Refuse LOGIN and AUTHENTICATE until STARTTLS has succeeded, so that the "
+                    "capability list before TLS shows LOGINDISABLED and no AUTH= mechanism "
+                    "(RFC 9051, RFC 2595)."
+                ),
+                Protocol.POP3: (
+                    "Refuse USER/PASS, APOP and AUTH until STLS has succeeded, and list neither USER "
+                    "nor SASL mechanisms in CAPA before TLS (RFC 2595, RFC 2449)."
+                ),
+                Protocol.SMTP: (
+                    "Offer AUTH only after STARTTLS (RFC 4954, section 4), or only on the implicit-TLS "
+                    "port 465. Port 25 is for mail between servers and normally needs no AUTH at all; "
+                    "users submit on 587 (STARTTLS required) or 465."
+                ),
+            }[protocol]
+            steps = [
+                specific,
+                f"Offer implicit TLS ({_ports(protocol)}) and point mail clients to it: RFC 8314 "
+                "prefers implicit TLS for submission and mail access.",
+                _ROTATE,
+                _plain_capabilities(protocol),
+                "cleartext never sends a credential: it judges the capability list, so the finding "
+                "disappears once the server stops offering a password before TLS.",
+            ]
+            refs = [
+                _RFC8314,
+                {Protocol.IMAP: _RFC9051, Protocol.POP3: _RFC2449, Protocol.SMTP: _RFC4954}[protocol],
+            ]
+            refs.append(_RFC3207 if protocol is Protocol.SMTP else _RFC2595)
+        case Code.NO_TLS:
+            steps = [
+                f"Install a certificate and enable TLS for {name}: STARTTLS/STLS on the plain port and "
+                f"implicit TLS on the dedicated port ({_ports(protocol)}).",
+                "Make sure the capability list advertises STARTTLS/STLS once it works.",
+                "If a firewall, load balancer or proxy terminates or inspects this protocol, check that "
+                "it passes STARTTLS through instead of refusing it.",
+                _s_client(protocol),
+            ]
+            refs = [_RFC8314, _RFC3207 if protocol is Protocol.SMTP else _RFC2595]
+        case Code.STARTTLS_FAILED:
+            steps = [
+                "Read the server's log at the time of the scan: a missing or unreadable certificate or "
+                "key, a key that does not match the certificate, or a TLS library error is the usual "
+                "cause.",
+                "Check that key and certificate belong together: `openssl x509 -in cert.pem -noout "
+                "-pubkey | sha256sum` and `openssl pkey -in key.pem -pubout | sha256sum` must print the "
+                "same value.",
+                "If STARTTLS is advertised but refused, either make it work or stop advertising it "
+                "(the server's TLS support is probably disabled or half-configured).",
+                "A firewall or proxy with protocol inspection (for example SMTP 'fixup'/ESMTP "
+                "inspection) can break the upgrade: test from inside and outside to tell them apart.",
+                _s_client(protocol),
+            ]
+            refs = [_RFC3207 if protocol is Protocol.SMTP else _RFC2595, _RFC8314]
+        case Code.STARTTLS_NOT_ADVERTISED:
+            steps = [
+                f"Make the {name} capability list advertise STARTTLS/STLS: clients and sending servers "
+                "only try TLS when it is advertised.",
+                "When the server software is configured to advertise it, something in between removes "
+                "it: firewalls with SMTP inspection (for example Cisco ASA 'inspect esmtp') replace "
+                "STARTTLS with a masked keyword. Disable that inspection or exempt the mail server.",
+                _plain_capabilities(protocol),
+            ]
+            refs = [_RFC3207 if protocol is Protocol.SMTP else _RFC2595]
+        case Code.LEGACY_TLS:
+            steps = [
+                "Disable SSLv3, TLS 1.0 and TLS 1.1; keep TLS 1.2 and TLS 1.3 (RFC 8996, RFC 7568).",
+                "On port 25 (mail between servers) TLS is opportunistic: a sender that cannot do "
+                "TLS 1.2 falls back to clear text. Practically every mail server today speaks TLS 1.2; "
+                "if you keep an old version for a known partner, keep it on port 25 only.",
+                _s_client(protocol).replace("openssl s_client ", "openssl s_client -tls1_1 ", 1)
+                + " With `-tls1_1` the handshake must now fail.",
+            ]
+            refs = [_RFC8996, _RFC7568, _RFC9325]
+        case Code.NO_MODERN_TLS:
+            steps = [
+                "Enable TLS 1.2 and TLS 1.3. A server without TLS 1.2 runs a TLS library from before "
+                "2012 (OpenSSL older than 1.0.1) or has TLS 1.2 switched off: upgrade the operating "
+                "system and the mail software, then check that no setting caps the highest version.",
+                _s_client(protocol).replace("openssl s_client ", "openssl s_client -tls1_2 ", 1),
+            ]
+            refs = [_RFC9325, _RFC8996]
+        case Code.WEAK_CIPHER:
+            steps = [
+                "Remove NULL, anonymous, EXPORT, RC4, DES and 3DES suites and static-RSA key exchange "
+                "(TLS_RSA_WITH_*) from the server's cipher configuration; keep ECDHE (and DHE) with "
+                "AES-GCM or ChaCha20-Poly1305. TLS 1.3 suites are all fine.",
+                f"With OpenSSL-based servers a safe cipher string is `{OPENSSL_CIPHERS}`.",
+                "List what the server accepts: `nmap --script ssl-enum-ciphers -p 993 mail.example.com` "
+                "(use the port of the finding), then re-scan with cleartext.",
+            ]
+            refs = [_RFC9325, _RFC7465]
+        case Code.CERT_EXPIRED:
+            steps = [_ACME, _RELOAD, _CHAIN, _CERT_CHECK]
+            refs = [_RFC5280, _RFC8555, _ACME_TOOLS]
+        case Code.CERT_NOT_YET_VALID:
+            steps = [
+                "Check the clock of the machine that issued the certificate (and of this server): a "
+                "certificate whose validity starts in the future was usually made on a machine whose "
+                "clock is wrong. Run NTP (chrony, systemd-timesyncd) everywhere.",
+                "Reissue the certificate once the clocks are right.",
+                "cleartext compares notBefore with its own UTC clock at scan time; a certificate issued "
+                "minutes before the scan can show this briefly.",
+                _CERT_CHECK,
+            ]
+            refs = [_RFC5280, _RFC8555]
+        case Code.CERT_UNTRUSTED:
+            steps = [
+                "A self-signed certificate or one from a private CA is only trusted by clients you "
+                "configure yourself; for a server used from the Internet, replace it. " + _ACME,
+                _CHAIN + " A missing intermediate is the most frequent cause of this finding with a "
+                "certificate from a public CA.",
+                _RELOAD,
+                _CERT_CHECK,
+            ]
+            refs = [_RFC5280, _RFC8555, _ACME_TOOLS]
+        case Code.CERT_HOSTNAME_MISMATCH:
+            steps = [
+                _NAMES,
+                "Reissue the certificate with those names (certbot: one `-d` per name), or, if the "
+                "server hosts several names, configure it to choose the certificate by SNI.",
+                _RELOAD,
+                _CERT_CHECK,
+            ]
+            refs = [_RFC9525, _RFC7672, _RFC8461]
+        case Code.CERT_WEAK_KEY:
+            steps = [_KEY, "Get a new certificate for the new key. " + _ACME, _RELOAD, _CERT_CHECK]
+            refs = [_NIST, _RFC9325]
+        case Code.CERT_WEAK_SIGNATURE:
+            steps = [
+                "Replace the certificate (or the intermediate named in the evidence) with one signed "
+                "with SHA-256 or better. Public CAs have not issued SHA-1 certificates since 2016; a "
+                "SHA-1 or MD5 signature means a private CA or a very old certificate.",
+                "For a private CA, sign new certificates with `-sha256` (openssl x509/ca) and re-issue "
+                "the CA certificate itself if it is the one signed with SHA-1.",
+                _ACME,
+                _CERT_CHECK,
+            ]
+            refs = [_NIST, _RFC9325]
+    return _remedy(GENERIC, prefix + steps, None, refs)
+
+
+# --- Gmail: hosted ---------------------------------------------------------------------------------------
+
+
+def _gmail(code: Code, protocol: Protocol) -> Remedy:
+    steps = [
+        f"This {_name(protocol)} endpoint is operated by Google (Gmail / Google Workspace): its TLS and "
+        "authentication settings are not configured by the domain's administrator.",
+        "Check that this is the host you meant to scan (MX and client settings); if a finding persists "
+        "on Google's own servers, report it to Google rather than changing anything locally.",
+    ]
+    if code is Code.CERT_HOSTNAME_MISMATCH:
+        steps.append(
+            "A name mismatch on a Google server usually means a custom name (CNAME) points at Google's "
+            "mail servers; clients must use Google's own host names (smtp.gmail.com, imap.gmail.com)."
+        )
+    return _remedy("Gmail (Google-hosted)", steps, None, [_RFC8314])
+
+
+# --- Dovecot ---------------------------------------------------------------------------------------------
+
+_DOVECOT_RELOAD = (
+    "Apply with `doveadm reload` (or `systemctl reload dovecot`) and review the effective settings with "
+    "`doveconf -n`: a `protocol`, `local` or `remote` block can override a global value."
+)
+
+
+def _dovecot_listener(protocol: Protocol) -> str:
+    return {
+        Protocol.IMAP: (
+            "# conf.d/10-master.conf: implicit TLS on 993 (RFC 8314)\n"
+            "service imap-login {\n  inet_listener imaps {\n    port = 993\n    ssl = yes\n  }\n}\n"
+        ),
+        Protocol.POP3: (
+            "# conf.d/10-master.conf: implicit TLS on 995 (RFC 8314)\n"
+            "service pop3-login {\n  inet_listener pop3s {\n    port = 995\n    ssl = yes\n  }\n}\n"
+        ),
+        Protocol.SMTP: (
+            "# conf.d/20-submission.conf / 10-master.conf: submission with STARTTLS on 587 and\n"
+            "# implicit TLS on 465 (RFC 8314)\n"
+            "service submission-login {\n  inet_listener submission {\n    port = 587\n  }\n"
+            "  inet_listener submissions {\n    port = 465\n    ssl = yes\n  }\n}\n"
+        ),
+    }[protocol]
+
+
+_DOVECOT_CERT = (
+    "# Dovecot 2.3, conf.d/10-ssl.conf (the '<' makes Dovecot read the file)\n"
+    f"ssl_cert = <{_LE}/fullchain.pem\n"
+    f"ssl_key = <{_LE}/privkey.pem\n"
+    "# Dovecot 2.4: ssl_server_cert_file = .../fullchain.pem\n"
+    "#              ssl_server_key_file = .../privkey.pem\n"
+)
+
+
+def _dovecot(code: Code, protocol: Protocol) -> Remedy:
+    label = "Dovecot"
+    service = {
+        Protocol.IMAP: "IMAP",
+        Protocol.POP3: "POP3",
+        Protocol.SMTP: "its submission service (Dovecot 2.3+)",
+    }[protocol]
+    cert_steps = [
+        "Point Dovecot at the full chain and the key (below); Dovecot reads the key as root before "
+        "dropping privileges, so the key file can stay readable by root only.",
+        _DOVECOT_RELOAD,
+    ]
+    refs = [_DOVECOT_SSL]
+    config: str | None
+    match code:
+        case Code.CLEARTEXT_LOGIN:
+            steps = [
+                "Set `disable_plaintext_auth = yes` (Dovecot 2.3, conf.d/10-auth.conf) or "
+                "`auth_allow_cleartext = no` (Dovecot 2.4). Dovecot then announces LOGINDISABLED on "
+                "IMAP, drops USER and plaintext SASL mechanisms from POP3 CAPA and offers no plaintext "
+                f"AUTH before STARTTLS; this covers {service}.",
+                "For stronger protection set `ssl = required`: every authentication, with any "
+                "mechanism, is refused until TLS is active.",
+                "Dovecot allows plaintext authentication anyway from the server itself and from "
+                "`login_trusted_networks`; if cleartext scanned from such an address, re-scan from "
+                "outside before concluding.",
+                _DOVECOT_RELOAD,
+                _ROTATE,
+                _plain_capabilities(protocol),
+            ]
+            config = (
+                "# Dovecot 2.3\n"
+                "# conf.d/10-auth.conf\n"
+                "disable_plaintext_auth = yes\n"
+                "# conf.d/10-ssl.conf: refuse any authentication before TLS\n"
+                "ssl = required\n"
+                "\n"
+                "# Dovecot 2.4: the same with the renamed setting\n"
+                "#auth_allow_cleartext = no\n"
+                "#ssl = required\n"
+            )
+            refs = [_DOVECOT_AUTH, _DOVECOT_24, _RFC8314]
+        case Code.NO_TLS:
+            steps = [
+                f"Enable TLS for {service}: set `ssl = yes` (or `required`) with a certificate and key; "
+                "Dovecot then offers STARTTLS/STLS on the plain port.",
+                "Add an implicit-TLS listener (below) and point clients to it.",
+                *cert_steps,
+                _s_client(protocol),
+            ]
+            config = (
+                "# conf.d/10-ssl.conf\nssl = required\n" + _DOVECOT_CERT + "\n" + _dovecot_listener(protocol)
+            )
+            refs = [_DOVECOT_SSL, _DOVECOT_24, _RFC8314]
+        case Code.STARTTLS_FAILED:
+            steps = [
+                "Look in the log (`journalctl -u dovecot` or /var/log/mail.log) for the TLS error at the "
+                'time of the scan, e.g. "Can\'t load SSL certificate" or "Can\'t open file".',
+                "In Dovecot 2.3 the file names need the `<` prefix (`ssl_cert = </path`); without it "
+                "Dovecot takes the path itself as the certificate. Dovecot 2.4 uses "
+                "`ssl_server_cert_file = /path` without `<`.",
+                "Check that the key matches the certificate: `openssl x509 -in fullchain.pem -noout "
+                "-pubkey | sha256sum` and `openssl pkey -in privkey.pem -pubout | sha256sum` must agree.",
+                _DOVECOT_RELOAD,
+                _s_client(protocol),
+            ]
+            config = _DOVECOT_CERT
+            refs = [_DOVECOT_SSL, _DOVECOT_24]
+        case Code.STARTTLS_NOT_ADVERTISED:
+            steps = [
+                "Dovecot always advertises STARTTLS/STLS when `ssl` is `yes` or `required`, and refuses "
+                "the command when `ssl = no`. A server that accepts STARTTLS without advertising it is "
+                "therefore usually not Dovecot itself but something in front of it: a mail proxy "
+                "(nginx mail module, HAProxy, a Dovecot proxy), a load balancer or a firewall that "
+                "rewrites the capability list.",
+                "Connect to Dovecot directly from the proxy's host and compare the capability list; "
+                "fix the proxy so that it advertises STARTTLS (nginx: `starttls on;`) or passes it "
+                "through.",
+                _plain_capabilities(protocol),
+            ]
+            config = None
+            refs = [_DOVECOT_SSL, _RFC2595 if protocol is not Protocol.SMTP else _RFC3207]
+        case Code.LEGACY_TLS:
+            steps = [
+                "Set `ssl_min_protocol = TLSv1.2` (Dovecot 2.3 and 2.4; it is the default since 2.3.15, "
+                "so an older value is set explicitly somewhere). Dovecot 2.2 used "
+                "`ssl_protocols = !SSLv3 !TLSv1 !TLSv1.1` instead.",
+                _DOVECOT_RELOAD,
+                _s_client(protocol).replace("openssl s_client ", "openssl s_client -tls1_1 ", 1)
+                + " With `-tls1_1` the handshake must now fail.",
+            ]
+            config = "# conf.d/10-ssl.conf\nssl_min_protocol = TLSv1.2\n"
+            refs = [_DOVECOT_SSL, _RFC8996, _RFC7568]
+        case Code.NO_MODERN_TLS:
+            steps = [
+                "Make sure `ssl_min_protocol` (2.2: `ssl_protocols`) does not exclude TLS 1.2, e.g. "
+                "`doveconf ssl_min_protocol`.",
+                "Dovecot gets TLS 1.2 from OpenSSL 1.0.1 and TLS 1.3 from OpenSSL 1.1.1: check "
+                "`dovecot --version` and `openssl version`, and upgrade the system if they are older.",
+                _DOVECOT_RELOAD,
+            ]
+            config = "# conf.d/10-ssl.conf\nssl_min_protocol = TLSv1.2\n"
+            refs = [_DOVECOT_SSL, _RFC9325]
+        case Code.WEAK_CIPHER:
+            steps = [
+                "Set `ssl_cipher_list` to a list without weak suites. The value below is Dovecot 2.3's "
+                "own default; a weak cipher usually means an old value was copied into the "
+                "configuration.",
+                "Optionally let the server choose the suite: `ssl_prefer_server_ciphers = yes` "
+                "(Dovecot 2.4: `ssl_server_prefer_ciphers = server`).",
+                _DOVECOT_RELOAD,
+            ]
+            config = (
+                f"# conf.d/10-ssl.conf\nssl_cipher_list = {OPENSSL_CIPHERS}\n"
+                "ssl_prefer_server_ciphers = yes\n"
+            )
+            refs = [_DOVECOT_SSL, _RFC9325, _RFC7465]
+        case Code.CERT_EXPIRED:
+            steps = [_ACME, _RELOAD, *cert_steps, _CERT_CHECK]
+            config = _DOVECOT_CERT
+            refs = [_DOVECOT_SSL, _RFC8555, _ACME_TOOLS]
+        case Code.CERT_NOT_YET_VALID:
+            steps = [
+                "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
+                "then reissue it.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _DOVECOT_CERT
+            refs = [_DOVECOT_SSL, _RFC5280]
+        case Code.CERT_UNTRUSTED:
+            steps = [
+                "Replace a self-signed certificate (such as the one Debian generates at install "
+                "time, /etc/dovecot/private/dovecot.pem) with one from a public CA. " + _ACME,
+                _CHAIN + " For Dovecot that means `ssl_cert = <.../fullchain.pem`, not cert.pem.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _DOVECOT_CERT
+            refs = [_DOVECOT_SSL, _RFC5280, _RFC8555]
+        case Code.CERT_HOSTNAME_MISMATCH:
+            steps = [
+                _NAMES,
+                "Dovecot can serve a certificate per name (SNI) with `local_name mail.example.com { "
+                "ssl_cert = <...; ssl_key = <... }` blocks.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _DOVECOT_CERT
+            refs = [_DOVECOT_SSL, _RFC9525]
+        case Code.CERT_WEAK_KEY:
+            steps = [_KEY, *cert_steps, _CERT_CHECK]
+            config = _DOVECOT_CERT
+            refs = [_DOVECOT_SSL, _NIST]
+        case Code.CERT_WEAK_SIGNATURE:
+            steps = [
+                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
+                + _ACME,
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _DOVECOT_CERT
+            refs = [_DOVECOT_SSL, _NIST]
+    return _remedy(label, steps, config, refs)
+
+
+# --- Postfix ---------------------------------------------------------------------------------------------
+
+_POSTFIX_RELOAD = (
+    "Apply with `postfix reload`; check the effective values with `postconf -n` and `postconf -M` "
+    "(a `-o` option in master.cf overrides main.cf for that service)."
+)
+
+_POSTFIX_SUITE = (
+    "If Postfix is managed by a suite (Zimbra, Plesk, cPanel, iRedMail, Mail-in-a-Box, ...), make the "
+    "change through the suite, which rewrites main.cf and master.cf."
+)
+
+_POSTFIX_MASTER_CF = (
+    "# /etc/postfix/master.cf: submission with TLS required (587) and implicit TLS (465).\n"
+    "# Copy the chroot column (5th) from your existing smtp line.\n"
+    "submission inet n       -       -       -       -       smtpd\n"
+    "  -o syslog_name=postfix/submission\n"
+    "  -o smtpd_tls_security_level=encrypt\n"
+    "  -o smtpd_sasl_auth_enable=yes\n"
+    "submissions inet n      -       -       -       -       smtpd\n"
+    "  -o syslog_name=postfix/submissions\n"
+    "  -o smtpd_tls_wrappermode=yes\n"
+    "  -o smtpd_sasl_auth_enable=yes\n"
+)
+
+_POSTFIX_CERT = (
+    "# /etc/postfix/main.cf (Postfix 3.4 or later): key first, then certificate and chain\n"
+    f"smtpd_tls_chain_files = {_LE}/privkey.pem, {_LE}/fullchain.pem\n"
+    "# Postfix before 3.4 instead:\n"
+    f"#smtpd_tls_cert_file = {_LE}/fullchain.pem\n"
+    f"#smtpd_tls_key_file = {_LE}/privkey.pem\n"
+)
+
+
+def _postfix(code: Code, protocol: Protocol) -> Remedy:
+    label = "Postfix"
+    cert_steps = [
+        "Point Postfix at the key and the full chain with `smtpd_tls_chain_files` (below).",
+        _POSTFIX_RELOAD,
+    ]
+    config: str | None
+    match code:
+        case Code.CLEARTEXT_LOGIN:
+            steps = [
+                "Set `smtpd_tls_auth_only = yes` in main.cf: Postfix then neither announces nor accepts "
+                "AUTH on a connection that has not done STARTTLS.",
+                "Port 25 must keep `smtpd_tls_security_level = may`: RFC 3207 forbids requiring TLS on "
+                "a publicly referenced MX. Require TLS on the submission port instead "
+                "(`-o smtpd_tls_security_level=encrypt`, which implies TLS-only AUTH) and offer "
+                "implicit TLS on 465 (`-o smtpd_tls_wrappermode=yes`).",
+                "Better still, enable SASL only on 587/465 (`-o smtpd_sasl_auth_enable=yes` in "
+                "master.cf) and leave `smtpd_sasl_auth_enable = no` in main.cf, so port 25 offers no "
+                "AUTH at all; move any clients that still submit on port 25 first.",
+                _POSTFIX_SUITE,
+                _POSTFIX_RELOAD,
+                _ROTATE,
+                _plain_capabilities(protocol),
+            ]
+            config = (
+                "# /etc/postfix/main.cf\n"
+                "smtpd_tls_security_level = may\n"
+                "smtpd_tls_auth_only = yes\n"
+                "\n" + _POSTFIX_MASTER_CF
+            )
+            refs = [_POSTCONF, _POSTFIX_MASTER, _RFC4954, _RFC8314, _RFC3207]
+        case Code.NO_TLS:
+            steps = [
+                "Give Postfix a certificate and enable opportunistic TLS on port 25 "
+                "(`smtpd_tls_security_level = may`); on a publicly referenced MX TLS must not be "
+                "required (RFC 3207).",
+                "Require TLS on 587 and offer implicit TLS on 465 with the master.cf entries below.",
+                "`postfix tls enable-server` (Postfix 3.1+) sets up a self-signed certificate as a "
+                "start; replace it with a publicly trusted one.",
+                _POSTFIX_SUITE,
+                _POSTFIX_RELOAD,
+                _s_client(protocol),
+            ]
+            config = (
+                _POSTFIX_CERT
+                + "smtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\n\n"
+                + _POSTFIX_MASTER_CF
+            )
+            refs = [_POSTCONF, _POSTFIX_TLS, _POSTFIX_MASTER, _RFC3207, _RFC8314]
+        case Code.STARTTLS_FAILED:
+            steps = [
+                "Set `smtpd_tls_loglevel = 1` and read the mail log at the time of the scan: "
+                '"TLS library problem", "cannot load certificate" or "cannot get private key" name '
+                "the cause.",
+                "Check the key and certificate files named by `postconf smtpd_tls_chain_files "
+                "smtpd_tls_cert_file smtpd_tls_key_file`: they must exist, the key must match the "
+                "certificate, and `smtpd_tls_chain_files` must list the key before the certificate.",
+                "`posttls-finger -c -l may mail.example.com` (shipped with Postfix) shows the handshake "
+                "from the client side.",
+                _POSTFIX_RELOAD,
+                _s_client(protocol),
+            ]
+            config = _POSTFIX_CERT
+            refs = [_POSTCONF, _POSTFIX_TLS]
+        case Code.STARTTLS_NOT_ADVERTISED:
+            steps = [
+                "Look for `smtpd_discard_ehlo_keywords` and `smtpd_discard_ehlo_keyword_address_maps` "
+                "(`postconf -n | grep discard_ehlo`): they can hide STARTTLS from some or all clients.",
+                "If Postfix advertises STARTTLS when tested locally, a firewall with SMTP inspection "
+                "(e.g. Cisco ASA 'inspect esmtp') strips it on the way: disable the inspection for "
+                "the mail server.",
+                _POSTFIX_RELOAD,
+                _plain_capabilities(protocol),
+            ]
+            config = (
+                "# /etc/postfix/main.cf: make sure STARTTLS is not discarded\nsmtpd_discard_ehlo_keywords =\n"
+            )
+            refs = [_POSTCONF, _RFC3207]
+        case Code.LEGACY_TLS:
+            steps = [
+                "Set the lowest protocol version to TLS 1.2 for both opportunistic (port 25) and "
+                "mandatory (587/465) TLS. The `>=` syntax needs Postfix 3.6; older versions use the "
+                "exclusion list shown in the comment.",
+                "On port 25 a sender limited to TLS 1.0 then delivers in clear; if a known partner "
+                "still needs it, keep `smtpd_tls_protocols` at `>=TLSv1` and raise only "
+                "`smtpd_tls_mandatory_protocols`.",
+                _POSTFIX_RELOAD,
+                _s_client(protocol).replace("openssl s_client ", "openssl s_client -tls1_1 ", 1)
+                + " With `-tls1_1` the handshake must now fail.",
+            ]
+            config = (
+                "# /etc/postfix/main.cf (Postfix 3.6 or later)\n"
+                "smtpd_tls_protocols = >=TLSv1.2\n"
+                "smtpd_tls_mandatory_protocols = >=TLSv1.2\n"
+                "# Postfix before 3.6:\n"
+                "#smtpd_tls_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1\n"
+                "#smtpd_tls_mandatory_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1\n"
+            )
+            refs = [_POSTCONF, _RFC8996, _RFC7568]
+        case Code.NO_MODERN_TLS:
+            steps = [
+                "Check that `smtpd_tls_protocols` and `smtpd_tls_mandatory_protocols` do not exclude "
+                "TLS 1.2/1.3 (`postconf smtpd_tls_protocols smtpd_tls_mandatory_protocols`).",
+                "Postfix gets TLS 1.2 from OpenSSL 1.0.1 and TLS 1.3 from OpenSSL 1.1.1: check the "
+                'library it uses with `ldd "$(postconf -h daemon_directory)/smtpd" | grep -i ssl` and '
+                "upgrade the system if it is older.",
+                _POSTFIX_RELOAD,
+            ]
+            config = (
+                "# /etc/postfix/main.cf\n"
+                "smtpd_tls_protocols = >=TLSv1.2\n"
+                "smtpd_tls_mandatory_protocols = >=TLSv1.2\n"
+            )
+            refs = [_POSTCONF, _RFC9325]
+        case Code.WEAK_CIPHER:
+            steps = [
+                "Exclude the weak classes with `smtpd_tls_exclude_ciphers`, which applies at every "
+                "security level; keep Postfix's default cipher grades (its tls_*_cipherlist values "
+                "should not be edited).",
+                "Postfix deliberately allows anonymous (aNULL) suites for opportunistic TLS on port 25, "
+                "where senders do not verify certificates anyway; excluding them, as below, removes "
+                "that finding at no practical cost.",
+                "`kRSA` removes static-RSA key exchange; a few very old senders then fall back to clear "
+                "text on port 25. Drop `kRSA` from the list if you must serve them.",
+                _POSTFIX_RELOAD,
+            ]
+            config = (
+                "# /etc/postfix/main.cf\n"
+                "smtpd_tls_exclude_ciphers = aNULL, eNULL, EXPORT, LOW, DES, 3DES, RC4, MD5, kRSA\n"
+            )
+            refs = [_POSTCONF, _POSTFIX_TLS, _RFC9325, _RFC7465]
+        case Code.CERT_EXPIRED:
+            steps = [
+                _ACME,
+                _RELOAD.replace("'systemctl reload postfix dovecot'", "'postfix reload'"),
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _POSTFIX_CERT
+            refs = [_POSTCONF, _RFC8555, _ACME_TOOLS]
+        case Code.CERT_NOT_YET_VALID:
+            steps = [
+                "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
+                "then reissue it.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _POSTFIX_CERT
+            refs = [_POSTCONF, _RFC5280]
+        case Code.CERT_UNTRUSTED:
+            steps = [
+                "Replace a self-signed certificate (such as Debian's snakeoil certificate, "
+                "/etc/ssl/certs/ssl-cert-snakeoil.pem) with one from a public CA. " + _ACME,
+                _CHAIN + " With Postfix before 3.4, `smtpd_tls_cert_file` must name fullchain.pem.",
+                "On port 25, many sending servers do not verify certificates, but DANE (RFC 7672) and "
+                "MTA-STS (RFC 8461) senders do and will refuse to deliver.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _POSTFIX_CERT
+            refs = [_POSTCONF, _POSTFIX_TLS, _RFC7672, _RFC8461]
+        case Code.CERT_HOSTNAME_MISMATCH:
+            steps = [
+                _NAMES,
+                "Postfix 3.4+ can choose a certificate per name (SNI) with `tls_server_sni_maps`.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _POSTFIX_CERT
+            refs = [_POSTCONF, _RFC9525, _RFC7672]
+        case Code.CERT_WEAK_KEY:
+            steps = [_KEY, *cert_steps, _CERT_CHECK]
+            config = _POSTFIX_CERT
+            refs = [_POSTCONF, _NIST]
+        case Code.CERT_WEAK_SIGNATURE:
+            steps = [
+                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
+                + _ACME,
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _POSTFIX_CERT
+            refs = [_POSTCONF, _NIST]
+    return _remedy(label, steps, config, refs)
+
+
+# --- Exim -------------------------------------------------------------------------------------------------
+
+_EXIM_APPLY = (
+    "Where the setting goes: the main section of the Exim configuration. On Debian, with the split "
+    "configuration, put it in a file under /etc/exim4/conf.d/main/ (or use the MAIN_TLS_* macros in "
+    "/etc/exim4/exim4.conf.localmacros), then run `update-exim4.conf` and `systemctl restart exim4`. "
+    "Check with `exim -bP <option>`."
+)
+
+_EXIM_LIBRARY = (
+    "Exim is built either with OpenSSL or with GnuTLS (Debian's exim4-daemon-light/-heavy use GnuTLS); "
+    "`exim -bV` names the library. The settings differ, so use the matching half of the snippet."
+)
+
+_EXIM_CERT = (
+    "# Exim main section; the files must be readable by the Exim user (Debian-exim on Debian),\n"
+    "# so copy them out of /etc/letsencrypt with a deploy hook rather than pointing at live/.\n"
+    "tls_certificate = /etc/exim4/tls/fullchain.pem\n"
+    "tls_privatekey = /etc/exim4/tls/privkey.pem\n"
+    "# Debian split configuration: MAIN_TLS_ENABLE = yes, MAIN_TLS_CERTIFICATE and\n"
+    "# MAIN_TLS_PRIVATEKEY in /etc/exim4/exim4.conf.localmacros\n"
+)
+
+
+def _exim(code: Code, protocol: Protocol) -> Remedy:
+    label = "Exim"
+    cert_steps = [
+        "Point Exim at the full chain and the key (below); Exim reads them per connection as its own "
+        "user, not as root.",
+        _EXIM_APPLY,
+    ]
+    config: str | None
+    match code:
+        case Code.CLEARTEXT_LOGIN:
+            steps = [
+                "Advertise AUTH only on encrypted connections: `auth_advertise_hosts = "
+                "${if eq{$tls_in_cipher}{}{}{*}}`. Exim refuses AUTH from hosts it did not advertise it "
+                "to.",
+                "Give each plaintext authenticator (PLAIN, LOGIN) the same condition with "
+                "`server_advertise_condition`; Debian's example authenticators in "
+                "/etc/exim4/conf.d/auth/30_exim4-config_examples already carry it.",
+                "Offer STARTTLS everywhere (`tls_advertise_hosts = *`) and implicit TLS on 465 "
+                "(`daemon_smtp_ports` and `tls_on_connect_ports`; on Debian the listening ports are set "
+                "with SMTPLISTENEROPTIONS in /etc/default/exim4).",
+                _EXIM_APPLY,
+                _ROTATE,
+                _plain_capabilities(protocol),
+            ]
+            config = (
+                "# Exim main section\n"
+                "tls_advertise_hosts = *\n"
+                "auth_advertise_hosts = ${if eq{$tls_in_cipher}{}{}{*}}\n"
+                "daemon_smtp_ports = 25 : 465 : 587\n"
+                "tls_on_connect_ports = 465\n"
+                "\n"
+                "# in each plaintext authenticator (driver = plaintext), e.g. PLAIN and LOGIN:\n"
+                "#  server_advertise_condition = ${if eq{$tls_in_cipher}{}{}{*}}\n"
+            )
+            refs = [_EXIM_AUTH, _EXIM_TLS, _EXIM_DEBIAN, _RFC4954, _RFC8314]
+        case Code.NO_TLS:
+            steps = [
+                "Give Exim a certificate and key and advertise STARTTLS to every host "
+                "(`tls_advertise_hosts = *`, the default since Exim 4.85 once a certificate is set).",
+                "Offer implicit TLS on 465 with `tls_on_connect_ports`.",
+                *cert_steps,
+                _s_client(protocol),
+            ]
+            config = (
+                _EXIM_CERT
+                + "tls_advertise_hosts = *\ndaemon_smtp_ports = 25 : 465 : 587\ntls_on_connect_ports = 465\n"
+            )
+            refs = [_EXIM_TLS, _EXIM_DEBIAN, _RFC3207, _RFC8314]
+        case Code.STARTTLS_FAILED:
+            steps = [
+                "Read Exim's main and panic logs (/var/log/exim4/mainlog and paniclog on Debian) at the "
+                'time of the scan: "TLS error on connection" names the cause, often a key the Exim '
+                "user cannot read.",
+                "Check that `tls_certificate` and `tls_privatekey` exist, belong together and are "
+                "readable by the Exim user: `sudo -u Debian-exim cat /etc/exim4/tls/privkey.pem "
+                ">/dev/null`.",
+                _EXIM_APPLY,
+                _s_client(protocol),
+            ]
+            config = _EXIM_CERT
+            refs = [_EXIM_TLS]
+        case Code.STARTTLS_NOT_ADVERTISED:
+            steps = [
+                "Check `exim -bP tls_advertise_hosts`: Exim advertises STARTTLS only to hosts in that "
+                "list (it should be `*`).",
+                "If Exim advertises STARTTLS when tested locally, a firewall with SMTP inspection "
+                "(e.g. Cisco ASA 'inspect esmtp') strips it on the way: disable the inspection for "
+                "the mail server.",
+                _EXIM_APPLY,
+                _plain_capabilities(protocol),
+            ]
+            config = "# Exim main section\ntls_advertise_hosts = *\n"
+            refs = [_EXIM_TLS, _RFC3207]
+        case Code.LEGACY_TLS | Code.NO_MODERN_TLS:
+            steps = [
+                _EXIM_LIBRARY,
+                "With OpenSSL, `openssl_options` switches the old versions off; with GnuTLS, "
+                "`tls_require_ciphers` takes a GnuTLS priority string that does the same.",
+                _EXIM_APPLY,
+            ]
+            if code is Code.NO_MODERN_TLS:
+                steps.insert(
+                    0,
+                    "Make sure no setting caps the version (`exim -bP openssl_options "
+                    "tls_require_ciphers`) and that the TLS library is recent enough (OpenSSL 1.0.1 "
+                    "or GnuTLS 3.0 for TLS 1.2); upgrade the system otherwise.",
+                )
+            config = (
+                "# Exim main section, Exim built with OpenSSL:\n"
+                "openssl_options = +no_sslv3 +no_tlsv1 +no_tlsv1_1\n"
+                "# Exim built with GnuTLS: a priority string instead\n"
+                f"#tls_require_ciphers = {GNUTLS_VERSIONS}\n"
+            )
+            refs = [_EXIM_TLS, _GNUTLS_PRIO, _RFC8996]
+        case Code.WEAK_CIPHER:
+            steps = [
+                _EXIM_LIBRARY,
+                "Set `tls_require_ciphers` (main section, for incoming connections) to a list without "
+                "weak suites: an OpenSSL cipher string or a GnuTLS priority string.",
+                "Validate a GnuTLS string first with `gnutls-cli --priority '<string>' --list`.",
+                _EXIM_APPLY,
+            ]
+            config = (
+                "# Exim main section, Exim built with OpenSSL:\n"
+                f"tls_require_ciphers = {OPENSSL_CIPHERS}\n"
+                "# Exim built with GnuTLS:\n"
+                f"#tls_require_ciphers = {GNUTLS_STRONG}\n"
+            )
+            refs = [_EXIM_TLS, _GNUTLS_PRIO, _RFC9325, _RFC7465]
+        case Code.CERT_EXPIRED:
+            steps = [
+                _ACME,
+                _RELOAD.replace("'systemctl reload postfix dovecot'", "'systemctl restart exim4'"),
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EXIM_CERT
+            refs = [_EXIM_TLS, _RFC8555, _ACME_TOOLS]
+        case Code.CERT_NOT_YET_VALID:
+            steps = [
+                "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
+                "then reissue it.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EXIM_CERT
+            refs = [_EXIM_TLS, _RFC5280]
+        case Code.CERT_UNTRUSTED:
+            steps = [
+                "Replace a self-signed certificate (Debian's exim-gencert creates one) with one from a "
+                "public CA. " + _ACME,
+                _CHAIN + " For Exim, `tls_certificate` must name the fullchain file.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EXIM_CERT
+            refs = [_EXIM_TLS, _RFC5280, _RFC8555]
+        case Code.CERT_HOSTNAME_MISMATCH:
+            steps = [
+                _NAMES,
+                "Exim can choose the certificate by SNI: `tls_certificate` is expanded, so it can use "
+                "`$tls_in_sni`.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EXIM_CERT
+            refs = [_EXIM_TLS, _RFC9525]
+        case Code.CERT_WEAK_KEY:
+            steps = [_KEY, *cert_steps, _CERT_CHECK]
+            config = _EXIM_CERT
+            refs = [_EXIM_TLS, _NIST]
+        case Code.CERT_WEAK_SIGNATURE:
+            steps = [
+                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
+                + _ACME,
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EXIM_CERT
+            refs = [_EXIM_TLS, _NIST]
+    return _remedy(label, steps, config, refs)
+
+
+# --- Courier ----------------------------------------------------------------------------------------------
+
+
+def _courier_files(protocol: Protocol) -> tuple[str, str, str]:
+    """(plain config file, TLS config file, TLS_CERTFILE) for the Courier server of ``protocol``."""
+    return {
+        Protocol.IMAP: ("imapd", "imapd-ssl", "imapd.pem"),
+        Protocol.POP3: ("pop3d", "pop3d-ssl", "pop3d.pem"),
+        Protocol.SMTP: ("esmtpd", "esmtpd-ssl", "esmtpd.pem"),
+    }[protocol]
+
+
+def _courier(code: Code, protocol: Protocol) -> Remedy:
+    label = "Courier"
+    plain, ssl, pem = _courier_files(protocol)
+    where = (
+        "Courier's configuration files live in /etc/courier (distribution packages) or "
+        "/usr/lib/courier/etc (source builds); restart the matching Courier service afterwards (the "
+        "implicit-TLS listener is a separate service on some systems, e.g. courier-imap-ssl)."
+    )
+    library = (
+        "couriertls is built either with OpenSSL or with GnuTLS (Debian and Ubuntu use GnuTLS): "
+        "`ldd \"$(command -v couriertls)\" | grep -E 'gnutls|ssl'`. With GnuTLS, TLS_PROTOCOL and "
+        "TLS_CIPHER_LIST are ignored and TLS_PRIORITY decides; check a priority string with "
+        "`gnutls-cli --priority '<string>' --list`."
+    )
+    cert_config = (
+        f"# /etc/courier/{ssl} (and {plain} for STARTTLS): key, certificate and chain in one file\n"
+        f"TLS_CERTFILE=/etc/courier/{pem}\n"
+        f"# build it with: cat {_LE}/privkey.pem {_LE}/fullchain.pem > /etc/courier/{pem}\n"
+        "# keep the owner and mode (0600) of the file it replaces\n"
+    )
+    cert_steps = [
+        f"Courier reads the private key, the certificate and the chain from one file (TLS_CERTFILE, "
+        f"by default {pem}): concatenate them as shown below, on every renewal.",
+        where,
+    ]
+    config: str | None
+    match code:
+        case Code.CLEARTEXT_LOGIN:
+            if protocol is Protocol.IMAP:
+                steps = [
+                    "Set `IMAP_TLS_REQUIRED=1` in imapd-ssl: Courier then announces LOGINDISABLED until "
+                    "STARTTLS and refuses LOGIN.",
+                    "Keep AUTH=PLAIN out of `IMAP_CAPABILITY` (before TLS) and list it only in "
+                    "`IMAP_CAPABILITY_TLS` (after STARTTLS), as in Courier's shipped imapd file.",
+                ]
+                config = (
+                    "# /etc/courier/imapd-ssl\nIMAPDSTARTTLS=YES\nIMAP_TLS_REQUIRED=1\n\n"
+                    "# /etc/courier/imapd: no plaintext SASL before STARTTLS\n"
+                    'IMAP_CAPABILITY="IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT '
+                    'THREAD=REFERENCES SORT QUOTA IDLE"\n'
+                    'IMAP_CAPABILITY_TLS="$IMAP_CAPABILITY AUTH=PLAIN"\n'
+                )
+            elif protocol is Protocol.POP3:
+                steps = [
+                    "Set `POP3_TLS_REQUIRED=1` in pop3d-ssl: Courier then refuses USER/PASS until STLS.",
+                    "List SASL mechanisms only after STLS: empty `POP3AUTH` and put them in "
+                    "`POP3AUTH_TLS` (pop3d file).",
+                    "Courier's POP3 server keeps listing USER in CAPA even with POP3_TLS_REQUIRED=1, "
+                    "so cleartext (which judges CAPA and never sends a credential) may still report "
+                    "this finding. Confirm by hand that `USER test` before STLS is refused with -ERR.",
+                ]
+                config = (
+                    "# /etc/courier/pop3d-ssl\nPOP3_STARTTLS=YES\nPOP3_TLS_REQUIRED=1\n\n"
+                    '# /etc/courier/pop3d: SASL only after STLS\nPOP3AUTH=""\nPOP3AUTH_TLS="LOGIN PLAIN"\n'
+                )
+            else:
+                steps = [
+                    "Courier's ESMTP server advertises the mechanisms in `ESMTPAUTH` before STARTTLS and "
+                    "those in `ESMTPAUTH_TLS` after it: empty the first, list PLAIN and LOGIN in the second.",
+                    "Require TLS on the submission port (esmtpd-msa, 587) with `ESMTP_TLS_REQUIRED=1`; do "
+                    "not require it on port 25 (RFC 3207).",
+                ]
+                config = (
+                    '# /etc/courier/esmtpd\nESMTPAUTH=""\nESMTPAUTH_TLS="PLAIN LOGIN"\n\n'
+                    "# /etc/courier/esmtpd-msa (submission, port 587)\nESMTP_TLS_REQUIRED=1\n"
+                )
+            steps += [where, _ROTATE, _plain_capabilities(protocol)]
+            refs = [_COURIER_ESMTP if protocol is Protocol.SMTP else _COURIER_IMAP, _RFC8314]
+        case Code.NO_TLS:
+            if protocol is Protocol.SMTP:
+                steps = [
+                    "Courier's esmtpd advertises STARTTLS automatically when both TLS_CERTFILE and "
+                    "COURIERTLS (the couriertls program) exist: install the certificate file and check "
+                    "the COURIERTLS path in esmtpd.",
+                    "Start the implicit-TLS listener on 465 with `ESMTPDSSLSTART=YES` in esmtpd-ssl.",
+                ]
+                config = "# /etc/courier/esmtpd-ssl\nESMTPDSSLSTART=YES\n\n" + cert_config
+            else:
+                starttls, sslstart = (
+                    ("IMAPDSTARTTLS", "IMAPDSSLSTART")
+                    if protocol is Protocol.IMAP
+                    else ("POP3_STARTTLS", "POP3DSSLSTART")
+                )
+                steps = [
+                    f"Enable STARTTLS (`{starttls}=YES`) and the implicit-TLS listener "
+                    f"(`{sslstart}=YES`) in {ssl}, with a certificate in TLS_CERTFILE.",
+                ]
+                config = f"# /etc/courier/{ssl}\n{starttls}=YES\n{sslstart}=YES\n\n" + cert_config
+            steps += [*cert_steps, _s_client(protocol)]
+            refs = [
+                _COURIER_IMAP if protocol is not Protocol.SMTP else _COURIER_ESMTP,
+                _COURIER_TLS,
+                _RFC8314,
+            ]
+        case Code.STARTTLS_FAILED:
+            steps = [
+                "Read the mail log at the time of the scan: couriertls reports why the handshake "
+                'failed ("couriertls: ...").',
+                f"Check that TLS_CERTFILE ({pem}) exists, is readable by Courier and holds the private "
+                "key together with the matching certificate and chain, and that COURIERTLS points to an "
+                "executable couriertls.",
+                where,
+                _s_client(protocol),
+            ]
+            config = cert_config
+            refs = [_COURIER_TLS]
+        case Code.STARTTLS_NOT_ADVERTISED:
+            steps = [
+                "Courier advertises STARTTLS/STLS when it is enabled (IMAPDSTARTTLS, POP3_STARTTLS) and "
+                "couriertls and TLS_CERTFILE are in place; when it accepts STARTTLS without advertising "
+                "it, look at custom capability settings (IMAP_CAPABILITY) and at proxies or firewalls "
+                "in front of the server.",
+                where,
+                _plain_capabilities(protocol),
+            ]
+            config = None
+            refs = [_COURIER_IMAP, _RFC2595 if protocol is not Protocol.SMTP else _RFC3207]
+        case Code.LEGACY_TLS | Code.NO_MODERN_TLS:
+            steps = [
+                library,
+                'OpenSSL builds: `TLS_PROTOCOL="TLSv1.2+"` allows TLS 1.2 and later (imapd-ssl also '
+                "has TLS_STARTTLS_PROTOCOL for STARTTLS on 143). GnuTLS builds: set TLS_PRIORITY.",
+                f"Set it in {ssl} and {plain} (every Courier server reads its own files).",
+                where,
+            ]
+            if code is Code.NO_MODERN_TLS:
+                steps.insert(
+                    0,
+                    "Remove any TLS_PROTOCOL or TLS_PRIORITY value that caps the version, and upgrade "
+                    "the system if its TLS library predates TLS 1.2.",
+                )
+            config = (
+                f"# /etc/courier/{ssl}\n"
+                "# couriertls built with OpenSSL:\n"
+                'TLS_PROTOCOL="TLSv1.2+"\n'
+                + ('TLS_STARTTLS_PROTOCOL="TLSv1.2+"\n' if protocol is Protocol.IMAP else "")
+                + "# couriertls built with GnuTLS (Debian, Ubuntu):\n"
+                f'TLS_PRIORITY="{GNUTLS_VERSIONS}"\n'
+            )
+            refs = [_COURIER_TLS, _GNUTLS_PRIO, _RFC8996]
+        case Code.WEAK_CIPHER:
+            steps = [
+                library,
+                "OpenSSL builds: set TLS_CIPHER_LIST. GnuTLS builds: set TLS_PRIORITY; NORMAL already "
+                "excludes NULL, anonymous and export suites, the additions remove static RSA, 3DES and "
+                "RC4.",
+                where,
+            ]
+            config = (
+                f"# /etc/courier/{ssl}\n"
+                "# couriertls built with OpenSSL:\n"
+                f'TLS_CIPHER_LIST="{OPENSSL_CIPHERS}"\n'
+                "# couriertls built with GnuTLS (Debian, Ubuntu):\n"
+                f'TLS_PRIORITY="{GNUTLS_STRONG}"\n'
+            )
+            refs = [_COURIER_TLS, _GNUTLS_PRIO, _RFC9325, _RFC7465]
+        case Code.CERT_EXPIRED:
+            steps = [
+                _ACME,
+                "Courier reads its certificate file when a connection starts, but the file must be "
+                "rebuilt from the renewed key and chain: run the `cat` below from the ACME client's "
+                "renewal hook (certbot `--deploy-hook`, acme.sh `--reloadcmd`).",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = cert_config
+            refs = [_COURIER_TLS, _RFC8555, _ACME_TOOLS]
+        case Code.CERT_NOT_YET_VALID:
+            steps = [
+                "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
+                "then reissue it.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = cert_config
+            refs = [_COURIER_TLS, _RFC5280]
+        case Code.CERT_UNTRUSTED:
+            steps = [
+                "Replace the self-signed certificate Courier generates at installation (mkimapdcert, "
+                "mkpop3dcert, mkesmtpdcert) with one from a public CA. " + _ACME,
+                _CHAIN,
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = cert_config
+            refs = [_COURIER_TLS, _RFC5280, _RFC8555]
+        case Code.CERT_HOSTNAME_MISMATCH:
+            steps = [
+                _NAMES,
+                "Courier can serve a certificate per name: with SNI it looks for TLS_CERTFILE.<name> "
+                "(e.g. imapd.pem.mail.example.com) next to the configured file.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = cert_config
+            refs = [_COURIER_TLS, _RFC9525]
+        case Code.CERT_WEAK_KEY:
+            steps = [_KEY, *cert_steps, _CERT_CHECK]
+            config = cert_config
+            refs = [_COURIER_TLS, _NIST]
+        case Code.CERT_WEAK_SIGNATURE:
+            steps = [
+                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
+                + _ACME,
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = cert_config
+            refs = [_COURIER_TLS, _NIST]
+    return _remedy(label, steps, config, refs)
+
+
+# --- Microsoft Exchange -----------------------------------------------------------------------------------
+
+_EX_SERVICE = {Protocol.IMAP: "IMAP", Protocol.POP3: "POP", Protocol.SMTP: "SMTP"}
+
+_EX_RESTART = {
+    Protocol.IMAP: "Restart-Service MSExchangeIMAP4, MSExchangeIMAP4BE",
+    Protocol.POP3: "Restart-Service MSExchangePOP3, MSExchangePOP3BE",
+    Protocol.SMTP: "Restart-Service MSExchangeFrontEndTransport, MSExchangeTransport",
+}
+
+_EX_CERT = (
+    "# Exchange Management Shell. Import the new certificate (a .pfx with its chain, e.g. from\n"
+    "# win-acme or your CA) and bind it to the mail services.\n"
+    "Import-ExchangeCertificate -Server EX01 `\n"
+    "  -FileData ([System.IO.File]::ReadAllBytes('C:\\certs\\mail.pfx')) `\n"
+    "  -Password (Read-Host -AsSecureString 'PFX password')\n"
+    "Get-ExchangeCertificate -Server EX01 |\n"
+    "  Format-List Thumbprint, Subject, CertificateDomains, Services, NotAfter\n"
+    "Enable-ExchangeCertificate -Server EX01 -Thumbprint <new-thumbprint> -Services IMAP,POP,SMTP\n"
+    "Set-ImapSettings -X509CertificateName mail.contoso.com\n"
+    "Set-PopSettings -X509CertificateName mail.contoso.com\n"
+    "Restart-Service MSExchangeIMAP4, MSExchangeIMAP4BE, MSExchangePOP3, MSExchangePOP3BE\n"
+)
+
+_SCHANNEL = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL"
+
+_EX_PROTOCOLS_REG = (
+    "Windows Registry Editor Version 5.00\n"
+    "\n"
+    "; Disable SSL 3.0, TLS 1.0 and TLS 1.1 in SChannel (server and client side); reboot afterwards.\n"
+    + "".join(
+        f"\n[{_SCHANNEL}\\Protocols\\{p}\\{side}]\n"
+        '"Enabled"=dword:00000000\n"DisabledByDefault"=dword:00000001\n'
+        for p in ("SSL 3.0", "TLS 1.0", "TLS 1.1")
+        for side in ("Server", "Client")
+    )
+)
+
+_EX_TLS12_REG = (
+    "Windows Registry Editor Version 5.00\n"
+    "\n"
+    "; Enable TLS 1.2 in SChannel and let .NET use the system's TLS versions; reboot afterwards.\n"
+    + "".join(
+        f"\n[{_SCHANNEL}\\Protocols\\TLS 1.2\\"
+        f'{side}]\n"Enabled"=dword:00000001\n"DisabledByDefault"=dword:00000000\n'
+        for side in ("Server", "Client")
+    )
+    + "".join(
+        f"\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\{node}Microsoft\\.NETFramework\\{v}]\n"
+        '"SystemDefaultTlsVersions"=dword:00000001\n"SchUseStrongCrypto"=dword:00000001\n'
+        for node in ("", "WOW6432Node\\")
+        for v in ("v4.0.30319", "v2.0.50727")
+    )
+)
+
+_EX_CIPHERS = (
+    "Windows Registry Editor Version 5.00\n"
+    "\n"
+    "; Switch off NULL, DES, 3DES and RC4 in SChannel; reboot afterwards.\n"
+    + "".join(
+        f'\n[{_SCHANNEL}\\Ciphers\\{c}]\n"Enabled"=dword:00000000\n'
+        for c in (
+            "NULL",
+            "DES 56/56",
+            "Triple DES 168",
+            "RC4 128/128",
+            "RC4 64/128",
+            "RC4 56/128",
+            "RC4 40/128",
+        )
+    )
+    + "\n; PowerShell (Windows Server 2016 and later): remove static-RSA and remaining weak suites\n"
+    "; Get-TlsCipherSuite | Where-Object { $_.Name -like 'TLS_RSA_*' -or $_.Name -like '*_3DES_*' -or\n"
+    ";   $_.Name -like '*_RC4_*' -or $_.Name -like '*_NULL_*' -or $_.Name -like '*_DES_*' } |\n"
+    ";   ForEach-Object { Disable-TlsCipherSuite -Name $_.Name }\n"
+)
+
+
+def _exchange(code: Code, protocol: Protocol) -> Remedy:
+    label = "Microsoft Exchange"
+    restart = _EX_RESTART[protocol]
+    health = (
+        "Microsoft's Exchange Health Checker script (HealthChecker.ps1) reports the TLS settings of each "
+        "server and flags inconsistent ones."
+    )
+    cert_steps = [
+        "Import the certificate with its chain and bind it to IMAP, POP and SMTP (below); for IMAP and "
+        "POP also name it in Set-ImapSettings/Set-PopSettings -X509CertificateName and restart the "
+        "services. Windows ACME clients such as win-acme or Certify The Web automate this.",
+    ]
+    config: str | None
+    match code:
+        case Code.CLEARTEXT_LOGIN:
+            if protocol is Protocol.SMTP:
+                steps = [
+                    "On every Receive connector that faces clients or the Internet, require TLS for "
+                    "basic authentication: AuthMechanism must contain BasicAuthRequireTLS, which "
+                    "Exchange only accepts together with BasicAuth and Tls (`-AuthMechanism "
+                    "Tls,BasicAuthRequireTLS` alone is rejected).",
+                    "If the scan lists NTLM or GSSAPI before STARTTLS, the connector offers Integrated "
+                    "Windows authentication in clear: remove Integrated from Internet-facing connectors "
+                    "and keep it only on an internal connector that needs it.",
+                    "Clients submit on 587 (Client Frontend connector); optionally require TLS there "
+                    "with `-RequireTLS $true`. Port 25 must keep accepting mail without TLS.",
+                ]
+                config = (
+                    "# Exchange Management Shell\n"
+                    "Get-ReceiveConnector | Format-Table Identity, Bindings, AuthMechanism -AutoSize\n"
+                    'Set-ReceiveConnector "EX01\\Client Frontend EX01" '
+                    "-AuthMechanism Tls,BasicAuth,BasicAuthRequireTLS\n"
+                    'Set-ReceiveConnector "EX01\\Default Frontend EX01" '
+                    "-AuthMechanism Tls,BasicAuth,BasicAuthRequireTLS,ExchangeServer\n"
+                    f"{restart}\n"
+                )
+                refs = [_MS_RECV, _RFC4954, _RFC8314]
+            else:
+                cmdlet = "Set-ImapSettings" if protocol is Protocol.IMAP else "Set-PopSettings"
+                steps = [
+                    f"Set `{cmdlet} -LoginType SecureLogin`: Exchange then refuses plaintext login until "
+                    "the connection is encrypted.",
+                    "Restart the front-end and back-end services for the change to take effect.",
+                    "Point clients to the implicit-TLS port (993/995) or STARTTLS on 143/110.",
+                ]
+                config = f"# Exchange Management Shell\n{cmdlet} -LoginType SecureLogin\n{restart}\n"
+                refs = [_MS_IMAP if protocol is Protocol.IMAP else _MS_POP, _RFC8314, _RFC2595]
+            steps += [_ROTATE, _plain_capabilities(protocol)]
+        case Code.NO_TLS:
+            if protocol is Protocol.SMTP:
+                steps = [
+                    "Bind a certificate that contains the connector's FQDN to SMTP "
+                    "(`Enable-ExchangeCertificate -Services SMTP`) and make sure the Receive "
+                    "connector's AuthMechanism contains Tls; Exchange then advertises STARTTLS.",
+                ]
+                config = (
+                    "# Exchange Management Shell\n"
+                    "Get-ReceiveConnector | Format-Table Identity, Fqdn, AuthMechanism -AutoSize\n"
+                    "Enable-ExchangeCertificate -Server EX01 -Thumbprint <thumbprint> -Services SMTP\n"
+                    'Set-ReceiveConnector "EX01\\Default Frontend EX01" '
+                    "-AuthMechanism Tls,BasicAuth,BasicAuthRequireTLS,ExchangeServer\n"
+                    f"{restart}\n"
+                )
+            else:
+                cmdlet = "Set-ImapSettings" if protocol is Protocol.IMAP else "Set-PopSettings"
+                svc = "IMAP" if protocol is Protocol.IMAP else "POP"
+                steps = [
+                    f"Bind a certificate to {svc} and name it in `{cmdlet} -X509CertificateName`; "
+                    "Exchange then offers STARTTLS/STLS and the implicit-TLS port.",
+                ]
+                config = (
+                    "# Exchange Management Shell\n"
+                    f"Enable-ExchangeCertificate -Server EX01 -Thumbprint <thumbprint> -Services {svc}\n"
+                    f"{cmdlet} -X509CertificateName mail.contoso.com -LoginType SecureLogin\n"
+                    f"{restart}\n"
+                )
+            steps += [_s_client(protocol)]
+            refs = [
+                _MS_CERT,
+                _MS_RECV
+                if protocol is Protocol.SMTP
+                else (_MS_IMAP if protocol is Protocol.IMAP else _MS_POP),
+                _RFC8314,
+            ]
+        case Code.STARTTLS_FAILED:
+            steps = [
+                "List the certificates and their services: the one bound to this service must be "
+                "valid, have its private key (HasPrivateKey) and contain the name clients use.",
+                "After replacing a certificate, bind the new one (Enable-ExchangeCertificate) and "
+                "restart the services; for SMTP the certificate must contain the connector's FQDN.",
+                "Check the SChannel event log (System, source Schannel) for handshake errors, e.g. "
+                "when TLS versions or cipher suites were switched off without leaving a common one.",
+                _s_client(protocol),
+            ]
+            config = (
+                "# Exchange Management Shell\n"
+                "Get-ExchangeCertificate -Server EX01 |\n"
+                "  Format-List Thumbprint, Subject, CertificateDomains, Services, NotAfter,\n"
+                "    HasPrivateKey, Status\n"
+                "Enable-ExchangeCertificate -Server EX01 -Thumbprint <thumbprint> "
+                f"-Services {_EX_SERVICE[protocol]}\n"
+                f"{restart}\n"
+            )
+            refs = [_MS_CERT, _MS_TLS]
+        case Code.STARTTLS_NOT_ADVERTISED:
+            steps = [
+                "Exchange advertises STARTTLS when the connector (or the IMAP/POP service) has a usable "
+                "certificate; a server that accepts STARTTLS without advertising it is most often "
+                "behind a firewall with SMTP inspection (e.g. Cisco ASA 'inspect esmtp'), which masks "
+                "the keyword. Disable that inspection for the Exchange server.",
+                "Compare the EHLO/CAPABILITY reply from inside the network with the one from outside.",
+                _plain_capabilities(protocol),
+            ]
+            config = None
+            refs = [
+                _MS_RECV if protocol is Protocol.SMTP else _MS_TLS,
+                _RFC3207 if protocol is Protocol.SMTP else _RFC2595,
+            ]
+        case Code.LEGACY_TLS:
+            steps = [
+                "Exchange uses Windows SChannel: disable SSL 3.0, TLS 1.0 and TLS 1.1 in the registry "
+                "(below, import with `reg import`) and reboot. Microsoft's guidance is to disable them on "
+                "all Exchange servers of the organisation only after TLS 1.2 is enabled everywhere.",
+                "Make sure TLS 1.2 is enabled and .NET uses it (SystemDefaultTlsVersions, "
+                "SchUseStrongCrypto), otherwise Exchange's own connections break.",
+                health,
+            ]
+            config = _EX_PROTOCOLS_REG
+            refs = [_MS_TLS, _MS_SCHANNEL, _RFC8996]
+        case Code.NO_MODERN_TLS:
+            steps = [
+                "Enable TLS 1.2 in SChannel and in .NET (below) and reboot; Windows Server 2008 R2 and "
+                "2012 need the registry keys, newer versions need them when someone switched TLS 1.2 off.",
+                "Run a supported Exchange version and cumulative update; older ones cannot use TLS 1.2.",
+                health,
+            ]
+            config = _EX_TLS12_REG
+            refs = [_MS_TLS, _MS_SCHANNEL, _RFC9325]
+        case Code.WEAK_CIPHER:
+            steps = [
+                "Switch the weak ciphers off in SChannel (below) and remove static-RSA suites "
+                "(TLS_RSA_*) from the cipher suite order, then reboot. Very old clients that only speak "
+                "TLS_RSA_* suites stop connecting.",
+                health,
+            ]
+            config = _EX_CIPHERS
+            refs = [_MS_TLS, _MS_CIPHERS, _MS_SCHANNEL, _RFC7465]
+        case Code.CERT_EXPIRED:
+            steps = [
+                "Renew the certificate (Exchange admin center or your CA; for an ACME CA use win-acme "
+                "or Certify The Web, which can install into Exchange).",
+                *cert_steps,
+                "Remove the expired certificate afterwards (Remove-ExchangeCertificate) so it cannot be "
+                "bound again.",
+                _CERT_CHECK,
+            ]
+            config = _EX_CERT
+            refs = [_MS_CERT, _RFC5280]
+        case Code.CERT_NOT_YET_VALID:
+            steps = [
+                "Check the clocks of the Exchange servers and of the issuing CA (Windows Time service, "
+                "domain hierarchy), then reissue the certificate.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EX_CERT
+            refs = [_MS_CERT, _RFC5280]
+        case Code.CERT_UNTRUSTED:
+            steps = [
+                'Replace Exchange\'s self-signed default certificate ("Microsoft Exchange", created '
+                "at setup) on client- and Internet-facing services with one from a public CA.",
+                'Import it with its chain (a .pfx exported with "include all certificates in the '
+                'path") so that the intermediate certificates are served.',
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EX_CERT
+            refs = [_MS_CERT, _RFC5280]
+        case Code.CERT_HOSTNAME_MISMATCH:
+            steps = [
+                _NAMES + " For Exchange also include autodiscover names where clients use them.",
+                "For SMTP the certificate must contain the Receive connector's FQDN (Get-ReceiveConnector "
+                "| Format-Table Identity, Fqdn); for IMAP/POP the X509CertificateName set below.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EX_CERT
+            refs = [_MS_CERT, _RFC9525]
+        case Code.CERT_WEAK_KEY:
+            steps = [
+                "Request a new certificate with a new key of at least 2048 bits (New-ExchangeCertificate "
+                "-GenerateRequest -KeySize 2048 or larger, or from your ACME client).",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EX_CERT
+            refs = [_MS_CERT, _NIST]
+        case Code.CERT_WEAK_SIGNATURE:
+            steps = [
+                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better; "
+                "for an internal Active Directory CA, switch the CA to SHA-256 first.",
+                *cert_steps,
+                _CERT_CHECK,
+            ]
+            config = _EX_CERT
+            refs = [_MS_CERT, _NIST]
+    return _remedy(label, steps, config, refs)
+
+
+# --- dispatch ---------------------------------------------------------------------------------------------
+
+_Builder = Callable[[Code, Protocol], Remedy]
+
+_BUILDERS: dict[Software, _Builder] = {
+    Software.DOVECOT: _dovecot,
+    Software.POSTFIX: _postfix,
+    Software.EXIM: _exim,
+    Software.COURIER: _courier,
+    Software.EXCHANGE: _exchange,
+    Software.GMAIL: _gmail,
+}
+
+SPECIFIC: tuple[Software, ...] = tuple(_BUILDERS)
+"""Products with their own advice (every other product gets the generic text)."""
+
+
+def targets() -> list[tuple[str, Protocol]]:
+    """Every (software label key, protocol) pair with its own advice, generic first: what the doc lists."""
+    pairs: list[tuple[str, Protocol]] = [(GENERIC, p) for p in Protocol]
+    pairs += [(sw.value, p) for sw in SPECIFIC for p in Protocol if serves(sw, p)]
+    return pairs
+
+
+def remedy(code: Code | str, software: str | None, protocol: Protocol) -> Remedy:
+    """The advice for ``code`` on a server running ``software`` (a :class:`Software` value or None).
+
+    Falls back to generic advice when the software is unknown, has no table of its own, or cannot
+    serve ``protocol``. Raises ValueError for an unknown code or protocol.
+    """
+    code = Code(code)
+    protocol = Protocol(protocol)
+    sw: Software | None = None
+    if software:
+        try:
+            sw = Software(str(software).strip().lower())
+        except ValueError:
+            sw = None
+    if sw is not None and serves(sw, protocol):
+        builder = _BUILDERS.get(sw)
+        if builder is not None:
+            return builder(code, protocol)
+        return _generic(code, protocol, display_name(sw))
+    return _generic(code, protocol, None)
