@@ -48,6 +48,7 @@ PROFILES = (
     Profile(2534, "imaps", "rc4-export-sslv3", "answers raw hellos with RC4/EXPORT suites and SSLv3"),
     Profile(2535, "pop3", "pop3-no-capa", "RFC 1939 POP3: no CAPA, no STLS"),
     Profile(2536, "smtp", "flood", "sends an endless stream of short continuation lines"),
+    Profile(2537, "smtp", "evil-banner", "terminal escapes, markup and a NUL in its banner; AUTH in clear"),
 )
 
 
@@ -103,6 +104,25 @@ async def policy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx
     writer.write(b"554 5.7.1 policy.lab.example no SMTP service here\r\n")
     await writer.drain()
     await _read_line(reader)
+
+
+async def evil_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext) -> None:
+    writer.write(b"220 evil.lab.example \x1b[2J\x1b[31m[bold red]pwned[/bold red] <script>x</script>\x00 ESMTP\r\n")
+    await writer.drain()
+    for _ in range(10):
+        line = await _read_line(reader)
+        if not line:
+            return
+        command = line.strip().upper()
+        if command.startswith(b"EHLO"):
+            writer.write(b"250-evil.lab.example \x1b]0;title\x07\r\n250 AUTH PLAIN\r\n")
+        elif command == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            await writer.drain()
+            return
+        else:
+            writer.write(b"502 5.5.2 not here\r\n")
+        await writer.drain()
 
 
 async def pop3_no_capa(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext) -> None:
@@ -259,6 +279,7 @@ HANDLERS: dict[str, Callable[[asyncio.StreamReader, asyncio.StreamWriter, ssl.SS
     "rc4-export-sslv3": rc4_export_sslv3,
     "pop3-no-capa": pop3_no_capa,
     "flood": flood,
+    "evil-banner": evil_banner,
 }
 
 

@@ -138,7 +138,7 @@ def _finding_panel(record: Record, finding: object) -> Panel:
     assert isinstance(finding, Finding)
     obs = record.observation
     fix = remedy(finding.code, obs.software, obs.protocol)
-    body: list[Text] = []
+    body: list[Text] = [Text(finding.summary, style="bold")]
     for line in _evidence_lines(finding.evidence):
         body.append(Text("  " + line, style="dim"))
     body.append(Text(f"How to fix ({fix.software}):", style="bold"))
@@ -152,6 +152,6 @@ def _finding_panel(record: Record, finding: object) -> Panel:
         (f" {finding.severity.value.upper()} ", _SEVERITY_STYLE[finding.severity]),
         " ",
         (finding.code, "bold"),
-        f"  {obs.address}:{obs.port} ({service_name(record)}) — {finding.summary}",
+        f"  {obs.address}:{obs.port} ({service_name(record)})",
     )
     return Panel(Group(*body), title=title, title_align="left", expand=True)
