@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -916,14 +917,51 @@ def manifest() -> dict:
     }
 
 
+def _servers_alive() -> bool:
+    """Every server process named by our pid files runs, from this clone's lab/run."""
+    marker = str(RUN) + "/"
+    pids = [*(_dovecot_pid(d.name) for d in DOVECOT_PROFILES), _postfix_pid(),
+            *(_read_pid(_sserver_paths(o)[0]) for o in SSERVERS)]
+    return all(p and _alive(p) and marker in _cmdline(p) for p in pids)
+
+
 def is_running() -> bool:
-    """True when every endpoint greets and the running servers come from this labctl.py."""
+    """True when every endpoint greets and the servers are this clone's, started by this labctl.py."""
     return (_fingerprint() == (FINGERPRINT_FILE.read_text().strip() if FINGERPRINT_FILE.exists() else "")
-            and all(why is None for why in _probe_all(1.5).values()))
+            and _servers_alive() and all(why is None for why in _probe_all(1.5).values()))
+
+
+LOCK_NAME = b"\0cleartext-lab-control"  # abstract Unix socket: no file, freed when its holder exits
+LOCK_TIMEOUT = 120.0
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    """Serialize start/stop across processes and clones: the lab's addresses are machine-wide."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        for _ in range(int(LOCK_TIMEOUT / 0.1) + 1):
+            try:
+                sock.bind(LOCK_NAME)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise LabError(f"another labctl start/stop held the lab lock for {LOCK_TIMEOUT:.0f}s"
+                                   ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        sock.close()
 
 
 def stop() -> None:
     """Stop every lab server (pid files, then anything whose command line names lab/run). Idempotent."""
+    with _lock():
+        _stop()
+
+
+def _stop() -> None:
     marker = str(RUN) + "/"
     exes = _server_exes()
     masters = [p for p in (*(_dovecot_pid(d.name) for d in DOVECOT_PROFILES), _postfix_pid(),
@@ -950,6 +988,11 @@ def start() -> dict:
 
 def _start() -> tuple[dict, bool]:
     """(manifest, whether servers were started) -- False when the lab was already running and healthy."""
+    with _lock():
+        return _start_locked()
+
+
+def _start_locked() -> tuple[dict, bool]:
     if os.geteuid() != 0:
         raise LabError("the lab must be started as root (it binds ports below 1024 and runs Dovecot/Postfix)")
     for tool in (DOVECOT, POSTFIX_MASTER, OPENSSL):
@@ -957,13 +1000,14 @@ def _start() -> tuple[dict, bool]:
             raise LabError(f"{tool} not found: run scripts/install-system-deps")
     if any(c.isspace() for c in str(RUN)):
         raise LabError(f"the lab's run directory must not contain whitespace: {RUN}")
-    longest = len(str(_dovecot_dir("starttls-optional") / "base" / "login" / "imap-urlauth-worker"))
+    longest = max(len(str(_dovecot_dir(p.name) / "base" / "token-login" / "imap-urlauth"))
+                  for p in DOVECOT_PROFILES)
     if longest > 107:
         raise LabError(f"repository path too long for Unix sockets under {RUN} ({longest} > 107 chars)")
     if is_running():
         _write_manifest()
         return manifest(), False
-    stop()
+    _stop()
     _free_mail_ports()
     _mkdir(RUN)
     _make_certificates()
