@@ -872,12 +872,24 @@ def _probe(ep: Endpoint, timeout: float = 2.0) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
+def _sserver_of(ep: Endpoint) -> SServer:
+    return next(o for o in SSERVERS if (o.address, o.port) == (ep.address, ep.port))
+
+
 def _log_of(ep: Endpoint) -> Path:
     if ep.server == "dovecot":
         return _dovecot_dir(ep.profile) / "dovecot.log"
     if ep.server == "postfix":
         return _postfix_dir() / "postfix.log"
-    return next(_sserver_paths(o)[1] for o in SSERVERS if (o.address, o.port) == (ep.address, ep.port))
+    return _sserver_paths(_sserver_of(ep))[1]
+
+
+def _server_pid(ep: Endpoint) -> int | None:
+    if ep.server == "dovecot":
+        return _dovecot_pid(ep.profile)
+    if ep.server == "postfix":
+        return _postfix_pid()
+    return _read_pid(_sserver_paths(_sserver_of(ep))[0])
 
 
 def _probe_all(timeout: float = 2.0) -> dict[Endpoint, str | None]:
@@ -897,6 +909,11 @@ def _wait_healthy(timeout: float = START_TIMEOUT) -> None:
         pending = [e for e, why in results.items() if why is not None]
         if not pending or time.monotonic() >= deadline:
             break
+        for ep in pending:  # a server that already died will not come up: say so now
+            pid = _server_pid(ep)
+            if not (pid and _alive(pid)):
+                raise LabError(f"{ep.name}: its {ep.server} process exited ({last[ep]}) "
+                               f"| log: {_tail(_log_of(ep))}")
         time.sleep(0.1)
     if pending:
         ep = pending[0]
