@@ -277,6 +277,32 @@ async def _check(
 
 
 @app.command()
+def show(
+    files: Annotated[list[Path], typer.Argument(help="JSON Lines files written by `cleartext scan` ('-': stdin).")],
+) -> None:
+    """Print a verdict table of scan records, one row per endpoint."""
+    from cleartext.record import record_from_dict
+    from cleartext.render import render_table
+
+    records: list[Record] = []
+    for path in files:
+        try:
+            handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror or exc}")
+        with handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(record_from_dict(json.loads(line)))
+                except ValueError as exc:  # json.JSONDecodeError is a ValueError
+                    fail(f"{path}:{number}: {exc}")
+    records.sort(key=lambda r: (ipaddress.ip_address(r.observation.address).packed, r.observation.port))
+    render_table(Console(highlight=False), records)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     print(f"cleartext {__version__}")

@@ -180,3 +180,44 @@ class Record:
     def to_json(self) -> str:
         # ensure_ascii keeps every line 7-bit clean, whatever bytes a server sent.
         return json.dumps(self.to_dict(), ensure_ascii=True, separators=(",", ":"))
+
+
+def record_from_dict(data: dict[str, Any]) -> Record:
+    """Rebuild a Record from its JSON form (the inverse of :meth:`Record.to_dict`).
+
+    Raises ValueError for a line that is not a version-1 record, so a reader can say which line is bad.
+    """
+    if not isinstance(data, dict) or data.get("version") != SCHEMA_VERSION:
+        raise ValueError(f"not a cleartext record of version {SCHEMA_VERSION}")
+    try:
+        plain = PlainPhase(**data["plain"]) if data.get("plain") else None
+        tls_data = data.get("tls")
+        tls = None
+        if tls_data:
+            tls = TLSPhase(**{**tls_data, "chain": [Certificate(**c) for c in tls_data.get("chain", [])]})
+        matrix = TLSMatrix(**data["matrix"]) if data.get("matrix") else None
+        obs = Observation(
+            address=data["address"],
+            port=data["port"],
+            protocol=Protocol(data["protocol"]),
+            tls_mode=TLSMode(data["tls_mode"]),
+            hostname=data.get("hostname"),
+            status=Status(data["status"]),
+            status_detail=data.get("status_detail"),
+            started_at=data.get("started_at", ""),
+            timings_ms=data.get("timings_ms", {}),
+            connections=data.get("connections", 0),
+            bytes_received=data.get("bytes_received", 0),
+            software=data.get("software"),
+            greeting=data.get("greeting"),
+            plain=plain,
+            tls=tls,
+            matrix=matrix,
+        )
+        findings = [
+            Finding(code=f["code"], severity=Severity(f["severity"]), summary=f["summary"], evidence=f["evidence"])
+            for f in data.get("findings", [])
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed record: {exc}") from None
+    return Record(observation=obs, findings=findings)

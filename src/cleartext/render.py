@@ -64,7 +64,8 @@ def verdict(record: Record) -> str:
     if Code.STARTTLS_FAILED.value in codes:
         return "TLS BROKEN: offered but does not work"
     if record.findings:
-        return f"TLS weaknesses: {', '.join(f.code for f in record.findings)}"
+        more = len(record.findings) - 1
+        return record.findings[0].summary + (f" (+{more} more)" if more else "")
     if obs.status is Status.SUCCESS:
         if obs.tls is not None and obs.tls.version:
             return f"OK: {obs.tls.version}, login only after TLS"
@@ -155,3 +156,24 @@ def _finding_panel(record: Record, finding: object) -> Panel:
         f"  {obs.address}:{obs.port} ({service_name(record)})",
     )
     return Panel(Group(*body), title=title, title_align="left", expand=True)
+
+
+def render_table(console: Console, records: Sequence[Record], title: str = "") -> None:
+    """A compact verdict table of many endpoints (what `cleartext show` prints)."""
+    table = Table(title=title or None, title_justify="left")
+    for column in ("endpoint", "host", "service", "status", "grade"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("verdict", ratio=2)
+    table.add_column("findings", ratio=2, overflow="fold")
+    for record in records:
+        obs = record.observation
+        table.add_row(
+            Text(f"{obs.address}:{obs.port}"),
+            Text(sanitize(obs.hostname or "", 60)),
+            Text(service_name(record)),
+            Text(obs.status.value),
+            _grade_text(grade([record])),
+            Text(verdict(record)),
+            Text(", ".join(f.code for f in record.findings)),
+        )
+    console.print(table)
