@@ -6,9 +6,10 @@ severity must not depend on which stage happens to print it. Everything that sho
 looks the words up here (:func:`info`); ``docs/findings.md`` is rendered from this module and
 :mod:`cleartext.remediation` by ``scripts/gen-findings-doc``, and a unit test keeps the two in step.
 
-Severity. Each code has a *default* severity (``FindingInfo.severity``). The assessment may raise or lower
-it when the evidence says more than the code alone; the only adjustments are the ones written in
-``FindingInfo.severity_rule`` and implemented by :func:`severity_for`, so the document and the code agree.
+Severity. Each code has a *default* severity (``FindingInfo.severity``). The assessment
+(:mod:`cleartext.assess`) may raise or lower it when the evidence says more than the code alone; every such
+move is written in ``FindingInfo.severity_rule`` (and so in docs/findings.md). The rules live in code in
+assess.py; the texts here describe them and must be changed together with them.
 
 How the defaults were chosen. The scale is the record's :class:`~cleartext.record.Severity`. Anything that
 lets a password or a message cross the network readable by a passive observer is ``high``: cleartext-login,
@@ -30,11 +31,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
 
 from cleartext.record import Severity
 
-__all__ = ["CATALOGUE", "Code", "FindingInfo", "info", "severity_for"]
+__all__ = ["CATALOGUE", "Code", "FindingInfo", "info"]
 
 
 class Code(StrEnum):
@@ -75,7 +75,10 @@ class FindingInfo:
     severity_rule: str = ""  # empty: the default always applies
 
 
-_CERT_POSITION = ("position", "index of the certificate in the chain the server sent; 0 is the server's own")
+_RELAY_RULE = (
+    "low on SMTP port 25: servers delivering mail to each other use TLS opportunistically and rarely "
+    "verify certificates (unless DANE or MTA-STS is deployed), so the certificate protects little there."
+)
 
 _ENTRIES: tuple[FindingInfo, ...] = (
     FindingInfo(
@@ -92,17 +95,25 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             "names and passwords, then reads or sends mail as those users."
         ),
         raised_when=(
-            "The plaintext capability list (before STARTTLS/STLS) offers a way to send a password: "
-            "IMAP: LOGIN usable because LOGINDISABLED is absent, or an AUTH= mechanism is listed; "
-            "POP3: USER or a SASL mechanism is listed in CAPA before STLS, or CAPA is unsupported "
-            "(then USER/PASS is assumed, see the verdict rules); SMTP: AUTH is listed in the EHLO "
-            "reply before STARTTLS. Never raised from an implicit-TLS port (465, 993, 995)."
+            "The plaintext capability list (before STARTTLS/STLS) offers a way to log in: IMAP: LOGIN "
+            "usable because LOGINDISABLED is absent, or an AUTH= mechanism listed; POP3: USER or a SASL "
+            "mechanism listed in CAPA, or CAPA unsupported (then USER/PASS is assumed, see the verdict "
+            "rules); SMTP: AUTH listed in the EHLO reply. Never raised on an implicit-TLS port (465, "
+            "993, 995), where nothing is said before TLS."
         ),
         evidence=(
-            ("mechanisms", 'SASL mechanisms offered before TLS, upper case, e.g. ["PLAIN", "LOGIN"]'),
-            ("login_command", "true when IMAP LOGIN or POP3 USER is usable before TLS"),
+            ("offered", 'every way to log in offered before TLS, e.g. ["USER/PASS", "PLAIN"]'),
+            ("mechanisms", "SASL mechanisms offered before TLS, upper case"),
+            ("login_command", "true when IMAP LOGIN or POP3 USER/PASS is usable before TLS"),
+            ("password_in_clear", "true when one of them sends the password itself"),
             ("inferred", "true when deduced rather than announced (POP3 server without CAPA)"),
             ("starttls_advertised", "whether the server also offered STARTTLS/STLS"),
+            ("capabilities", "the plaintext capability lines the verdict was drawn from"),
+        ),
+        severity_rule=(
+            "medium when only challenge-response mechanisms are offered (CRAM-MD5, DIGEST-MD5, "
+            "SCRAM-*, NTLM, GSSAPI): the password itself does not cross, but the exchange can be "
+            "attacked offline and the session stays in clear."
         ),
     ),
     FindingInfo(
@@ -119,11 +130,15 @@ _ENTRIES: tuple[FindingInfo, ...] = (
         ),
         raised_when=(
             "On a STARTTLS port (25, 587, 143, 110): STARTTLS/STLS is not advertised and the server "
-            "refuses it (or the command is unknown) when we send it anyway."
+            "refuses it (or does not know the command) when we send it anyway."
         ),
         evidence=(
-            ("starttls_advertised", "false"),
-            ("starttls_reply", "the server's reply to STARTTLS/STLS, sanitised"),
+            ("advertised", "false: STARTTLS/STLS was not in the capability list"),
+            ("reply", "the server's reply to STARTTLS/STLS, sanitised"),
+        ),
+        severity_rule=(
+            "medium on SMTP port 25, where mail between servers without TLS is still common and no "
+            "password is expected; high on every port where users log in."
         ),
     ),
     FindingInfo(
@@ -143,8 +158,9 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             "handshake then fails; on 465/993/995 the handshake itself fails."
         ),
         evidence=(
-            ("stage", '"upgrade" (command refused) or "handshake" (TLS negotiation failed)'),
-            ("starttls_reply", "the server's reply to STARTTLS/STLS, when one was sent"),
+            ("mode", '"starttls" or "implicit" (465, 993, 995)'),
+            ("advertised", "whether STARTTLS/STLS was in the capability list"),
+            ("reply", "the server's refusal of STARTTLS/STLS, when it refused"),
             ("error", "why the handshake failed, as the TLS library reported it"),
         ),
     ),
@@ -163,9 +179,12 @@ _ENTRIES: tuple[FindingInfo, ...] = (
         ),
         raised_when=(
             "STARTTLS/STLS is missing from the plaintext capability list, yet our STARTTLS/STLS "
-            "command is accepted."
+            "command is accepted and the handshake succeeds."
         ),
-        evidence=(("starttls_reply", "the server's positive reply to STARTTLS/STLS"),),
+        evidence=(
+            ("reply", "the server's positive reply to STARTTLS/STLS"),
+            ("capabilities", "the capability lines, which lack STARTTLS/STLS"),
+        ),
     ),
     FindingInfo(
         code=Code.LEGACY_TLS,
@@ -180,7 +199,10 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             "(POODLE on SSLv3, weak CBC and hash constructions in TLS 1.0/1.1)."
         ),
         raised_when="A ClientHello limited to one of these versions is accepted.",
-        evidence=(("versions", 'the obsolete versions accepted, e.g. ["TLSv1", "TLSv1.1"]'),),
+        evidence=(
+            ("versions", 'the obsolete versions accepted, e.g. ["TLSv1.0", "TLSv1.1"]'),
+            ("matrix", 'every version probed: "accepted", "rejected" or "unknown"'),
+        ),
         severity_rule="high when SSLv3 is among the accepted versions (POODLE is practical).",
     ),
     FindingInfo(
@@ -195,8 +217,14 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             "Every encrypted session uses a deprecated protocol; up-to-date clients fail to connect "
             "and users are pushed to insecure settings or to clear text."
         ),
-        raised_when="TLS 1.2 and TLS 1.3 were both probed and both rejected.",
-        evidence=(("versions", "the versions the server did accept"),),
+        raised_when=(
+            "The server accepts some TLS version, but TLS 1.2 and TLS 1.3 were both probed and "
+            "rejected, or the real handshake settled on a version older than TLS 1.2."
+        ),
+        evidence=(
+            ("accepted", "the versions the server did accept"),
+            ("matrix", "every version probed, with its state"),
+        ),
     ),
     FindingInfo(
         code=Code.WEAK_CIPHER,
@@ -211,27 +239,30 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             "recovery (EXPORT, DES), plaintext recovery (RC4, 3DES/Sweet32), or decryption of "
             "recorded traffic once the server key leaks (static RSA)."
         ),
-        raised_when="A ClientHello offering only suites of a weak class is accepted.",
+        raised_when="A ClientHello offering only suites of one weak class is accepted.",
         evidence=(
             ("classes", "weak classes accepted: null, anon, export, rc4, des, 3des, static-rsa"),
             ("suites", "the weak suites the server chose, by IANA name"),
         ),
-        severity_rule="high when null, anon or export is among the classes.",
+        severity_rule=(
+            "follows the worst class accepted: high for null, anon or export; medium for rc4, des and "
+            "3des; low when static-rsa is the only weakness (no forward secrecy, nothing broken yet)."
+        ),
     ),
     FindingInfo(
         code=Code.CERT_EXPIRED,
         title="Certificate expired",
         severity=Severity.MEDIUM,
-        description="A certificate the server presents is past its expiry date (notAfter).",
+        description="The server's certificate is past its expiry date (notAfter).",
         risk=(
             "Clients that check certificates fail; users learn to click through warnings or turn "
             "verification off, after which an impostor's certificate is accepted too."
         ),
-        raised_when="notAfter of a certificate in the served chain is before the scan time (UTC).",
+        raised_when="notAfter of the server's certificate is before the scan time (UTC).",
         evidence=(
             ("not_after", "expiry date, ISO 8601 UTC"),
+            ("subject", "subject of the server's certificate"),
             ("sha256", "certificate fingerprint"),
-            _CERT_POSITION,
         ),
     ),
     FindingInfo(
@@ -239,16 +270,12 @@ _ENTRIES: tuple[FindingInfo, ...] = (
         title="Certificate not yet valid",
         severity=Severity.MEDIUM,
         description=(
-            "A certificate the server presents starts being valid only in the future (notBefore), "
-            "usually a clock problem on the machine that issued or checks it."
+            "The server's certificate starts being valid only in the future (notBefore), usually a "
+            "clock problem on the machine that issued or checks it."
         ),
         risk="As for an expired certificate: verification fails and users learn to ignore warnings.",
-        raised_when="notBefore of a certificate in the served chain is after the scan time (UTC).",
-        evidence=(
-            ("not_before", "start of validity, ISO 8601 UTC"),
-            ("sha256", "certificate fingerprint"),
-            _CERT_POSITION,
-        ),
+        raised_when="notBefore of the server's certificate is after the scan time (UTC).",
+        evidence=(("not_before", "start of validity, ISO 8601 UTC"), ("sha256", "certificate fingerprint")),
     ),
     FindingInfo(
         code=Code.CERT_UNTRUSTED,
@@ -265,9 +292,11 @@ _ENTRIES: tuple[FindingInfo, ...] = (
         raised_when="Chain verification against the scanner's trust store fails.",
         evidence=(
             ("self_signed", "true when the server's certificate is self-signed"),
-            ("verify_error", 'the verifier\'s reason, e.g. "unable to get local issuer certificate"'),
             ("issuer", "issuer of the server's certificate"),
+            ("error", 'the verifier\'s reason, e.g. "unable to get local issuer certificate"'),
+            ("sha256", "certificate fingerprint"),
         ),
+        severity_rule=_RELAY_RULE,
     ),
     FindingInfo(
         code=Code.CERT_HOSTNAME_MISMATCH,
@@ -281,26 +310,30 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             "Verifying clients refuse the connection; the rest cannot distinguish this server from "
             "any other holding a valid certificate for some other name."
         ),
-        raised_when="A host name is known for the endpoint and it matches no subjectAltName (RFC 6125).",
+        raised_when=(
+            "A host name is known for the endpoint and it matches no name on the certificate (RFC 9525)."
+        ),
         evidence=(
             ("hostname", "the name checked"),
             ("dns_names", "the certificate's subjectAltName DNS entries"),
+            ("subject", "subject of the server's certificate"),
         ),
+        severity_rule=_RELAY_RULE,
     ),
     FindingInfo(
         code=Code.CERT_WEAK_KEY,
         title="Certificate key too short",
         severity=Severity.MEDIUM,
         description=(
-            "The certificate's public key is too short: RSA or DSA below 2048 bits, or elliptic-curve "
+            "A certificate's public key is too short: RSA or DSA below 2048 bits, or elliptic-curve "
             "below 224 bits."
         ),
         risk=(
             "A key this short can be factored or broken with affordable computing, after which anyone "
             "can impersonate the server and decrypt sessions that used static-RSA key exchange."
         ),
-        raised_when="A certificate in the served chain has a key below these sizes.",
-        evidence=(("key_type", "rsa, dsa, ec, ..."), ("key_bits", "key size in bits"), _CERT_POSITION),
+        raised_when="A certificate of the served chain has a key below these sizes.",
+        evidence=(("certificates", "each short-keyed certificate: subject, key_type, key_bits"),),
     ),
     FindingInfo(
         code=Code.CERT_WEAK_SIGNATURE,
@@ -315,10 +348,10 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             "same signature; current clients reject such chains outright."
         ),
         raised_when=(
-            "The signature algorithm of the server's certificate or of an intermediate uses MD5 or "
-            "SHA-1 (self-signed roots are not judged: their signature is not checked)."
+            "The signature algorithm of the server's certificate or of an intermediate uses MD5 (or "
+            "MD2) or SHA-1; self-signed roots are not judged, since nobody checks their signature."
         ),
-        evidence=(("signature_algorithm", "e.g. sha1WithRSAEncryption"), _CERT_POSITION),
+        evidence=(("certificates", "each such certificate: subject, signature_algorithm"),),
     ),
 )
 
@@ -329,27 +362,3 @@ CATALOGUE: Mapping[Code, FindingInfo] = MappingProxyType({entry.code: entry for 
 def info(code: Code | str) -> FindingInfo:
     """The catalogue entry for ``code``; raises ValueError for a string that is not a known code."""
     return CATALOGUE[Code(code)]
-
-
-def _as_strings(value: Any) -> set[str]:
-    """Evidence values come from JSON: accept a list/tuple/set of strings or a single string."""
-    if isinstance(value, str):
-        return {value.lower()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return {str(item).lower() for item in value}
-    return set()
-
-
-def severity_for(code: Code | str, evidence: Mapping[str, Any] | None = None) -> Severity:
-    """The severity to report for ``code`` given its evidence, following ``FindingInfo.severity_rule``.
-
-    Keeping the rule in code next to its text means assess, the CLI and the documentation cannot disagree
-    about when a legacy-tls or weak-cipher finding becomes high.
-    """
-    entry = info(code)
-    ev = evidence or {}
-    if entry.code is Code.LEGACY_TLS and "sslv3" in _as_strings(ev.get("versions")):
-        return Severity.HIGH
-    if entry.code is Code.WEAK_CIPHER and _as_strings(ev.get("classes")) & {"null", "anon", "export"}:
-        return Severity.HIGH
-    return entry.severity
