@@ -224,7 +224,11 @@ def grade(records: Iterable[Record]) -> Grade | None:
     """One letter for one port or a whole host: the worst of its records; None if nothing answered."""
     letters: list[Grade] = []
     for record in records:
-        if record.observation.status in _SILENT:
+        # A port that said nothing judgeable (silent, refused, broken before any finding) gets no letter:
+        # an "A" would claim it was checked and found sound.
+        if record.observation.status in _SILENT or (
+            record.observation.status is not Status.SUCCESS and not record.findings
+        ):
             continue
         codes = {f.code for f in record.findings}
         if codes & {Code.CLEARTEXT_LOGIN.value, Code.NO_TLS.value} or (

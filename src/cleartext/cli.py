@@ -279,6 +279,9 @@ async def _check(
 @app.command()
 def show(
     files: Annotated[list[Path], typer.Argument(help="JSON Lines files written by `cleartext scan` ('-': stdin).")],
+    hide_closed: Annotated[
+        bool, typer.Option("--hide-closed", help="Leave out endpoints that refused or never answered.")
+    ] = False,
 ) -> None:
     """Print a verdict table of scan records, one row per endpoint."""
     from cleartext.record import record_from_dict
@@ -298,6 +301,9 @@ def show(
                     records.append(record_from_dict(json.loads(line)))
                 except ValueError as exc:  # json.JSONDecodeError is a ValueError
                     fail(f"{path}:{number}: {exc}")
+    if hide_closed:
+        silent = {"refused", "connect-timeout", "unreachable", "blocklisted"}
+        records = [r for r in records if r.observation.status.value not in silent]
     records.sort(key=lambda r: (ipaddress.ip_address(r.observation.address).packed, r.observation.port))
     render_table(Console(highlight=False), records)
 
