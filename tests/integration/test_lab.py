@@ -344,4 +344,5 @@ def test_weak_suites_995(lab: dict[str, Any]) -> None:
     assert cipher.startswith(("ADH", "AECDH"))
     _, cipher, _ = handshake("127.0.0.6", 995, loose(ssl.TLSVersion.TLSv1_2, "eNULL:@SECLEVEL=0"))
     assert "NULL" in cipher
+    assert refused("127.0.0.6", 995, loose(ssl.TLSVersion.TLSv1_2, "kRSA:@SECLEVEL=0"))  # no static RSA
     assert refused("127.0.0.6", 995, loose(ssl.TLSVersion.TLSv1_1))
