@@ -110,10 +110,14 @@ def _name(protocol: Protocol) -> str:
 
 def _ports(protocol: Protocol) -> str:
     return {
-        Protocol.SMTP: "25 and 587 (STARTTLS) and 465 (implicit TLS)",
-        Protocol.IMAP: "143 (STARTTLS) and 993 (implicit TLS)",
-        Protocol.POP3: "110 (STLS) and 995 (implicit TLS)",
+        Protocol.SMTP: "ports 25 and 587 with STARTTLS, 465 with implicit TLS",
+        Protocol.IMAP: "port 143 with STARTTLS, 993 with implicit TLS",
+        Protocol.POP3: "port 110 with STLS, 995 with implicit TLS",
     }[protocol]
+
+
+def _implicit(protocol: Protocol) -> str:
+    return {Protocol.SMTP: "465", Protocol.IMAP: "993", Protocol.POP3: "995"}[protocol]
 
 
 def _s_client(protocol: Protocol) -> str:
@@ -232,8 +236,8 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
             }[protocol]
             steps = [
                 specific,
-                f"Offer implicit TLS ({_ports(protocol)}) and point mail clients to it: RFC 8314 "
-                "prefers implicit TLS for submission and mail access.",
+                f"Offer implicit TLS on port {_implicit(protocol)} and point mail clients to it: "
+                "RFC 8314 prefers implicit TLS for submission and mail access.",
                 _ROTATE,
                 _plain_capabilities(protocol),
                 "cleartext never sends a credential: it judges the capability list, so the finding "
@@ -246,8 +250,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
             refs.append(_RFC3207 if protocol is Protocol.SMTP else _RFC2595)
         case Code.NO_TLS:
             steps = [
-                f"Install a certificate and enable TLS for {name}: STARTTLS/STLS on the plain port and "
-                f"implicit TLS on the dedicated port ({_ports(protocol)}).",
+                f"Install a certificate and enable TLS for {name}: {_ports(protocol)}.",
                 "Make sure the capability list advertises STARTTLS/STLS once it works.",
                 "If a firewall, load balancer or proxy terminates or inspects this protocol, check that "
                 "it passes STARTTLS through instead of refusing it.",
@@ -362,8 +365,8 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
 
 def _gmail(code: Code, protocol: Protocol) -> Remedy:
     steps = [
-        f"This {_name(protocol)} endpoint is operated by Google (Gmail / Google Workspace): its TLS and "
-        "authentication settings are not configured by the domain's administrator.",
+        "This endpoint is operated by Google (Gmail / Google Workspace): its TLS and authentication "
+        "settings are not configured by the domain's administrator.",
         "Check that this is the host you meant to scan (MX and client settings); if a finding persists "
         "on Google's own servers, report it to Google rather than changing anything locally.",
     ]
@@ -543,8 +546,8 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
             refs = [_DOVECOT_SSL, _RFC5280]
         case Code.CERT_UNTRUSTED:
             steps = [
-                "Replace a self-signed certificate (such as the one Debian generates at install "
-                "time, /etc/dovecot/private/dovecot.pem) with one from a public CA. " + _ACME,
+                "Replace a self-signed certificate (such as the one Debian's package sets up, "
+                "/etc/dovecot/private/dovecot.pem) with one from a public CA. " + _ACME,
                 _CHAIN + " For Dovecot that means `ssl_cert = <.../fullchain.pem`, not cert.pem.",
                 *cert_steps,
                 _CERT_CHECK,
@@ -554,8 +557,8 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
         case Code.CERT_HOSTNAME_MISMATCH:
             steps = [
                 _NAMES,
-                "Dovecot can serve a certificate per name (SNI) with `local_name mail.example.com { "
-                "ssl_cert = <...; ssl_key = <... }` blocks.",
+                "Dovecot can serve a certificate per name (SNI): put `ssl_cert` and `ssl_key` lines "
+                "inside a `local_name mail.example.com { ... }` block for each name.",
                 *cert_steps,
                 _CERT_CHECK,
             ]
@@ -859,7 +862,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
         case Code.NO_TLS:
             steps = [
                 "Give Exim a certificate and key and advertise STARTTLS to every host "
-                "(`tls_advertise_hosts = *`, the default since Exim 4.85 once a certificate is set).",
+                "(`tls_advertise_hosts = *`, which recent Exim versions use by default).",
                 "Offer implicit TLS on 465 with `tls_on_connect_ports`.",
                 *cert_steps,
                 _s_client(protocol),
