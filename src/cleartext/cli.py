@@ -32,6 +32,7 @@ from cleartext.targets import (
     reserved_reason,
 )
 
+DEFAULT_PORTS_TEXT = ",".join(map(str, DEFAULT_PORTS))
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_NOTHING_ANSWERED = 3
@@ -58,11 +59,15 @@ def default_ehlo_name() -> str:
 
 PortsOpt = Annotated[
     str,
-    typer.Option("--ports", "-p", help="Ports to probe; PORT=SERVICE for non-standard ones (e.g. 2525=smtp)."),
+    typer.Option(
+        "--ports", "-p", help="Ports to probe; PORT=SERVICE for non-standard ones (e.g. 2525=smtp)."
+    ),
 ]
 AllowReservedOpt = Annotated[
     bool,
-    typer.Option("--allow-reserved", help="Allow loopback, private, documentation and other reserved ranges."),
+    typer.Option(
+        "--allow-reserved", help="Allow loopback, private, documentation and other reserved ranges."
+    ),
 ]
 ResolveOpt = Annotated[
     list[str] | None,
@@ -76,9 +81,12 @@ ConnectTimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for a TC
 ReadTimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for each reply or handshake.", min=0.05)]
 EndpointTimeoutOpt = Annotated[float, typer.Option(help="Seconds for one endpoint, all steps.", min=0.1)]
 MaxConnOpt = Annotated[
-    int, typer.Option("--max-connections", help="Connections per endpoint (1 = no TLS matrix).", min=1, max=12)
+    int,
+    typer.Option("--max-connections", help="Connections per endpoint (1 = no TLS matrix).", min=1, max=12),
 ]
-EhloOpt = Annotated[str | None, typer.Option("--ehlo-name", help="Name sent in EHLO (default: this host's FQDN).")]
+EhloOpt = Annotated[
+    str | None, typer.Option("--ehlo-name", help="Name sent in EHLO (default: this host's FQDN).")
+]
 SourceOpt = Annotated[str | None, typer.Option("--source-address", help="Local address to connect from.")]
 NameserverOpt = Annotated[
     str | None, typer.Option("--nameserver", help="DNS server for hostnames and MX, IP[:PORT].")
@@ -132,8 +140,10 @@ def _warn(message: str) -> None:
 @app.command()
 def scan(
     targets: Annotated[list[str], typer.Argument(help="IP, CIDR, hostname or @FILE (one target per line).")],
-    ports: PortsOpt = ",".join(map(str, DEFAULT_PORTS)),
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write JSON Lines here (default: stdout).")] = None,
+    ports: PortsOpt = DEFAULT_PORTS_TEXT,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write JSON Lines here (default: stdout).")
+    ] = None,
     allow_reserved: AllowReservedOpt = False,
     resolve: ResolveOpt = None,
     nameserver: NameserverOpt = None,
@@ -177,8 +187,12 @@ def scan(
 
     try:
         counts = run_loop(
-            run(expand(specs, port_specs, resolver, allow_reserved=allow_reserved, warn=_warn), settings, emit,
-                concurrency=concurrency)
+            run(
+                expand(specs, port_specs, resolver, allow_reserved=allow_reserved, warn=_warn),
+                settings,
+                emit,
+                concurrency=concurrency,
+            )
         )
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): what was written stays written; stop quietly.
@@ -193,8 +207,10 @@ def scan(
 
 @app.command()
 def check(
-    host: Annotated[str, typer.Argument(metavar="HOST_OR_DOMAIN", help="A mail host, or a domain (its MX hosts).")],
-    ports: PortsOpt = ",".join(map(str, DEFAULT_PORTS)),
+    host: Annotated[
+        str, typer.Argument(metavar="HOST_OR_DOMAIN", help="A mail host, or a domain (its MX hosts).")
+    ],
+    ports: PortsOpt = DEFAULT_PORTS_TEXT,
     allow_reserved: AllowReservedOpt = False,
     resolve: ResolveOpt = None,
     nameserver: NameserverOpt = None,
@@ -262,8 +278,10 @@ async def _check(
             for address in await resolver.addresses(target.hostname):
                 why = reserved_reason(ipaddress.ip_address(address))
                 if why:
-                    fail(f"{target.hostname} resolves to {address}, a reserved range ({why}); "
-                         "pass --allow-reserved to check it")
+                    fail(
+                        f"{target.hostname} resolves to {address}, a reserved range ({why}); "
+                        "pass --allow-reserved to check it"
+                    )
         collected: list[Record] = []
 
         async def items(target: TargetSpec = target):  # type: ignore[no-untyped-def]
@@ -271,14 +289,18 @@ async def _check(
                 yield item
 
         await run(items(), settings, collected.append, concurrency=len(ports) * 4)
-        collected.sort(key=lambda r: (r.observation.address, [p.port for p in ports].index(r.observation.port)))
+        collected.sort(
+            key=lambda r: (r.observation.address, [p.port for p in ports].index(r.observation.port))
+        )
         results.append((name, collected))
     return results
 
 
 @app.command()
 def show(
-    files: Annotated[list[Path], typer.Argument(help="JSON Lines files written by `cleartext scan` ('-': stdin).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="JSON Lines files written by `cleartext scan` ('-': stdin).")
+    ],
     hide_closed: Annotated[
         bool, typer.Option("--hide-closed", help="Leave out endpoints that refused or never answered.")
     ] = False,

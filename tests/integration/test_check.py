@@ -1,4 +1,4 @@
-"""`cleartext check`, the mail admin's view, against the real lab — through MX lookups on a local DNS server."""
+"""`cleartext check`, the mail admin's view, against the real lab, with MX lookups on a local DNS server."""
 
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ def nameserver() -> Iterator[str]:
 
 
 def test_secure_domain_via_mx_is_clean(lab: dict[str, Any], nameserver: str) -> None:
-    result = run_cli("check", "secure.example", "--nameserver", nameserver, "--ca-file", lab["ca_file"], *FAST)
+    result = run_cli(
+        "check", "secure.example", "--nameserver", nameserver, "--ca-file", lab["ca_file"], *FAST
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mail.lab.example" in result.stdout
     assert "No findings" in result.stdout
