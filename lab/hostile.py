@@ -70,7 +70,9 @@ async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: 
         await asyncio.sleep(1.0)
 
 
-async def endless_line(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext) -> None:
+async def endless_line(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext
+) -> None:
     writer.write(b"220 ")
     for _ in range(2000):  # 2000 * 1 KiB = 2 MiB at most
         writer.write(b"A" * 1024)
@@ -106,8 +108,12 @@ async def policy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx
     await _read_line(reader)
 
 
-async def evil_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext) -> None:
-    writer.write(b"220 evil.lab.example \x1b[2J\x1b[31m[bold red]pwned[/bold red] <script>x</script>\x00 ESMTP\r\n")
+async def evil_banner(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext
+) -> None:
+    writer.write(
+        b"220 evil.lab.example \x1b[2J\x1b[31m[bold red]pwned[/bold red] <script>x</script>\x00 ESMTP\r\n"
+    )
     await writer.drain()
     for _ in range(10):
         line = await _read_line(reader)
@@ -125,7 +131,9 @@ async def evil_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         await writer.drain()
 
 
-async def pop3_no_capa(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext) -> None:
+async def pop3_no_capa(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext
+) -> None:
     writer.write(b"+OK POP3 old.lab.example server ready\r\n")
     await writer.drain()
     for _ in range(10):
@@ -217,7 +225,9 @@ async def _read_some(reader: asyncio.StreamReader, size: int = 16384) -> bytes:
         return b""
 
 
-async def tls_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext) -> None:
+async def tls_garbage(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext
+) -> None:
     await _read_some(reader)
     writer.write(os.urandom(16) + b"\x00garbage, not TLS\r\n")
     await writer.drain()
@@ -266,7 +276,9 @@ async def rc4_export_sslv3(
     await _read_some(reader)
 
 
-HANDLERS: dict[str, Callable[[asyncio.StreamReader, asyncio.StreamWriter, ssl.SSLContext], Awaitable[None]]] = {
+HANDLERS: dict[
+    str, Callable[[asyncio.StreamReader, asyncio.StreamWriter, ssl.SSLContext], Awaitable[None]]
+] = {
     "starttls-broken": starttls_broken,
     "starttls-hidden": starttls_hidden,
     "drip": drip,

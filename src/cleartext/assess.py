@@ -20,13 +20,22 @@ PASSWORD_MECHANISMS = frozenset({"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", "XO
 LEGACY_VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1")
 MODERN_VERSIONS = ("TLSv1.2", "TLSv1.3")
 # Statuses where the server said too little to judge anything.
-_SILENT = {Status.REFUSED, Status.CONNECT_TIMEOUT, Status.UNREACHABLE, Status.BLOCKLISTED, Status.ERROR,
-           Status.NOT_MAIL, Status.REFUSED_BY_POLICY}
+_SILENT = {
+    Status.REFUSED,
+    Status.CONNECT_TIMEOUT,
+    Status.UNREACHABLE,
+    Status.BLOCKLISTED,
+    Status.ERROR,
+    Status.NOT_MAIL,
+    Status.REFUSED_BY_POLICY,
+}
 
 
 def _finding(code: Code, evidence: dict[str, Any], severity: Severity | None = None) -> Finding:
     entry = info(code)
-    return Finding(code=str(code), severity=severity or entry.severity, summary=entry.title, evidence=evidence)
+    return Finding(
+        code=str(code), severity=severity or entry.severity, summary=entry.title, evidence=evidence
+    )
 
 
 def _relay_port(obs: Observation) -> bool:
@@ -47,10 +56,14 @@ def cleartext_login(obs: Observation) -> Iterable[Finding]:
         login = inferred = True
     if not login and not mechanisms:
         return
-    offered = [*(["LOGIN command" if obs.protocol is Protocol.IMAP else "USER/PASS"] if login else []),
-               *mechanisms]
-    exposes_password = login or any(m in PASSWORD_MECHANISMS for m in mechanisms) or any(
-        not _challenge_response(m) for m in mechanisms
+    offered = [
+        *(["LOGIN command" if obs.protocol is Protocol.IMAP else "USER/PASS"] if login else []),
+        *mechanisms,
+    ]
+    exposes_password = (
+        login
+        or any(m in PASSWORD_MECHANISMS for m in mechanisms)
+        or any(not _challenge_response(m) for m in mechanisms)
     )
     # Challenge-response mechanisms alone (CRAM-MD5, SCRAM...) do not reveal the password itself, but
     # the session and its mail still cross in clear and the exchange can be attacked offline: medium.
@@ -71,9 +84,15 @@ def cleartext_login(obs: Observation) -> Iterable[Finding]:
 
 
 def _challenge_response(mechanism: str) -> bool:
-    return mechanism in {"CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI", "GSS-SPNEGO", "EXTERNAL", "ANONYMOUS"} or (
-        mechanism.startswith("SCRAM-")
-    )
+    return mechanism in {
+        "CRAM-MD5",
+        "DIGEST-MD5",
+        "NTLM",
+        "GSSAPI",
+        "GSS-SPNEGO",
+        "EXTERNAL",
+        "ANONYMOUS",
+    } or (mechanism.startswith("SCRAM-"))
 
 
 def starttls(obs: Observation) -> Iterable[Finding]:
@@ -134,9 +153,15 @@ def protocol_versions(obs: Observation) -> Iterable[Finding]:
         yield _finding(Code.NO_MODERN_TLS, {"accepted": accepted, "matrix": versions})
 
 
-_WEAK_SEVERITY = {"null": Severity.HIGH, "anon": Severity.HIGH, "export": Severity.HIGH,
-                  "rc4": Severity.MEDIUM, "des": Severity.MEDIUM, "3des": Severity.MEDIUM,
-                  "static-rsa": Severity.LOW}
+_WEAK_SEVERITY = {
+    "null": Severity.HIGH,
+    "anon": Severity.HIGH,
+    "export": Severity.HIGH,
+    "rc4": Severity.MEDIUM,
+    "des": Severity.MEDIUM,
+    "3des": Severity.MEDIUM,
+    "static-rsa": Severity.LOW,
+}
 
 
 def weak_ciphers(obs: Observation) -> Iterable[Finding]:
@@ -158,15 +183,20 @@ def certificate(obs: Observation) -> Iterable[Finding]:
     leaf = tls.chain[0]
     relaxed = Severity.LOW if _relay_port(obs) else None
     if certs.expired(leaf):
-        yield _finding(Code.CERT_EXPIRED, {"not_after": leaf.not_after, "subject": leaf.subject,
-                                           "sha256": leaf.sha256})
+        yield _finding(
+            Code.CERT_EXPIRED, {"not_after": leaf.not_after, "subject": leaf.subject, "sha256": leaf.sha256}
+        )
     if certs.not_yet_valid(leaf):
         yield _finding(Code.CERT_NOT_YET_VALID, {"not_before": leaf.not_before, "sha256": leaf.sha256})
     if tls.trusted is False:
         yield _finding(
             Code.CERT_UNTRUSTED,
-            {"self_signed": leaf.self_signed, "issuer": leaf.issuer, "error": tls.verify_error,
-             "sha256": leaf.sha256},
+            {
+                "self_signed": leaf.self_signed,
+                "issuer": leaf.issuer,
+                "error": tls.verify_error,
+                "sha256": leaf.sha256,
+            },
             relaxed,
         )
     if tls.hostname_match is False:
@@ -231,14 +261,17 @@ def grade(records: Iterable[Record]) -> Grade | None:
         ):
             continue
         codes = {f.code for f in record.findings}
-        if codes & {Code.CLEARTEXT_LOGIN.value, Code.NO_TLS.value} or (
-            record.worst is Severity.CRITICAL
-        ):
+        if codes & {Code.CLEARTEXT_LOGIN.value, Code.NO_TLS.value} or (record.worst is Severity.CRITICAL):
             letters.append(Grade.F)
             continue
         worst = record.worst
         letters.append(
-            {None: Grade.A, Severity.INFO: Grade.A, Severity.LOW: Grade.B, Severity.MEDIUM: Grade.C,
-             Severity.HIGH: Grade.D}[worst]
+            {
+                None: Grade.A,
+                Severity.INFO: Grade.A,
+                Severity.LOW: Grade.B,
+                Severity.MEDIUM: Grade.C,
+                Severity.HIGH: Grade.D,
+            }[worst]
         )
     return max(letters, default=None)

@@ -40,7 +40,14 @@ from cleartext.software import identify
 from cleartext.targets import Endpoint
 from cleartext.text import sanitize
 from cleartext.tls import certs
-from cleartext.tls.ciphers import COMPACT_SUITES, TLS13_SUITES, WeakClass, suite_name, suites_in_class, weak_classes
+from cleartext.tls.ciphers import (
+    COMPACT_SUITES,
+    TLS13_SUITES,
+    WeakClass,
+    suite_name,
+    suites_in_class,
+    weak_classes,
+)
 from cleartext.tls.hello import TLSVersion, client_hello
 from cleartext.tls.serverhello import ServerFlight, ServerFlightReader
 
@@ -270,7 +277,9 @@ class _Endpoint:
             raise _Stop(Status.REFUSED_BY_POLICY, f"greeting refuses the session ({reply.code})")
         return greeting
 
-    async def capabilities(self, conn: _Connection, client: MailClient, greeting: Greeting | None) -> Capabilities:
+    async def capabilities(
+        self, conn: _Connection, client: MailClient, greeting: Greeting | None
+    ) -> Capabilities:
         reply = await conn.command(client, client.capability_command(), "the capability list")
         caps = client.parse_capabilities(reply)
         if not caps.supported:
@@ -347,7 +356,9 @@ class _Endpoint:
         cipher = ssl_object.cipher()
         if cipher:
             self.negotiated_suite = _openssl_suite_ids().get(cipher[0])
-            tls.cipher = suite_name(self.negotiated_suite) if self.negotiated_suite else sanitize(cipher[0], 100)
+            tls.cipher = (
+                suite_name(self.negotiated_suite) if self.negotiated_suite else sanitize(cipher[0], 100)
+            )
         self.chain = _peer_chain(ssl_object)
 
     async def after_tls(self, conn: _Connection, client: MailClient, greeting: Greeting | None) -> None:
@@ -429,7 +440,7 @@ class _Endpoint:
         if negotiated is not None:
             state[negotiated] = "accepted"
             for version in order:
-                if TLSVersion.TLS1_0 <= version and version > negotiated:
+                if version >= TLSVersion.TLS1_0 and version > negotiated:
                     state[version] = "rejected"
             note_suite(self.negotiated_suite)
 
@@ -443,8 +454,10 @@ class _Endpoint:
             # "version refused"; the compact list still covers every weak class. Suites of the weak classes
             # not yet seen go first: a server that honours the client's order then reveals one with the
             # version, which saves a connection per class on exactly the servers that have many.
-            suites = TLS13_SUITES if version is TLSVersion.TLS1_3 else _weak_first(
-                COMPACT_SUITES, [cls for cls, st in weak.items() if st == "unknown"]
+            suites = (
+                TLS13_SUITES
+                if version is TLSVersion.TLS1_3
+                else _weak_first(COMPACT_SUITES, [cls for cls, st in weak.items() if st == "unknown"])
             )
             flight = await self.raw_hello(version, suites)
             matrix.probes += 1
@@ -454,7 +467,9 @@ class _Endpoint:
             if outcome == "accepted":
                 got = flight.version
                 if version is TLSVersion.TLS1_3 or flight.hello_retry:
-                    state[version] = "accepted" if got == TLSVersion.TLS1_3 or flight.hello_retry else "rejected"
+                    state[version] = (
+                        "accepted" if got == TLSVersion.TLS1_3 or flight.hello_retry else "rejected"
+                    )
                     if got in state and got != version:
                         state[TLSVersion(got)] = "accepted"
                 elif got in state and got <= version:
@@ -566,8 +581,18 @@ def _peer_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
 def tls_reachable(obs: Observation) -> bool:
     """Is there a TLS layer worth probing with raw hellos?"""
     if obs.tls_mode is TLSMode.IMPLICIT:
-        return obs.status in (Status.SUCCESS, Status.TLS_ERROR, Status.READ_TIMEOUT, Status.CLOSED,
-                              Status.NOT_MAIL, Status.PROTOCOL_ERROR) and obs.tls is not None
+        return (
+            obs.status
+            in (
+                Status.SUCCESS,
+                Status.TLS_ERROR,
+                Status.READ_TIMEOUT,
+                Status.CLOSED,
+                Status.NOT_MAIL,
+                Status.PROTOCOL_ERROR,
+            )
+            and obs.tls is not None
+        )
     return obs.plain is not None and bool(obs.plain.starttls_accepted)
 
 
@@ -594,4 +619,3 @@ async def probe(endpoint: Endpoint, settings: ProbeSettings) -> Observation:
     obs.bytes_received = state.budget.used
     obs.timings_ms["total"] = round((time.monotonic() - start) * 1000, 2)
     return obs
-

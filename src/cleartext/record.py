@@ -215,7 +215,9 @@ def record_from_dict(data: dict[str, Any]) -> Record:
             matrix=matrix,
         )
         findings = [
-            Finding(code=f["code"], severity=Severity(f["severity"]), summary=f["summary"], evidence=f["evidence"])
+            Finding(
+                code=f["code"], severity=Severity(f["severity"]), summary=f["summary"], evidence=f["evidence"]
+            )
             for f in data.get("findings", [])
         ]
     except (KeyError, TypeError, ValueError) as exc:

@@ -83,7 +83,9 @@ def render_check(console: Console, target: str, hosts: Sequence[tuple[str, Seque
     """Print the check report: a table per host, then every finding with its fix."""
     all_records = [r for _, records in hosts for r in records]
     overall = grade(all_records)
-    head = Text.assemble("cleartext check ", (sanitize(target), "bold"), "   overall grade ", _grade_text(overall))
+    head = Text.assemble(
+        "cleartext check ", (sanitize(target), "bold"), "   overall grade ", _grade_text(overall)
+    )
     console.print(head)
     for host, records in hosts:
         table = Table(title=Text(sanitize(host), style="bold"), title_justify="left", expand=False)
@@ -110,8 +112,13 @@ def render_check(console: Console, target: str, hosts: Sequence[tuple[str, Seque
     if not findings_shown:
         answered = [r for r in all_records if r.observation.status is Status.SUCCESS]
         if answered:
-            console.print(Text("No findings: every port that answered requires TLS before login, speaks "
-                               "modern TLS and shows a sound certificate.", style="green"))
+            console.print(
+                Text(
+                    "No findings: every port that answered requires TLS before login, speaks "
+                    "modern TLS and shows a sound certificate.",
+                    style="green",
+                )
+            )
         else:
             console.print(Text("No mail port answered.", style="yellow"))
 
@@ -126,7 +133,9 @@ def _evidence_lines(evidence: dict[str, object]) -> list[str]:
             if len(value) > 12:
                 shown += f", … ({len(value)} in all)"
         elif isinstance(value, dict):
-            shown = ", ".join(f"{sanitize(str(k), 40)}={sanitize(str(v), 60)}" for k, v in list(value.items())[:12])
+            shown = ", ".join(
+                f"{sanitize(str(k), 40)}={sanitize(str(v), 60)}" for k, v in list(value.items())[:12]
+            )
         else:
             shown = sanitize(str(value), 300)
         lines.append(f"{key.replace('_', ' ')}: {shown}")

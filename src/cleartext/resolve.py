@@ -82,8 +82,13 @@ class Resolver:
             return [name]
         try:
             answer = await self._resolver().resolve(name, "MX")
-        except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN, dns.resolver.NoNameservers,
-                dns.exception.Timeout, dns.name.EmptyLabel):
+        except (
+            dns.resolver.NoAnswer,
+            dns.resolver.NXDOMAIN,
+            dns.resolver.NoNameservers,
+            dns.exception.Timeout,
+            dns.name.EmptyLabel,
+        ):
             return [name]
         records = sorted(answer, key=lambda r: (r.preference, r.exchange.to_text()))
         hosts = [r.exchange.to_text(omit_final_dot=True).lower() for r in records]

@@ -21,7 +21,9 @@ def sanitize(data: bytes | str, limit: int = MAX_TEXT) -> str:
         # Not printable covers C0/C1 controls, format characters (bidi overrides, zero-width) and
         # unassigned code points: all shown as escapes, so nothing invisible reaches a reader.
         if not ch.isprintable():
-            piece = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+            piece = (
+                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+            )
         elif ch == "\\":
             piece = "\\\\"
         else:

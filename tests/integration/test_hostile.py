@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ROOT, parse_records, run_cli
 
 sys.path.insert(0, str(ROOT / "lab"))
-import hostile  # noqa: E402
+import hostile
 
 READ_TIMEOUT = 2.0
 PORTS = ",".join(f"{p.port}={p.service}" for p in hostile.PROFILES)
@@ -24,8 +24,21 @@ PORTS = ",".join(f"{p.port}={p.service}" for p in hostile.PROFILES)
 @pytest.fixture(scope="module")
 def hostile_records(lab: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], float]:
     start = time.monotonic()
-    result = run_cli("scan", "127.0.0.7", "--ports", PORTS, "--allow-reserved", "--connect-timeout", "2",
-                     "--read-timeout", str(READ_TIMEOUT), "--endpoint-timeout", "20", "--ca-file", lab["ca_file"])
+    result = run_cli(
+        "scan",
+        "127.0.0.7",
+        "--ports",
+        PORTS,
+        "--allow-reserved",
+        "--connect-timeout",
+        "2",
+        "--read-timeout",
+        str(READ_TIMEOUT),
+        "--endpoint-timeout",
+        "20",
+        "--ca-file",
+        lab["ca_file"],
+    )
     elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
     by_port = {r["port"]: r for r in parse_records(result.stdout)}
@@ -57,7 +70,9 @@ def test_every_profile_gets_its_status(hostile_records: tuple[dict[str, dict[str
         assert records[name]["status"] == status, (name, records[name]["status_detail"])
 
 
-def test_hostile_servers_cannot_hold_the_scanner(hostile_records: tuple[dict[str, dict[str, Any]], float]) -> None:
+def test_hostile_servers_cannot_hold_the_scanner(
+    hostile_records: tuple[dict[str, dict[str, Any]], float],
+) -> None:
     records, elapsed = hostile_records
     # All endpoints run concurrently: the whole scan is bounded by a few per-step deadlines, not by the
     # drip server's 600 seconds or the flood server's megabytes.
@@ -69,7 +84,9 @@ def test_hostile_servers_cannot_hold_the_scanner(hostile_records: tuple[dict[str
         assert "longer than" in records[name]["status_detail"]
 
 
-def test_starttls_broken_keeps_the_plaintext_evidence(hostile_records: tuple[dict[str, dict[str, Any]], float]) -> None:
+def test_starttls_broken_keeps_the_plaintext_evidence(
+    hostile_records: tuple[dict[str, dict[str, Any]], float],
+) -> None:
     r = hostile_records[0]["starttls-broken"]
     assert r["plain"]["starttls_advertised"] is True and r["plain"]["starttls_accepted"] is True
     assert r["tls"]["error"]
@@ -84,13 +101,17 @@ def test_hidden_starttls_is_found_by_asking(hostile_records: tuple[dict[str, dic
     assert "cleartext-login" not in {f["code"] for f in r["findings"]}
 
 
-def test_sslv3_rc4_and_export_from_raw_hellos(hostile_records: tuple[dict[str, dict[str, Any]], float]) -> None:
+def test_sslv3_rc4_and_export_from_raw_hellos(
+    hostile_records: tuple[dict[str, dict[str, Any]], float],
+) -> None:
     """OpenSSL 3 can speak none of these; the hand-built hellos still find them."""
     r = hostile_records[0]["rc4-export-sslv3"]
     versions = r["matrix"]["versions"]
     assert versions["SSLv3"] == "accepted" and versions["TLSv1.3"] == "rejected"
     found = {f["code"]: f for f in r["findings"]}
-    assert found["legacy-tls"]["severity"] == "high" and "SSLv3" in found["legacy-tls"]["evidence"]["versions"]
+    assert (
+        found["legacy-tls"]["severity"] == "high" and "SSLv3" in found["legacy-tls"]["evidence"]["versions"]
+    )
     assert "rc4" in found["weak-cipher"]["evidence"]["classes"]
     assert found["weak-cipher"]["severity"] in ("medium", "high")
 
@@ -104,7 +125,9 @@ def test_pop3_without_capa_is_an_inferred_cleartext_login(
     assert {f["code"] for f in r["findings"]} == {"cleartext-login", "no-tls"}
 
 
-def test_not_mail_policy_and_garbage_are_told_apart(hostile_records: tuple[dict[str, dict[str, Any]], float]) -> None:
+def test_not_mail_policy_and_garbage_are_told_apart(
+    hostile_records: tuple[dict[str, dict[str, Any]], float],
+) -> None:
     records = hostile_records[0]
     assert "SSH-2.0" in records["not-mail"]["greeting"]
     assert records["policy"]["greeting"].startswith("554")
@@ -112,7 +135,9 @@ def test_not_mail_policy_and_garbage_are_told_apart(hostile_records: tuple[dict[
     assert records["tls-garbage"]["connections"] <= 2, "no more hellos once the answer is not TLS"
 
 
-def test_hostile_banner_is_escaped_in_the_record(hostile_records: tuple[dict[str, dict[str, Any]], float]) -> None:
+def test_hostile_banner_is_escaped_in_the_record(
+    hostile_records: tuple[dict[str, dict[str, Any]], float],
+) -> None:
     r = hostile_records[0]["evil-banner"]
     assert "\x1b" not in r["greeting"] and "\x00" not in r["greeting"]
     assert "\\x1b[2J" in r["greeting"] and "\\x00" in r["greeting"]

@@ -52,7 +52,9 @@ def make_cert(tmp: Path) -> tuple[str, str]:
     cert_path, key_path = tmp / "rec.pem", tmp / "rec.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return str(cert_path), str(key_path)
 
@@ -63,7 +65,10 @@ def reply_for(protocol: Protocol, line: str) -> tuple[bytes, bool]:
     if protocol is Protocol.SMTP:
         verb = words[0].upper() if words else ""
         if verb in ("EHLO", "HELO"):
-            return b"250-rec.lab.example\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n250-STARTTLS\r\n250 8BITMIME\r\n", False
+            return (
+                b"250-rec.lab.example\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+                False,
+            )
         if verb == "STARTTLS":
             return b"220 go ahead\r\n", True
         return b"221 bye\r\n" if verb == "QUIT" else b"502 no\r\n", False

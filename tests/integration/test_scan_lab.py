@@ -42,8 +42,18 @@ def scanned(lab: dict[str, Any]) -> Records:
 @pytest.fixture(scope="session")
 def secure_scanned(lab: dict[str, Any]) -> Records:
     """The TLS-required profile under the name on its certificate, and the optional one under a wrong name."""
-    args = ["scan", "mail.lab.example", "wrong.lab.example", *FAST, "--ca-file", lab["ca_file"],
-            "--resolve", "mail.lab.example:127.0.0.4", "--resolve", "wrong.lab.example:127.0.0.3"]
+    args = [
+        "scan",
+        "mail.lab.example",
+        "wrong.lab.example",
+        *FAST,
+        "--ca-file",
+        lab["ca_file"],
+        "--resolve",
+        "mail.lab.example:127.0.0.4",
+        "--resolve",
+        "wrong.lab.example:127.0.0.3",
+    ]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     return {(r["address"], r["port"]): r for r in parse_records(result.stdout)}
@@ -120,8 +130,11 @@ def test_starttls_optional_still_allows_login_before_tls(scanned: Records, port:
     assert r["tls"]["trusted"] is True and r["tls"]["hostname_match"] is True
     assert r["tls"]["capabilities"], "capabilities are asked again after TLS"
     assert r["matrix"]["versions"] == {
-        "SSLv3": "rejected", "TLSv1.0": "rejected", "TLSv1.1": "rejected",
-        "TLSv1.2": "accepted", "TLSv1.3": "accepted",
+        "SSLv3": "rejected",
+        "TLSv1.0": "rejected",
+        "TLSv1.1": "rejected",
+        "TLSv1.2": "accepted",
+        "TLSv1.3": "accepted",
     }
     assert codes(r) == {"cleartext-login"}
 
@@ -208,7 +221,9 @@ def test_bigger_connection_budget_completes_the_weak_classes(lab: dict[str, Any]
 def test_tls10_only_has_no_modern_tls(scanned: Records) -> None:
     r = scanned[("127.0.0.6", 993)]
     assert r["tls"]["version"] == "TLSv1.1"
-    assert r["matrix"]["versions"]["TLSv1.2"] == "rejected" and r["matrix"]["versions"]["TLSv1.3"] == "rejected"
+    assert (
+        r["matrix"]["versions"]["TLSv1.2"] == "rejected" and r["matrix"]["versions"]["TLSv1.3"] == "rejected"
+    )
     assert {"no-modern-tls", "legacy-tls"} <= codes(r)
     assert finding(r, "no-modern-tls")["severity"] == "high"
 

@@ -18,7 +18,9 @@ from cleartext.record import (
 )
 
 
-def obs(protocol: Protocol = Protocol.IMAP, port: int = 143, mode: TLSMode = TLSMode.STARTTLS, **kw: object) -> Observation:
+def obs(
+    protocol: Protocol = Protocol.IMAP, port: int = 143, mode: TLSMode = TLSMode.STARTTLS, **kw: object
+) -> Observation:
     o = Observation(address="192.0.2.1", port=port, protocol=protocol, tls_mode=mode)
     for key, value in kw.items():
         setattr(o, key, value)
@@ -44,23 +46,39 @@ def cert(**kw: object) -> Certificate:
 
 
 def good_tls(**kw: object) -> TLSPhase:
-    base = dict(version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", chain=[cert()], trusted=True,
-                hostname_checked="mail.example", hostname_match=True)
+    base = dict(
+        version="TLSv1.3",
+        cipher="TLS_AES_128_GCM_SHA256",
+        chain=[cert()],
+        trusted=True,
+        hostname_checked="mail.example",
+        hostname_match=True,
+    )
     base.update(kw)
     return TLSPhase(**base)  # type: ignore[arg-type]
 
 
 def good_matrix() -> TLSMatrix:
     return TLSMatrix(
-        versions={"SSLv3": "rejected", "TLSv1.0": "rejected", "TLSv1.1": "rejected", "TLSv1.2": "accepted",
-                  "TLSv1.3": "accepted"},
+        versions={
+            "SSLv3": "rejected",
+            "TLSv1.0": "rejected",
+            "TLSv1.1": "rejected",
+            "TLSv1.2": "accepted",
+            "TLSv1.3": "accepted",
+        },
         weak_classes={c: "rejected" for c in ("null", "anon", "export", "rc4", "3des", "des", "static-rsa")},
     )
 
 
 def secure_plain(**kw: object) -> PlainPhase:
-    base = dict(capabilities=["* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED"], login_command=False,
-                starttls_advertised=True, starttls_accepted=True, starttls_reply="c2 OK")
+    base = dict(
+        capabilities=["* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED"],
+        login_command=False,
+        starttls_advertised=True,
+        starttls_accepted=True,
+        starttls_reply="c2 OK",
+    )
     base.update(kw)
     return PlainPhase(**base)  # type: ignore[arg-type]
 
@@ -77,7 +95,11 @@ def test_secure_endpoint_has_no_findings_and_grade_a() -> None:
 
 
 def test_imap_login_before_tls_is_cleartext_login() -> None:
-    o = obs(plain=secure_plain(login_command=True, auth_mechanisms=["PLAIN"]), tls=good_tls(), matrix=good_matrix())
+    o = obs(
+        plain=secure_plain(login_command=True, auth_mechanisms=["PLAIN"]),
+        tls=good_tls(),
+        matrix=good_matrix(),
+    )
     record = assess(o)
     assert {f.code for f in record.findings} == {"cleartext-login"}
     f = record.findings[0]
@@ -86,24 +108,42 @@ def test_imap_login_before_tls_is_cleartext_login() -> None:
 
 
 def test_only_challenge_response_mechanisms_is_medium() -> None:
-    o = obs(Protocol.SMTP, 587, plain=secure_plain(login_command=None, auth_mechanisms=["CRAM-MD5", "SCRAM-SHA-256"]),
-            tls=good_tls(), matrix=good_matrix())
+    o = obs(
+        Protocol.SMTP,
+        587,
+        plain=secure_plain(login_command=None, auth_mechanisms=["CRAM-MD5", "SCRAM-SHA-256"]),
+        tls=good_tls(),
+        matrix=good_matrix(),
+    )
     (f,) = assess(o).findings
     assert f.code == "cleartext-login" and f.severity is Severity.MEDIUM
     assert f.evidence["password_in_clear"] is False
 
 
 def test_pop3_without_capa_is_inferred_cleartext_login() -> None:
-    o = obs(Protocol.POP3, 110, plain=PlainPhase(capabilities=["-ERR unknown command"], login_command=None,
-                                                 starttls_accepted=False, starttls_reply="-ERR"))
+    o = obs(
+        Protocol.POP3,
+        110,
+        plain=PlainPhase(
+            capabilities=["-ERR unknown command"],
+            login_command=None,
+            starttls_accepted=False,
+            starttls_reply="-ERR",
+        ),
+    )
     found = {f.code: f for f in assess(o).findings}
     assert found["cleartext-login"].evidence["inferred"] is True
     assert "no-tls" in found
 
 
 def test_smtp_without_auth_is_not_a_login_finding() -> None:
-    o = obs(Protocol.SMTP, 25, plain=PlainPhase(capabilities=["250-mx", "250 8BITMIME"], starttls_accepted=False,
-                                                starttls_reply="502 no"))
+    o = obs(
+        Protocol.SMTP,
+        25,
+        plain=PlainPhase(
+            capabilities=["250-mx", "250 8BITMIME"], starttls_accepted=False, starttls_reply="502 no"
+        ),
+    )
     record = assess(o)
     assert {f.code for f in record.findings} == {"no-tls"}
     assert record.findings[0].severity is Severity.MEDIUM  # relay port
@@ -114,8 +154,11 @@ def test_smtp_without_auth_is_not_a_login_finding() -> None:
 def test_starttls_advertised_but_refused_or_broken() -> None:
     refused = obs(plain=secure_plain(starttls_accepted=False, starttls_reply="c2 NO TLS unavailable"))
     assert codes(refused) == {"starttls-failed"}
-    broken = obs(plain=secure_plain(), tls=TLSPhase(error="TLS handshake failed: WRONG_VERSION_NUMBER"),
-                 status=Status.TLS_ERROR)
+    broken = obs(
+        plain=secure_plain(),
+        tls=TLSPhase(error="TLS handshake failed: WRONG_VERSION_NUMBER"),
+        status=Status.TLS_ERROR,
+    )
     assert codes(broken) == {"starttls-failed"}
     implicit = obs(port=993, mode=TLSMode.IMPLICIT, tls=TLSPhase(error="boom"), status=Status.TLS_ERROR)
     assert codes(implicit) == {"starttls-failed"}
@@ -171,8 +214,13 @@ def test_certificate_findings() -> None:
     )
     tls = good_tls(chain=[old], trusted=False, verify_error="self-signed", hostname_match=False)
     o = obs(plain=secure_plain(), tls=tls, matrix=good_matrix())
-    assert codes(o) == {"cert-expired", "cert-untrusted", "cert-hostname-mismatch", "cert-weak-key",
-                        "cert-weak-signature"}
+    assert codes(o) == {
+        "cert-expired",
+        "cert-untrusted",
+        "cert-hostname-mismatch",
+        "cert-weak-key",
+        "cert-weak-signature",
+    }
 
 
 def test_port_25_relaxes_certificate_trust() -> None:

@@ -108,7 +108,9 @@ def test_pop3_capa_multiline_with_user_sasl_stls() -> None:
     g = feed_all(c, b"+OK Dovecot ready.\r\n")
     assert g is not None and c.parse_greeting(g).kind is GreetingKind.ACCEPT
     assert c.capability_command() == b"CAPA\r\n"
-    reply = feed_all(c, b"+OK\r\nCAPA\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\nSTLS\r\n..dotted\r\n.\r\n", chunk=1)
+    reply = feed_all(
+        c, b"+OK\r\nCAPA\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\nSTLS\r\n..dotted\r\n.\r\n", chunk=1
+    )
     assert reply is not None
     caps = c.parse_capabilities(reply)
     assert caps.starttls and caps.login_command is True
@@ -188,7 +190,9 @@ def test_imap_logindisabled_and_tagged_capability_code() -> None:
 def test_imap_literal_is_consumed_exactly() -> None:
     c = IMAPClient()
     tag = c.capability_command().split(b" ")[0]
-    reply = feed_all(c, b"* ID {5}\r\na\r\nbc extra\r\n* CAPABILITY IMAP4rev1\r\n" + tag + b" OK\r\n", chunk=2)
+    reply = feed_all(
+        c, b"* ID {5}\r\na\r\nbc extra\r\n* CAPABILITY IMAP4rev1\r\n" + tag + b" OK\r\n", chunk=2
+    )
     assert reply is not None
     assert reply.lines[0].startswith("* ID {5}")
     assert c.parse_capabilities(reply).supported

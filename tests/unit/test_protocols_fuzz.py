@@ -13,8 +13,21 @@ CLIENTS = (SMTPClient, POP3Client, IMAPClient)
 line = st.one_of(
     st.binary(max_size=200),
     st.sampled_from(
-        [b"250-AUTH PLAIN", b"250 OK", b"+OK", b"-ERR", b".", b"* OK", b"* CAPABILITY IMAP4rev1",
-         b"c1 OK", b"* X {3}", b"{5}", b"220 hi", b"..", b"\x00\xff"]
+        [
+            b"250-AUTH PLAIN",
+            b"250 OK",
+            b"+OK",
+            b"-ERR",
+            b".",
+            b"* OK",
+            b"* CAPABILITY IMAP4rev1",
+            b"c1 OK",
+            b"* X {3}",
+            b"{5}",
+            b"220 hi",
+            b"..",
+            b"\x00\xff",
+        ]
     ),
 )
 stream = st.lists(line, max_size=40).map(lambda ls: b"\r\n".join(ls) + b"\r\n")
@@ -78,9 +91,13 @@ def test_clients_never_crash_on_raw_bytes(which: type[MailClient], data: bytes, 
     chunk=st.integers(min_value=1, max_value=50),
 )
 def test_smtp_ehlo_roundtrip(mechs: list[str], starttls: bool, chunk: int) -> None:
-    lines = ["mx.example"] + (["AUTH " + " ".join(mechs)] if mechs else []) + (["STARTTLS"] if starttls else [])
+    lines = (
+        ["mx.example"] + (["AUTH " + " ".join(mechs)] if mechs else []) + (["STARTTLS"] if starttls else [])
+    )
     lines.append("8BITMIME")
-    raw = "".join(f"250{'-' if i < len(lines) - 1 else ' '}{text}\r\n" for i, text in enumerate(lines)).encode()
+    raw = "".join(
+        f"250{'-' if i < len(lines) - 1 else ' '}{text}\r\n" for i, text in enumerate(lines)
+    ).encode()
     c = SMTPClient()
     c.capability_command()
     reply = None
@@ -95,8 +112,9 @@ def test_smtp_ehlo_roundtrip(mechs: list[str], starttls: bool, chunk: int) -> No
 
 @settings(max_examples=200, deadline=None)
 @given(
-    tokens=st.lists(st.sampled_from(["IMAP4rev1", "STARTTLS", "LOGINDISABLED", "AUTH=PLAIN", "IDLE"]),
-                    max_size=6),
+    tokens=st.lists(
+        st.sampled_from(["IMAP4rev1", "STARTTLS", "LOGINDISABLED", "AUTH=PLAIN", "IDLE"]), max_size=6
+    ),
     chunk=st.integers(min_value=1, max_value=30),
 )
 def test_imap_capability_roundtrip(tokens: list[str], chunk: int) -> None:

@@ -22,10 +22,20 @@ from cleartext.record import (
 
 
 def sample() -> Record:
-    obs = Observation(address="192.0.2.7", port=143, protocol=Protocol.IMAP, tls_mode=TLSMode.STARTTLS,
-                      hostname="mail.example", greeting="* OK caf\u00e9 ready")
-    obs.plain = PlainPhase(capabilities=["* CAPABILITY IMAP4rev1"], login_command=True, starttls_accepted=True)
-    obs.tls = TLSPhase(version="TLSv1.3", chain=[Certificate("a" * 64, "CN=x", "CN=y", "", "", "rsa", 2048, "sha256")])
+    obs = Observation(
+        address="192.0.2.7",
+        port=143,
+        protocol=Protocol.IMAP,
+        tls_mode=TLSMode.STARTTLS,
+        hostname="mail.example",
+        greeting="* OK caf\u00e9 ready",
+    )
+    obs.plain = PlainPhase(
+        capabilities=["* CAPABILITY IMAP4rev1"], login_command=True, starttls_accepted=True
+    )
+    obs.tls = TLSPhase(
+        version="TLSv1.3", chain=[Certificate("a" * 64, "CN=x", "CN=y", "", "", "rsa", 2048, "sha256")]
+    )
     obs.matrix = TLSMatrix(versions={"TLSv1.3": "accepted"})
     return Record(obs, [Finding("cleartext-login", Severity.HIGH, "t", {"offered": ["LOGIN command"]})])
 

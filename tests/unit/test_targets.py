@@ -52,8 +52,19 @@ def test_invalid_targets(bad: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "reserved", ["127.0.0.2", "10.1.2.3", "192.168.1.0/24", "192.0.2.1", "224.0.0.1", "::1", "fe80::1",
-                 "2001:db8::1", "100.64.0.1", "0.0.0.0"]
+    "reserved",
+    [
+        "127.0.0.2",
+        "10.1.2.3",
+        "192.168.1.0/24",
+        "192.0.2.1",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "2001:db8::1",
+        "100.64.0.1",
+        "0.0.0.0",
+    ],
 )
 def test_reserved_refused_unless_allowed(reserved: str) -> None:
     with pytest.raises(TargetError, match="reserved"):
