@@ -1074,11 +1074,18 @@ def main(argv: list[str] | None = None) -> int:
             for e in ENDPOINTS:
                 print(f"{'up  ' if up[e.name] else 'down'}  {e.address}:{e.port:<4} {e.protocol:<4} "
                       f"{e.tls:<8} {e.server:<7} {e.profile}")
+            if any(up.values()) and not _servers_alive():
+                print(f"note: the servers answering are not (all) this clone's ({RUN}); "
+                      "`labctl.py start` replaces them", file=sys.stderr)
             return 0 if all(up.values()) else 1
         else:
             print(json.dumps(manifest(), indent=2))
     except LabError as exc:
         print(f"labctl {cmd}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. `labctl.py status | head`
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- keeps the interpreter's flush quiet
         return 1
     except subprocess.TimeoutExpired as exc:
         print(f"labctl {cmd}: timed out: {' '.join(map(str, exc.cmd))[:120]}", file=sys.stderr)
