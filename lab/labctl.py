@@ -895,11 +895,13 @@ def _server_pid(ep: Endpoint) -> int | None:
     return _read_pid(_sserver_paths(_sserver_of(ep))[0])
 
 
-def _probe_all(timeout: float = 2.0) -> dict[Endpoint, str | None]:
+def _probe_all(timeout: float = 2.0, endpoints: list[Endpoint] | None = None) -> dict[Endpoint, str | None]:
+    """Probe endpoints in parallel (different servers, so s_server's one-at-a-time is no matter)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=len(ENDPOINTS)) as pool:
-        return dict(zip(ENDPOINTS, pool.map(lambda e: _probe(e, timeout), ENDPOINTS), strict=True))
+    eps = list(ENDPOINTS if endpoints is None else endpoints)
+    with ThreadPoolExecutor(max_workers=max(1, len(eps))) as pool:
+        return dict(zip(eps, pool.map(lambda e: _probe(e, timeout), eps), strict=True))
 
 
 def _wait_healthy(timeout: float = START_TIMEOUT) -> None:
@@ -907,7 +909,7 @@ def _wait_healthy(timeout: float = START_TIMEOUT) -> None:
     pending = list(ENDPOINTS)
     last: dict[Endpoint, str | None] = {}
     for _round in range(int(timeout / 0.1) + 1):
-        results = {e: _probe(e, 1.0) for e in pending}
+        results = _probe_all(1.0, pending)
         last.update(results)
         pending = [e for e, why in results.items() if why is not None]
         if not pending or time.monotonic() >= deadline:
