@@ -13,7 +13,7 @@ Rules, in order of trust:
   "+OK <apop-timestamp>", "* OK IMAP4rev1 server ready") identify nothing.
 * Product words must stand alone: "postfix" inside "postfix.example.com" is a host name, not a product.
   In SMTP, the first word of the greeting is the server's host name (RFC 5321) and is dropped when it
-  looks like one (contains a dot or a colon, or is an address literal).
+  looks like one (a dot, a colon, an address literal) or when "ESMTP" follows it.
 * A product is only reported for a protocol it serves (Postfix never answers on IMAP; Dovecot answers on
   SMTP only as its submission service), so a stray word cannot produce an impossible pairing.
 
@@ -176,8 +176,17 @@ _IMAP_STATUS = re.compile(r"^\* ?(?:OK|PREAUTH|BYE|NO|BAD)\b ?", re.IGNORECASE)
 _POP_STATUS = re.compile(r"^[+-](?:OK|ERR)\b ?", re.IGNORECASE)
 
 
-def _looks_like_host(token: str) -> bool:
-    return "." in token or ":" in token or token.startswith("[")
+def _is_host_name(first: str, rest: str) -> bool:
+    """Whether the first word of an SMTP greeting is the server's name, which RFC 5321 puts there.
+
+    It is when it looks like a domain or an address literal, and also when "ESMTP"/"SMTP" follows it
+    (a single-label name such as "postfix" must not pass for the product). "Microsoft" is the one
+    product word that starts greetings without a host name ("Microsoft ESMTP MAIL Service, ...").
+    """
+    if "." in first or ":" in first or first.startswith("["):
+        return True
+    following = rest.split(" ", 1)[0].upper().rstrip(",")
+    return following in ("ESMTP", "SMTP") and first.lower() != "microsoft"
 
 
 def _greeting_text(protocol: Protocol, greeting: str | bytes | None) -> str:
@@ -188,7 +197,7 @@ def _greeting_text(protocol: Protocol, greeting: str | bytes | None) -> str:
             line = _SMTP_CODE.sub("", line, count=1)
             if index == 0:
                 first, _, rest = line.partition(" ")
-                if rest and _looks_like_host(first):
+                if rest and _is_host_name(first, rest):
                     line = rest
         elif protocol is Protocol.IMAP:
             line = _IMAP_STATUS.sub("", line, count=1)
