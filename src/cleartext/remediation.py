@@ -1119,8 +1119,13 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
         case Code.LEGACY_TLS | Code.NO_MODERN_TLS:
             steps = [
                 library,
-                'OpenSSL builds: `TLS_PROTOCOL="TLSv1.2+"` allows TLS 1.2 and later (imapd-ssl also '
-                "has TLS_STARTTLS_PROTOCOL for STARTTLS on 143). GnuTLS builds: set TLS_PRIORITY.",
+                'OpenSSL builds: `TLS_PROTOCOL="TLSv1.2+"` allows TLS 1.2 and later'
+                + (
+                    " (TLS_STARTTLS_PROTOCOL does the same for STARTTLS on 143)"
+                    if protocol is Protocol.IMAP
+                    else ""
+                )
+                + ". GnuTLS builds: set TLS_PRIORITY.",
                 f"Set it in {ssl} and {plain} (every Courier server reads its own files).",
                 where,
             ]
@@ -1329,10 +1334,10 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
             else:
                 cmdlet = "Set-ImapSettings" if protocol is Protocol.IMAP else "Set-PopSettings"
                 steps = [
-                    f"Set `{cmdlet} -LoginType SecureLogin`: Exchange then refuses plaintext login until "
+                    f"Run `{cmdlet} -LoginType SecureLogin`: Exchange then refuses plaintext login until "
                     "the connection is encrypted.",
                     "Restart the front-end and back-end services for the change to take effect.",
-                    "Point clients to the implicit-TLS port (993/995) or STARTTLS on 143/110.",
+                    f"Point clients to {_ports(protocol)}.",
                 ]
                 config = f"# Exchange Management Shell\n{cmdlet} -LoginType SecureLogin\n{restart}\n"
                 refs = [_MS_IMAP if protocol is Protocol.IMAP else _MS_POP, _RFC8314, _RFC2595]
