@@ -163,11 +163,22 @@ _ROTATE = (
     "accounts logged in without TLS and have them change their passwords."
 )
 
-_CERT_CHECK = (
-    "Look at what the server really serves: `openssl s_client -connect mail.example.com:993 "
-    "-servername mail.example.com -showcerts </dev/null | openssl x509 -noout -subject -issuer "
-    "-dates -ext subjectAltName` (add `-starttls smtp|imap|pop3` for ports 25, 587, 143 and 110)."
-)
+
+def _cert_check(protocol: Protocol) -> str:
+    """The command that shows the certificate a client of ``protocol`` really gets."""
+    implicit, starttls, tag = {
+        Protocol.SMTP: (465, 25, "smtp"),
+        Protocol.IMAP: (993, 143, "imap"),
+        Protocol.POP3: (995, 110, "pop3"),
+    }[protocol]
+    return (
+        f"Look at what the server really serves: `openssl s_client -connect mail.example.com:{implicit} "
+        "-servername mail.example.com </dev/null | openssl x509 -noout -subject -issuer -dates "
+        f"-ext subjectAltName` (for port {starttls}"
+        + (" or 587" if protocol is Protocol.SMTP else "")
+        + f" add `-starttls {tag}`; `-showcerts` lists the whole chain)."
+    )
+
 
 _ACME = (
     "Get a certificate from a publicly trusted CA; free ACME CAs (Let's Encrypt and others, RFC 8555) "
@@ -311,7 +322,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
             ]
             refs = [_RFC9325, _RFC7465]
         case Code.CERT_EXPIRED:
-            steps = [_ACME, _RELOAD, _CHAIN, _CERT_CHECK]
+            steps = [_ACME, _RELOAD, _CHAIN, _cert_check(protocol)]
             refs = [_RFC5280, _RFC8555, _ACME_TOOLS]
         case Code.CERT_NOT_YET_VALID:
             steps = [
@@ -321,7 +332,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "Reissue the certificate once the clocks are right.",
                 "cleartext compares notBefore with its own UTC clock at scan time; a certificate issued "
                 "minutes before the scan can show this briefly.",
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             refs = [_RFC5280, _RFC8555]
         case Code.CERT_UNTRUSTED:
@@ -331,7 +342,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 _CHAIN + " A missing intermediate is the most frequent cause of this finding with a "
                 "certificate from a public CA.",
                 _RELOAD,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             refs = [_RFC5280, _RFC8555, _ACME_TOOLS]
         case Code.CERT_HOSTNAME_MISMATCH:
@@ -340,11 +351,11 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "Reissue the certificate with those names (certbot: one `-d` per name), or, if the "
                 "server hosts several names, configure it to choose the certificate by SNI.",
                 _RELOAD,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             refs = [_RFC9525, _RFC7672, _RFC8461]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, "Get a new certificate for the new key. " + _ACME, _RELOAD, _CERT_CHECK]
+            steps = [_KEY, "Get a new certificate for the new key. " + _ACME, _RELOAD, _cert_check(protocol)]
             refs = [_NIST, _RFC9325]
         case Code.CERT_WEAK_SIGNATURE:
             steps = [
@@ -354,7 +365,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "For a private CA, sign new certificates with `-sha256` (openssl x509/ca) and re-issue "
                 "the CA certificate itself if it is the one signed with SHA-1.",
                 _ACME,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             refs = [_NIST, _RFC9325]
     return _remedy(GENERIC, prefix + steps, None, refs)
@@ -532,7 +543,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
             )
             refs = [_DOVECOT_SSL, _RFC9325, _RFC7465]
         case Code.CERT_EXPIRED:
-            steps = [_ACME, _RELOAD, *cert_steps, _CERT_CHECK]
+            steps = [_ACME, _RELOAD, *cert_steps, _cert_check(protocol)]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _RFC8555, _ACME_TOOLS]
         case Code.CERT_NOT_YET_VALID:
@@ -540,7 +551,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
                 "then reissue it.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _RFC5280]
@@ -550,7 +561,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "/etc/dovecot/private/dovecot.pem) with one from a public CA. " + _ACME,
                 _CHAIN + " For Dovecot that means `ssl_cert = <.../fullchain.pem`, not cert.pem.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _RFC5280, _RFC8555]
@@ -560,12 +571,12 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Dovecot can serve a certificate per name (SNI): put `ssl_cert` and `ssl_key` lines "
                 "inside a `local_name mail.example.com { ... }` block for each name.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _RFC9525]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _CERT_CHECK]
+            steps = [_KEY, *cert_steps, _cert_check(protocol)]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _NIST]
         case Code.CERT_WEAK_SIGNATURE:
@@ -573,7 +584,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
                 + _ACME,
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _NIST]
@@ -750,7 +761,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 _ACME,
                 _RELOAD.replace("'systemctl reload postfix dovecot'", "'postfix reload'"),
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _RFC8555, _ACME_TOOLS]
@@ -759,7 +770,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
                 "then reissue it.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _RFC5280]
@@ -771,7 +782,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "On port 25, many sending servers do not verify certificates, but DANE (RFC 7672) and "
                 "MTA-STS (RFC 8461) senders do and will refuse to deliver.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _POSTFIX_TLS, _RFC7672, _RFC8461]
@@ -780,12 +791,12 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 _NAMES,
                 "Postfix 3.4+ can choose a certificate per name (SNI) with `tls_server_sni_maps`.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _RFC9525, _RFC7672]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _CERT_CHECK]
+            steps = [_KEY, *cert_steps, _cert_check(protocol)]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _NIST]
         case Code.CERT_WEAK_SIGNATURE:
@@ -793,7 +804,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
                 + _ACME,
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _NIST]
@@ -938,7 +949,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 _ACME,
                 _RELOAD.replace("'systemctl reload postfix dovecot'", "'systemctl restart exim4'"),
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _RFC8555, _ACME_TOOLS]
@@ -947,7 +958,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
                 "then reissue it.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _RFC5280]
@@ -957,7 +968,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "public CA. " + _ACME,
                 _CHAIN + " For Exim, `tls_certificate` must name the fullchain file.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _RFC5280, _RFC8555]
@@ -967,12 +978,12 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "Exim can choose the certificate by SNI: `tls_certificate` is expanded, so it can use "
                 "`$tls_in_sni`.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _RFC9525]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _CERT_CHECK]
+            steps = [_KEY, *cert_steps, _cert_check(protocol)]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _NIST]
         case Code.CERT_WEAK_SIGNATURE:
@@ -980,7 +991,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
                 + _ACME,
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _NIST]
@@ -1167,7 +1178,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "rebuilt from the renewed key and chain: run the `cat` below from the ACME client's "
                 "renewal hook (certbot `--deploy-hook`, acme.sh `--reloadcmd`).",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _RFC8555, _ACME_TOOLS]
@@ -1176,7 +1187,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
                 "then reissue it.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _RFC5280]
@@ -1186,7 +1197,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "mkpop3dcert, mkesmtpdcert) with one from a public CA. " + _ACME,
                 _CHAIN,
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _RFC5280, _RFC8555]
@@ -1196,12 +1207,12 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "Courier can serve a certificate per name: with SNI it looks for TLS_CERTFILE.<name> "
                 "(e.g. imapd.pem.mail.example.com) next to the configured file.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _RFC9525]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _CERT_CHECK]
+            steps = [_KEY, *cert_steps, _cert_check(protocol)]
             config = cert_config
             refs = [_COURIER_TLS, _NIST]
         case Code.CERT_WEAK_SIGNATURE:
@@ -1209,7 +1220,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
                 + _ACME,
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _NIST]
@@ -1448,7 +1459,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 *cert_steps,
                 "Remove the expired certificate afterwards (Remove-ExchangeCertificate) so it cannot be "
                 "bound again.",
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _RFC5280]
@@ -1457,7 +1468,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks of the Exchange servers and of the issuing CA (Windows Time service, "
                 "domain hierarchy), then reissue the certificate.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _RFC5280]
@@ -1468,7 +1479,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 'Import it with its chain (a .pfx exported with "include all certificates in the '
                 'path") so that the intermediate certificates are served.',
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _RFC5280]
@@ -1478,7 +1489,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "For SMTP the certificate must contain the Receive connector's FQDN (Get-ReceiveConnector "
                 "| Format-Table Identity, Fqdn); for IMAP/POP the X509CertificateName set below.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _RFC9525]
@@ -1487,7 +1498,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "Request a new certificate with a new key of at least 2048 bits (New-ExchangeCertificate "
                 "-GenerateRequest -KeySize 2048 or larger, or from your ACME client).",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _NIST]
@@ -1496,7 +1507,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better; "
                 "for an internal Active Directory CA, switch the CA to SHA-256 first.",
                 *cert_steps,
-                _CERT_CHECK,
+                _cert_check(protocol),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _NIST]
