@@ -256,7 +256,7 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def _fingerprint() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return hashlib.sha256(Path(__file__).read_bytes() + HOSTILE_SCRIPT.read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -829,6 +829,67 @@ def _start_sserver(o: SServer) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# hostile servers (lab/hostile.py): what no real server can be coaxed into doing
+
+HOSTILE_SCRIPT = LAB_DIR / "hostile.py"
+HOSTILE_ADDRESS = "127.0.0.7"
+HOSTILE_HOSTNAME = "odd.lab.example"
+
+
+def _hostile_profiles() -> tuple:
+    sys.path.insert(0, str(LAB_DIR))
+    try:
+        import hostile
+    finally:
+        sys.path.remove(str(LAB_DIR))
+    return hostile.PROFILES
+
+
+def _hostile_paths() -> tuple[Path, Path]:
+    d = RUN / "hostile"
+    return d / "hostile.pid", d / "hostile.log"
+
+
+def _hostile_pids() -> list[int]:
+    """Every process running this clone's hostile.py (matched by the script's full path)."""
+    script = str(HOSTILE_SCRIPT)
+
+    def runs_it(pid: int) -> bool:
+        for arg in _cmdline(pid).split():
+            if arg == script:
+                return True
+            if arg.endswith("hostile.py"):  # started with a relative path: resolve it from its cwd
+                with contextlib.suppress(OSError):
+                    if os.path.realpath(os.path.join(os.readlink(f"/proc/{pid}/cwd"), arg)) == script:
+                        return True
+        return False
+
+    return [p for p in _all_pids() if p != os.getpid() and runs_it(p)]
+
+
+def _start_hostile() -> None:
+    pid_file, log = _hostile_paths()
+    _mkdir(pid_file.parent)
+    cmd = [sys.executable, str(HOSTILE_SCRIPT), "--address", HOSTILE_ADDRESS,
+           "--cert", str(CERTS / "mail.pem"), "--key", str(CERTS / "mail.key")]
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    _write(pid_file, f"{proc.pid}\n")
+
+
+def _hostile_up(timeout: float = 1.0) -> str | None:
+    """None when every hostile port accepts a connection; otherwise which does not."""
+    for profile in _hostile_profiles():
+        try:
+            with socket.create_connection((HOSTILE_ADDRESS, profile.port), timeout=timeout):
+                pass
+        except OSError as exc:
+            return f"hostile {profile.name} ({HOSTILE_ADDRESS}:{profile.port}): {exc}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
 # health checks
 
 
@@ -923,6 +984,13 @@ def _wait_healthy(timeout: float = START_TIMEOUT) -> None:
     if pending:
         ep = pending[0]
         raise LabError(f"{ep.name} not healthy after {timeout:.0f}s: {last[ep]} | log: {_tail(_log_of(ep))}")
+    why = None
+    for _round in range(int(max(deadline - time.monotonic(), 1.0) / 0.1) + 1):
+        why = _hostile_up()
+        if why is None:
+            return
+        time.sleep(0.1)
+    raise LabError(f"{why} | log: {_tail(_hostile_paths()[1])}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -936,6 +1004,11 @@ def manifest() -> dict:
         "client_address": CLIENT_ADDRESS,
         "login": {"user": LOGIN_USER, "password": LOGIN_PASSWORD},
         "endpoints": [e.as_dict() for e in ENDPOINTS],
+        "hostile": [
+            {"address": HOSTILE_ADDRESS, "port": p.port, "service": p.service, "profile": p.name,
+             "hostname": HOSTILE_HOSTNAME, "description": p.description}
+            for p in _hostile_profiles()
+        ],
     }
 
 
@@ -944,13 +1017,14 @@ def _servers_alive() -> bool:
     marker = str(RUN) + "/"
     pids = [*(_dovecot_pid(d.name) for d in DOVECOT_PROFILES), _postfix_pid(),
             *(_read_pid(_sserver_paths(o)[0]) for o in SSERVERS)]
-    return all(p and _alive(p) and marker in _cmdline(p) for p in pids)
+    return all(p and _alive(p) and marker in _cmdline(p) for p in pids) and bool(_hostile_pids())
 
 
 def is_running() -> bool:
     """True when every endpoint greets and the servers are this clone's, started by this labctl.py."""
     return (_fingerprint() == (FINGERPRINT_FILE.read_text().strip() if FINGERPRINT_FILE.exists() else "")
-            and _servers_alive() and all(why is None for why in _probe_all(1.5).values()))
+            and _servers_alive() and all(why is None for why in _probe_all(1.5).values())
+            and _hostile_up() is None)
 
 
 LOCK_NAME = b"\0cleartext-lab-control"  # abstract Unix socket: no file, freed when its holder exits
@@ -994,11 +1068,11 @@ def _stop() -> None:
     # Dovecot and Postfix masters lead their own sessions; their children (login, auth, smtpd ...)
     # share it. Everything is signalled at once: a Dovecot master takes about a second to wind down.
     sessions = {m: _session_members(m) for m in masters if (f := _stat_fields(m)) and int(f[3]) == m}
-    _terminate(masters)
+    _terminate([*masters, *(p for p in _hostile_pids() if p not in masters)])
     orphans = [c for kids in sessions.values() for c in kids if _alive(c)]
     if orphans:
         _terminate(orphans, timeout=2.0)
-    for f in [*(_sserver_paths(o)[0] for o in SSERVERS), FINGERPRINT_FILE]:
+    for f in [*(_sserver_paths(o)[0] for o in SSERVERS), _hostile_paths()[0], FINGERPRINT_FILE]:
         with contextlib.suppress(FileNotFoundError):
             f.unlink()
 
@@ -1039,6 +1113,7 @@ def _start_locked() -> tuple[dict, bool]:
             _start_dovecot(p)
         for o in SSERVERS:
             _start_sserver(o)
+        _start_hostile()
     finally:
         _finish_postfix(postfix)
     _wait_healthy()

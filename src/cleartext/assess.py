@@ -171,8 +171,15 @@ def weak_ciphers(obs: Observation) -> Iterable[Finding]:
     if not classes:
         return
     # Severity follows the worst class: no encryption or no authentication is as bad as no TLS for an
-    # active attacker; RC4/DES/3DES are breakable; static RSA only lacks forward secrecy.
-    severity = max((_WEAK_SEVERITY.get(c, Severity.MEDIUM) for c in classes), key=lambda s: s.rank)
+    # active attacker; RC4/DES/3DES are breakable; static RSA only lacks forward secrecy. On port 25,
+    # MTA-to-MTA TLS is opportunistic and unauthenticated anyway (RFC 7435), and Postfix offers anonymous
+    # suites there by design: anonymous key exchange adds nothing an attacker lacks, so it counts as low.
+    def weight(cls: str) -> Severity:
+        if cls == "anon" and _relay_port(obs):
+            return Severity.LOW
+        return _WEAK_SEVERITY.get(cls, Severity.MEDIUM)
+
+    severity = max((weight(c) for c in classes), key=lambda s: s.rank)
     yield _finding(Code.WEAK_CIPHER, {"classes": classes, "suites": obs.matrix.weak_suites}, severity)
 
 

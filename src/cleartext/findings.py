@@ -239,14 +239,19 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             "recovery (EXPORT, DES), plaintext recovery (RC4, 3DES/Sweet32), or decryption of "
             "recorded traffic once the server key leaks (static RSA)."
         ),
-        raised_when="A ClientHello offering only suites of one weak class is accepted.",
+        raised_when=(
+            "The server chooses a weak suite: in a version probe (suites of still-unknown weak classes are "
+            "offered first), or in a probe offering only weak suites."
+        ),
         evidence=(
             ("classes", "weak classes accepted: null, anon, export, rc4, des, 3des, static-rsa"),
             ("suites", "the weak suites the server chose, by IANA name"),
         ),
         severity_rule=(
             "follows the worst class accepted: high for null, anon or export; medium for rc4, des and "
-            "3des; low when static-rsa is the only weakness (no forward secrecy, nothing broken yet)."
+            "3des; low when static-rsa is the only weakness (no forward secrecy, nothing broken yet). On "
+            "port 25 anonymous suites count as low: MTA-to-MTA TLS is opportunistic and unauthenticated "
+            "anyway (RFC 7435), and Postfix offers them there by design."
         ),
     ),
     FindingInfo(

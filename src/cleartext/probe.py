@@ -326,6 +326,8 @@ class _Endpoint:
         plain.auth_mechanisms = list(caps.auth_mechanisms)
         plain.login_command = caps.login_command
         plain.starttls_advertised = caps.starttls
+        if self.obs.software is None:  # a customised banner: capabilities may still name the product
+            self.obs.software = identify(self.ep.protocol, greeting.text, caps.lines)
         if not caps.supported and self.ep.protocol is Protocol.IMAP and greeting.capabilities is None:
             plain.login_command = None
         start = time.monotonic()
@@ -370,6 +372,8 @@ class _Endpoint:
         self.obs.tls.capabilities = list(caps.lines)
         self.obs.tls.auth_mechanisms = list(caps.auth_mechanisms)
         self.obs.tls.login_command = caps.login_command
+        if self.obs.software is None:
+            self.obs.software = identify(self.ep.protocol, self.obs.greeting, caps.lines)
 
     # -- the TLS matrix ------------------------------------------------------------------------------
 

@@ -243,3 +243,13 @@ def test_findings_sorted_worst_first() -> None:
     o = obs(plain=secure_plain(login_command=True), tls=good_tls(), matrix=m)
     severities = [f.severity.rank for f in assess(o).findings]
     assert severities == sorted(severities, reverse=True)
+
+
+def test_anonymous_suites_on_port_25_are_low() -> None:
+    m = good_matrix()
+    m.weak_classes["anon"] = "accepted"
+    o = obs(Protocol.SMTP, 25, plain=secure_plain(login_command=None), tls=good_tls(), matrix=m)
+    (f,) = assess(o).findings
+    assert f.code == "weak-cipher" and f.severity is Severity.LOW
+    o.port = 587
+    assert assess(o).findings[0].severity is Severity.HIGH
