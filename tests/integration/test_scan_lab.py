@@ -198,7 +198,9 @@ def test_legacy_profile(scanned: Records, port: int) -> None:
     assert finding(r, "cert-untrusted")["evidence"]["self_signed"] is True
     weak = finding(r, "weak-cipher")
     # The lab's Dovecot prefers its own order (ALL:@SECLEVEL=0), whose first weak choice is anonymous DH.
-    assert "anon" in weak["evidence"]["classes"] and weak["severity"] == "high"
+    assert "anon" in weak["evidence"]["classes"]
+    # Anonymous suites are high on a login port, low on port 25 (opportunistic MTA-to-MTA TLS).
+    assert weak["severity"] == ("low" if port == 25 else "high")
     assert r["connections"] <= 6
 
 
