@@ -36,14 +36,14 @@ demo: lab-start
 
 # Everything the tests need, then the whole suite (unit, property-based, and against the real lab).
 test: install system-deps
-	$(VENV)/bin/ruff check src tests lab bench scripts
+	$(VENV)/bin/ruff check src tests lab scripts
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 unit: install
 	$(VENV)/bin/pytest -q tests/unit
 
 lint: install
-	$(VENV)/bin/ruff check src tests lab bench scripts
+	$(VENV)/bin/ruff check src tests lab scripts
 
 clean: lab-stop
 	rm -rf $(VENV) lab/run build *.egg-info src/*.egg-info
