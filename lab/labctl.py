@@ -850,13 +850,15 @@ def _hostile_paths() -> tuple[Path, Path]:
     return d / "hostile.pid", d / "hostile.log"
 
 
-def _hostile_pids() -> list[int]:
-    """Every process running this clone's hostile.py (matched by the script's full path)."""
+def _hostile_pids(any_clone: bool = False) -> list[int]:
+    """Processes running this clone's hostile.py (matched by the script's full path); with any_clone,
+    also another clone's, which hold the same address and must make way, like its Dovecot would."""
     script = str(HOSTILE_SCRIPT)
 
     def runs_it(pid: int) -> bool:
-        for arg in _cmdline(pid).split():
-            if arg == script:
+        args = _cmdline(pid).split()
+        for arg in args:
+            if arg == script or (any_clone and arg.endswith("/lab/hostile.py") and "--address" in args):
                 return True
             if arg.endswith("hostile.py"):  # started with a relative path: resolve it from its cwd
                 with contextlib.suppress(OSError):
@@ -1068,7 +1070,7 @@ def _stop() -> None:
     # Dovecot and Postfix masters lead their own sessions; their children (login, auth, smtpd ...)
     # share it. Everything is signalled at once: a Dovecot master takes about a second to wind down.
     sessions = {m: _session_members(m) for m in masters if (f := _stat_fields(m)) and int(f[3]) == m}
-    _terminate([*masters, *(p for p in _hostile_pids() if p not in masters)])
+    _terminate([*masters, *(p for p in _hostile_pids(any_clone=True) if p not in masters)])
     orphans = [c for kids in sessions.values() for c in kids if _alive(c)]
     if orphans:
         _terminate(orphans, timeout=2.0)
