@@ -115,20 +115,9 @@ async def evil_banner(
         b"220 evil.lab.example \x1b[2J\x1b[31m[bold red]pwned[/bold red] <script>x</script>\x00 ESMTP\r\n"
     )
     await writer.drain()
-    for _ in range(10):
-        line = await _read_line(reader)
-        if not line:
-            return
-        command = line.strip().upper()
-        if command.startswith(b"EHLO"):
-            writer.write(b"250-evil.lab.example \x1b]0;title\x07\r\n250 AUTH PLAIN\r\n")
-        elif command == b"QUIT":
-            writer.write(b"221 bye\r\n")
-            await writer.drain()
-            return
-        else:
-            writer.write(b"502 5.5.2 not here\r\n")
-        await writer.drain()
+    await _smtp_commands(
+        reader, writer, b"250-evil.lab.example \x1b]0;title\x07\r\n250 AUTH PLAIN\r\n", False
+    )
 
 
 async def pop3_no_capa(
@@ -152,12 +141,10 @@ async def pop3_no_capa(
 # --- STARTTLS misbehaviour -------------------------------------------------------------------------
 
 
-async def _smtp_until_starttls(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ehlo: bytes
+async def _smtp_commands(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ehlo: bytes, starttls: bool
 ) -> bool:
-    """Greet and answer EHLO until the client asks STARTTLS (True) or leaves (False)."""
-    writer.write(b"220 odd.lab.example ESMTP\r\n")
-    await writer.drain()
+    """Answer EHLO/HELO with ``ehlo`` until the client asks STARTTLS (True, if ``starttls``) or leaves."""
     for _ in range(10):
         line = await _read_line(reader)
         if not line:
@@ -165,7 +152,7 @@ async def _smtp_until_starttls(
         command = line.strip().upper()
         if command.startswith((b"EHLO", b"HELO")):
             writer.write(ehlo)
-        elif command == b"STARTTLS":
+        elif command == b"STARTTLS" and starttls:
             writer.write(b"220 2.0.0 Ready to start TLS\r\n")
             await writer.drain()
             return True
@@ -177,6 +164,15 @@ async def _smtp_until_starttls(
             writer.write(b"502 5.5.2 not here\r\n")
         await writer.drain()
     return False
+
+
+async def _smtp_until_starttls(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ehlo: bytes
+) -> bool:
+    """Greet and answer EHLO until the client asks STARTTLS (True) or leaves (False)."""
+    writer.write(b"220 odd.lab.example ESMTP\r\n")
+    await writer.drain()
+    return await _smtp_commands(reader, writer, ehlo, True)
 
 
 async def starttls_broken(
@@ -199,20 +195,7 @@ async def starttls_hidden(
         await asyncio.wait_for(writer.start_tls(ctx), timeout=10)
     except (ssl.SSLError, OSError, TimeoutError):
         return
-    for _ in range(10):
-        line = await _read_line(reader)
-        if not line:
-            return
-        command = line.strip().upper()
-        if command.startswith(b"EHLO"):
-            writer.write(b"250-odd.lab.example\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n")
-        elif command == b"QUIT":
-            writer.write(b"221 bye\r\n")
-            await writer.drain()
-            return
-        else:
-            writer.write(b"502 5.5.2 not here\r\n")
-        await writer.drain()
+    await _smtp_commands(reader, writer, b"250-odd.lab.example\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n", False)
 
 
 # --- TLS misbehaviour -------------------------------------------------------------------------------

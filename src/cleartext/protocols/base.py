@@ -111,16 +111,20 @@ class MailClient(ABC):
         Raises LimitExceeded (too long) or ProtocolViolation (unframeable after a valid greeting).
         """
         while True:
-            raw = self._buffer.take_line()
-            if raw is None:
+            line = self._next_line()
+            if line is None:
                 return None
-            line = sanitize(raw, MAX_LINE)
             reply = self._frame(line)
             if reply is not None:
                 self._lines = []
                 return reply
             if len(self._lines) > self._max_reply_lines:
                 raise LimitExceeded(f"reply longer than {self._max_reply_lines} lines")
+
+    def _next_line(self) -> str | None:
+        """The next complete protocol line, sanitised (IMAP overrides this to splice in literals)."""
+        raw = self._buffer.take_line()
+        return None if raw is None else sanitize(raw, MAX_LINE)
 
     def take_pending(self) -> bytes:
         """Bytes that arrived after the last framed reply (after STARTTLS they are an injection sign)."""

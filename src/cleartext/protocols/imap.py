@@ -62,7 +62,8 @@ class IMAPClient(MailClient):
         self._expect = Expect.QUIT
         return f"{self._next_tag()} LOGOUT\r\n".encode("ascii")
 
-    def next_reply(self) -> Reply | None:
+    def _next_line(self) -> str | None:
+        """A whole response line: a line ending in ``{n}`` continues after n literal bytes."""
         while True:
             if self._literal:
                 chunk = self._buffer.take_bytes(self._literal)
@@ -77,20 +78,14 @@ class IMAPClient(MailClient):
             if len(line) > MAX_LITERAL:
                 raise LimitExceeded("IMAP response with literals too long")
             match = _LITERAL.search(line)
-            if match:
-                size = int(match.group(1))
-                if size > MAX_LITERAL:
-                    raise LimitExceeded(f"IMAP literal of {size} bytes")
-                self._partial = line + "\n"
-                self._literal = size
-                continue
-            self._partial = ""
-            reply = self._frame(line)
-            if reply is not None:
-                self._lines = []
-                return reply
-            if len(self._lines) > self._max_reply_lines:
-                raise LimitExceeded(f"reply longer than {self._max_reply_lines} lines")
+            if not match:
+                self._partial = ""
+                return line
+            size = int(match.group(1))
+            if size > MAX_LITERAL:
+                raise LimitExceeded(f"IMAP literal of {size} bytes")
+            self._partial = line + "\n"
+            self._literal = size
 
     def _frame(self, line: str) -> Reply | None:
         if self._expect is Expect.GREETING:
