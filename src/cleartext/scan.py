@@ -59,6 +59,7 @@ def blocked_record(endpoint: Endpoint, reason: str) -> Record:
         hostname=endpoint.hostname,
         status=Status.BLOCKLISTED,
         status_detail=f"reserved range ({reason}); not scanned",
+        timings_ms={"total": 0.0},
     )
     return Record(observation=obs)
 

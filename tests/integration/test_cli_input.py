@@ -62,3 +62,14 @@ def test_unwritable_output_is_exit_2() -> None:
     result = run_cli("scan", "127.0.0.9", "--allow-reserved", "--out", "/nonexistent/dir/out.jsonl")
     assert result.returncode == 2
     assert "cannot write" in result.stderr
+
+
+def test_hostname_resolving_to_reserved_space_is_blocklisted_not_scanned() -> None:
+    """A name is not reserved, but where it points may be: such endpoints get a record, and no packet."""
+    result = run_cli("scan", "sneaky.example", "--resolve", "sneaky.example:127.0.0.9", "--ports", "25,993")
+    assert result.returncode == 0, result.stderr
+    records = [line for line in result.stdout.splitlines() if line]
+    assert len(records) == 2
+    for line in records:
+        assert '"status":"blocklisted"' in line and '"connections":0' in line
+        assert "reserved range (loopback)" in line

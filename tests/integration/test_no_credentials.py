@@ -90,7 +90,7 @@ def reply_for(protocol: Protocol, line: str) -> tuple[bytes, bool]:
     return f"{tag} BAD no\r\n".encode(), False
 
 
-async def record_probe(protocol: Protocol, cert: tuple[str, str]) -> tuple[list[str], int]:
+async def record_probe(protocol: Protocol, cert: tuple[str, str], host: str) -> tuple[list[str], int]:
     received: list[str] = []
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(*cert)
@@ -114,18 +114,22 @@ async def record_probe(protocol: Protocol, cert: tuple[str, str]) -> tuple[list[
         finally:
             writer.transport.abort()
 
-    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    server = await asyncio.start_server(session, host, 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        endpoint = Endpoint("127.0.0.1", port, protocol, TLSMode.STARTTLS, None)
+        endpoint = Endpoint(host, port, protocol, TLSMode.STARTTLS, None)
         obs = await probe(endpoint, ProbeSettings(read_timeout=3, endpoint_timeout=30))
     assert obs.status.value == "success", obs.status_detail
     return received, obs.connections
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 @pytest.mark.parametrize("protocol", list(Protocol))
-def test_only_capability_starttls_and_goodbye_are_ever_sent(protocol: Protocol, tmp_path: Path) -> None:
-    received, connections = asyncio.run(record_probe(protocol, make_cert(tmp_path)))
+def test_only_capability_starttls_and_goodbye_are_ever_sent(
+    protocol: Protocol, host: str, tmp_path: Path
+) -> None:
+    """Over IPv4 and IPv6 loopback alike."""
+    received, connections = asyncio.run(record_probe(protocol, make_cert(tmp_path), host))
     verbs = {(line.split()[1] if protocol is Protocol.IMAP else line.split()[0]).upper() for line in received}
     assert verbs <= ALLOWED[protocol], received
     assert connections >= 2, "the TLS matrix ran too, and its connections are checked as well"
