@@ -343,5 +343,11 @@ def schema() -> None:
     print(json.dumps(json.loads(path.read_text()), indent=2))
 
 
+# Command modules of the later pipeline stages register their commands on `app` when imported.
+# One import per module, in this block.
+# -- command modules --
+# -- end of command modules --
+
+
 def main() -> None:
     app()
