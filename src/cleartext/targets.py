@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,3 +246,69 @@ def parse_resolve(items: Sequence[str]) -> dict[str, list[str]]:
             raise TargetError(f"invalid --resolve {item!r}: {addr!r} is not an IP address") from None
         table.setdefault(host.rstrip(".").lower(), []).append(str(address))
     return table
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A hostname target after resolution: one of its addresses, kept beside the name."""
+
+    hostname: str
+    address: str
+
+
+class TargetSpace:
+    """Every endpoint (address x port) of a scan, addressable by a flat index — never materialised.
+
+    Plain networks are collapsed first (overlapping targets are scanned once); resolved hostnames are
+    kept as their own entries because the name matters for the certificate check. Index layout:
+    ``address_index * len(ports) + port_index``.
+    """
+
+    def __init__(self, networks: Sequence[IPNetwork], named: Sequence[Named], ports: Sequence[PortSpec]) -> None:
+        v4 = ipaddress.collapse_addresses(n for n in networks if n.version == 4)
+        v6 = ipaddress.collapse_addresses(n for n in networks if n.version == 6)
+        v4_list, v6_list = list(v4), list(v6)
+        self.networks: list[IPNetwork] = [*v4_list, *v6_list]
+        self._v4_count = len(v4_list)
+        self._first_ints = [int(n.network_address) for n in self.networks]
+        self.named = list(dict.fromkeys(named))
+        self.ports = list(ports)
+        self._starts: list[int] = []
+        total = 0
+        for net in self.networks:
+            self._starts.append(total)
+            total += net.num_addresses
+        self._network_addresses = total
+        self.addresses = total + len(self.named)
+        self.size = self.addresses * len(self.ports)
+        self._port_index = {p.port: i for i, p in enumerate(self.ports)}
+
+    def endpoint(self, index: int) -> Endpoint:
+        address_index, port_index = divmod(index, len(self.ports))
+        port = self.ports[port_index]
+        if address_index < self._network_addresses:
+            slot = bisect_right(self._starts, address_index) - 1
+            net = self.networks[slot]
+            address = str(net.network_address + (address_index - self._starts[slot]))
+            return Endpoint(address, port.port, port.protocol, port.tls_mode)
+        named = self.named[address_index - self._network_addresses]
+        return Endpoint(named.address, port.port, port.protocol, port.tls_mode, named.hostname)
+
+    def index_of(self, address: str, port: int, hostname: str | None) -> int | None:
+        """The inverse of :meth:`endpoint` (for resuming); None if not part of this space."""
+        port_index = self._port_index.get(port)
+        if port_index is None:
+            return None
+        if hostname is not None:
+            try:
+                slot = self.named.index(Named(hostname, address))
+            except ValueError:
+                return None
+            return (self._network_addresses + slot) * len(self.ports) + port_index
+        ip = ipaddress.ip_address(address)
+        lo, hi = (0, self._v4_count) if ip.version == 4 else (self._v4_count, len(self.networks))
+        slot = bisect_right(self._first_ints, int(ip), lo, hi) - 1
+        if slot < lo or ip not in self.networks[slot]:
+            return None
+        offset = int(ip) - self._first_ints[slot]
+        return (self._starts[slot] + offset) * len(self.ports) + port_index
