@@ -22,9 +22,11 @@ import errno
 import ssl
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cleartext.politeness import Excluded, Gate
 from cleartext.protocols import client_for
 from cleartext.protocols.base import (
     Capabilities,
@@ -136,11 +138,23 @@ class _Connection:
         writer: asyncio.StreamWriter,
         settings: ProbeSettings,
         budget: _Budget,
+        release: Callable[[], None] | None = None,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.settings = settings
         self.budget = budget
+        self._release: Callable[[], None] | None = release  # the politeness gate's slot, given back once
+
+    def _give_back(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+    def abort(self) -> None:
+        """Drop the connection at once (raw hellos: no goodbye is owed to a half-finished handshake)."""
+        self.writer.transport.abort()
+        self._give_back()
 
     async def read_some(self) -> bytes:
         data = await self.reader.read(READ_CHUNK)
@@ -209,6 +223,12 @@ class _Connection:
                 await self.writer.wait_closed()
         except (TimeoutError, OSError, ssl.SSLError, RuntimeError):
             transport.abort()
+        finally:
+            self._give_back()
+
+
+def _noop() -> None:
+    pass
 
 
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
@@ -217,9 +237,11 @@ _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.EN
 class _Endpoint:
     """The state of probing one endpoint: settings, budget, connection count and the observation."""
 
-    def __init__(self, endpoint: Endpoint, settings: ProbeSettings) -> None:
+    def __init__(self, endpoint: Endpoint, settings: ProbeSettings, gate: Gate | None = None) -> None:
         self.ep = endpoint
         self.settings = settings
+        self.gate = gate
+        self.deadline: asyncio.Timeout | None = None  # the endpoint deadline, extended by politeness waits
         self.budget = _Budget(settings.max_bytes)
         self.obs = Observation(
             address=endpoint.address,
@@ -236,12 +258,35 @@ class _Endpoint:
         self.obs.timings_ms[name] = round((time.monotonic() - since) * 1000, 2)
 
     async def connect(self) -> _Connection:
-        s = self.settings
+        """Open one TCP connection through the politeness gate; failures become a _Stop status."""
+        address = self.ep.address
+        gate = self.gate
+        if gate is not None:
+            try:
+                waited = await gate.before_connect(address)
+            except Excluded:
+                raise _Stop(Status.BLOCKLISTED, "on the operator's exclusion list; not scanned") from None
+            # Waiting for our own rate limit is not the server's slowness: it does not eat the deadline.
+            when = self.deadline.when() if self.deadline is not None else None
+            if waited and self.deadline is not None and when is not None:
+                self.deadline.reschedule(when + waited)
         self.obs.connections += 1
+        try:
+            reader, writer = await self._open()
+        except BaseException:
+            if gate is not None:
+                gate.after_close(address)
+            raise
+        return _Connection(
+            reader, writer, self.settings, self.budget, (lambda: gate.after_close(address)) if gate else _noop
+        )
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        s = self.settings
         local = (s.source_address, 0) if s.source_address else None
         try:
             async with asyncio.timeout(s.connect_timeout):
-                reader, writer = await asyncio.open_connection(
+                return await asyncio.open_connection(
                     self.ep.address, self.ep.port, local_addr=local, limit=READ_CHUNK
                 )
         except TimeoutError:
@@ -254,7 +299,6 @@ class _Endpoint:
             if exc.errno == errno.ETIMEDOUT:
                 raise _Stop(Status.CONNECT_TIMEOUT, exc.strerror or str(exc)) from None
             raise _Stop(Status.ERROR, f"cannot connect: {exc.strerror or exc}") from None
-        return _Connection(reader, writer, s, self.budget)
 
     @property
     def sni(self) -> str | None:
@@ -418,7 +462,7 @@ class _Endpoint:
         except (_Stop, OSError):
             return None
         finally:
-            conn.writer.transport.abort()
+            conn.abort()
 
     async def matrix(self) -> None:
         """Which versions and weak cipher classes the server accepts, within the connection budget."""
@@ -600,13 +644,14 @@ def tls_reachable(obs: Observation) -> bool:
     return obs.plain is not None and bool(obs.plain.starttls_accepted)
 
 
-async def probe(endpoint: Endpoint, settings: ProbeSettings) -> Observation:
+async def probe(endpoint: Endpoint, settings: ProbeSettings, gate: Gate | None = None) -> Observation:
     """Probe one endpoint; always returns an Observation (errors become its status)."""
-    state = _Endpoint(endpoint, settings)
+    state = _Endpoint(endpoint, settings, gate)
     obs = state.obs
     start = time.monotonic()
     try:
-        async with asyncio.timeout(settings.endpoint_timeout):
+        async with asyncio.timeout(settings.endpoint_timeout) as deadline:
+            state.deadline = deadline
             try:
                 await state.dialog()
             except _Stop as stop:

@@ -1,0 +1,167 @@
+"""Politeness: what the scanner owes the networks it touches.
+
+- an **exclusion list** (the operator's opt-out file of addresses and CIDRs), re-read while a scan runs
+  when the file changes, so an opt-out takes effect within a second without a restart;
+- a **global rate limit** on new connections per second, shared by every connection the probe opens;
+- a **per-host limit** on connections open at once to one address.
+
+The probe calls :meth:`Gate.before_connect` before every connection and :meth:`Gate.after_close` after
+it; the engine checks :meth:`Gate.excluded` before it starts an endpoint at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cleartext.targets import TargetError
+
+RELOAD_INTERVAL = 0.5  # seconds between checks of the exclusion file's modification time
+
+
+class Excluded(Exception):
+    """The address is on the operator's exclusion list."""
+
+
+class ExclusionList:
+    """Addresses and CIDRs from a file (one per line, ``#`` comments), as sorted integer ranges."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._stamp: tuple[float, int] | None = None
+        self._checked = 0.0
+        self._ranges: dict[int, tuple[list[int], list[int]]] = {4: ([], []), 6: ([], [])}
+        self.entries = 0
+        if path is not None:
+            self._load(strict=True)
+
+    def _load(self, *, strict: bool) -> None:
+        assert self.path is not None
+        try:
+            stat = os.stat(self.path)
+            text = Path(self.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            if strict:
+                raise TargetError(f"cannot read exclusion file {self.path}: {exc}") from None
+            return  # mid-scan: keep the last good list rather than dropping every exclusion
+        nets: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for number, line in enumerate(text.splitlines(), 1):
+            item = line.split("#", 1)[0].strip()
+            if not item:
+                continue
+            try:
+                net = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                if strict:
+                    raise TargetError(
+                        f"{self.path}:{number}: not an address or CIDR: {item[:60]!r}"
+                    ) from None
+                return  # a half-written file: keep the last good list, try again on the next change
+            nets[net.version].append((int(net.network_address), int(net.broadcast_address)))
+        ranges: dict[int, tuple[list[int], list[int]]] = {}
+        for version, spans in nets.items():
+            merged: list[list[int]] = []
+            for lo, hi in sorted(spans):
+                if merged and lo <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], hi)
+                else:
+                    merged.append([lo, hi])
+            ranges[version] = ([m[0] for m in merged], [m[1] for m in merged])
+        self._ranges = ranges
+        self.entries = sum(len(n) for n in nets.values())
+        self._stamp = (stat.st_mtime, stat.st_size)
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed; cheap enough to call on every check (a stat every 0.5 s)."""
+        if self.path is None:
+            return
+        now = time.monotonic()
+        if now - self._checked < RELOAD_INTERVAL:
+            return
+        self._checked = now
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return
+        if (stat.st_mtime, stat.st_size) != self._stamp:
+            self._load(strict=False)
+
+    def __contains__(self, address: str) -> bool:
+        self.refresh()
+        ip = ipaddress.ip_address(address)
+        starts, ends = self._ranges[ip.version]
+        slot = bisect_right(starts, int(ip)) - 1
+        return slot >= 0 and int(ip) <= ends[slot]
+
+
+class RateLimiter:
+    """At most ``rate`` new connections per second overall, handed out in order of asking."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+
+    async def acquire(self) -> float:
+        """Wait for a slot; return the seconds waited."""
+        if not self.interval:
+            return 0.0
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        wait = slot - now
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait
+
+
+@dataclass
+class HostLimiter:
+    """At most ``limit`` connections open at once to one address."""
+
+    limit: int
+    _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    _users: dict[str, int] = field(default_factory=dict)
+
+    async def acquire(self, address: str) -> float:
+        start = time.monotonic()
+        sem = self._slots.get(address)
+        if sem is None:
+            sem = self._slots[address] = asyncio.Semaphore(self.limit)
+        self._users[address] = self._users.get(address, 0) + 1
+        await sem.acquire()
+        return time.monotonic() - start
+
+    def release(self, address: str) -> None:
+        self._slots[address].release()
+        self._users[address] -= 1
+        if not self._users[address]:  # forget idle hosts: memory stays flat over millions of addresses
+            del self._users[address]
+            del self._slots[address]
+
+
+class Gate:
+    """The politeness checks every connection passes; see the module docstring."""
+
+    def __init__(self, exclusions: ExclusionList | None = None, rate: float | None = None, per_host: int = 0):
+        self.exclusions = exclusions
+        self.rate = RateLimiter(rate)
+        self.hosts = HostLimiter(per_host) if per_host > 0 else None
+
+    def excluded(self, address: str) -> bool:
+        return self.exclusions is not None and address in self.exclusions
+
+    async def before_connect(self, address: str) -> float:
+        """Wait for the per-host and global limits; raise Excluded. Returns the seconds waited."""
+        if self.excluded(address):
+            raise Excluded(address)
+        waited = await self.hosts.acquire(address) if self.hosts else 0.0
+        return waited + await self.rate.acquire()
+
+    def after_close(self, address: str) -> None:
+        if self.hosts:
+            self.hosts.release(address)
