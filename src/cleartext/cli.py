@@ -6,12 +6,14 @@ error on stderr and exit status 2, with nothing scanned.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import os
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,9 +22,10 @@ from cleartext import __version__
 from cleartext.probe import ProbeSettings
 from cleartext.record import Record
 from cleartext.resolve import ResolveError, Resolver, parse_nameserver
-from cleartext.scan import expand, run, run_loop
+from cleartext.scan import run_loop
 from cleartext.targets import (
     DEFAULT_PORTS,
+    PortSpec,
     TargetError,
     TargetSpec,
     is_hostname,
@@ -137,18 +140,49 @@ def _warn(message: str) -> None:
     print(f"cleartext: warning: {message}", file=sys.stderr)
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` (0 <= I < N) -> (I, N)."""
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        fail(f"invalid --shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+    return int(index), int(count)
+
+
 @app.command()
 def scan(
     targets: Annotated[list[str], typer.Argument(help="IP, CIDR, hostname or @FILE (one target per line).")],
     ports: PortsOpt = DEFAULT_PORTS_TEXT,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write JSON Lines here (default: stdout).")
+        Path | None, typer.Option("--out", "-o", help="Append JSON Lines here (default: stdout).")
     ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the scan whose state is beside --out (after a kill).")
+    ] = False,
     allow_reserved: AllowReservedOpt = False,
     resolve: ResolveOpt = None,
     nameserver: NameserverOpt = None,
     ca_file: CaFileOpt = None,
-    concurrency: Annotated[int, typer.Option(help="Endpoints probed at once.", min=1, max=100000)] = 200,
+    seed: Annotated[int | None, typer.Option(help="Seed of the scan order (default: random).", min=0)] = None,
+    shard: Annotated[str, typer.Option(help="Scan shard I of N of the order (I/N, 0-based).")] = "0/1",
+    concurrency: Annotated[
+        int, typer.Option(help="Endpoints probed at once (0: sized to the file-descriptor limit).", min=0)
+    ] = 0,
+    rate: Annotated[
+        float | None, typer.Option(help="At most this many new connections per second.", min=0.01)
+    ] = None,
+    per_host: Annotated[
+        int, typer.Option(help="Connections open at once per address (0: no limit).", min=0)
+    ] = 4,
+    exclude: Annotated[
+        Path | None, typer.Option(help="Opt-out file of addresses/CIDRs; re-read when it changes.")
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress on stderr (default: on a terminal)."),
+    ] = None,
+    progress_interval: Annotated[
+        float, typer.Option(help="Seconds between progress log lines.", min=0.1)
+    ] = 10.0,
     connect_timeout: ConnectTimeoutOpt = 5.0,
     read_timeout: ReadTimeoutOpt = 10.0,
     endpoint_timeout: EndpointTimeoutOpt = 60.0,
@@ -157,11 +191,21 @@ def scan(
     source_address: SourceOpt = None,
 ) -> None:
     """Probe every mail port of every target; stream one JSON record per endpoint as it finishes."""
+    from cleartext.job import JobAborted, JobError, JobOptions, run_job
+
+    shard_index, shard_count = parse_shard(shard)
     try:
         port_specs = parse_ports(ports)
         specs = parse_targets(targets, allow_reserved=allow_reserved)
     except TargetError as exc:
         fail(str(exc))
+    if exclude is not None:
+        from cleartext.politeness import ExclusionList
+
+        try:
+            ExclusionList(str(exclude))  # read it now: a bad file is a usage error before any packet
+        except TargetError as exc:
+            fail(str(exc))
     settings = build_settings(
         ca_file=ca_file,
         connect_timeout=connect_timeout,
@@ -172,37 +216,44 @@ def scan(
         source_address=source_address,
     )
     resolver = build_resolver(resolve, nameserver)
-    sink: TextIO
-    if out is None:
-        sink = sys.stdout
-    else:
-        try:
-            sink = out.open("a", encoding="utf-8")
-        except OSError as exc:
-            fail(f"cannot write {out}: {exc.strerror or exc}")
-
-    def emit(record: Record) -> None:
-        sink.write(record.to_json() + "\n")
-        sink.flush()
-
+    if out is not None and out.parent and not out.parent.is_dir():
+        fail(f"cannot write {out}: no such directory {out.parent}")
+    options = JobOptions(
+        targets=list(targets),
+        specs=specs,
+        ports=port_specs,
+        allow_reserved=allow_reserved,
+        seed=seed,
+        shard=shard_index,
+        shards=shard_count,
+        out=out,
+        resume=resume,
+        concurrency=concurrency,
+        rate=rate,
+        per_host=per_host,
+        exclude=str(exclude) if exclude else None,
+        progress=progress,
+        progress_interval=progress_interval,
+    )
     try:
-        counts = run_loop(
-            run(
-                expand(specs, port_specs, resolver, allow_reserved=allow_reserved, warn=_warn),
-                settings,
-                emit,
-                concurrency=concurrency,
-            )
-        )
+        result = run_loop(run_job(options, settings, resolver, _warn))
+    except JobError as exc:
+        fail(str(exc))
+    except JobAborted as exc:
+        print(f"cleartext: error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): what was written stays written; stop quietly.
-        sys.stderr.close()
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
         raise typer.Exit(0) from None
-    finally:
-        if sink is not sys.stdout:
-            sink.close()
+    counts = result.counts
     summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
     print(f"cleartext: {sum(counts.values())} endpoints: {summary or 'none'}", file=sys.stderr)
+    if result.interrupted:
+        hint = "; --resume continues" if out else ""
+        print(f"cleartext: interrupted{hint}", file=sys.stderr)
+        raise typer.Exit(130)
 
 
 @app.command()
@@ -265,33 +316,38 @@ def check(
 
 async def _check(
     spec: TargetSpec,
-    ports: list,  # type: ignore[type-arg]
+    ports: list[PortSpec],
     resolver: Resolver,
     settings: ProbeSettings,
     allow_reserved: bool,
 ) -> list[tuple[str, list[Record]]]:
+    """Every mail port of each host (the domain's MX hosts, or the host itself), one host after another."""
+    from cleartext.politeness import Gate
+    from cleartext.scan import Engine, Plan, build_space
+    from cleartext.targets import Named
+
     names = [spec.text] if spec.network is not None else await resolver.mail_hosts(spec.hostname or "")
     results: list[tuple[str, list[Record]]] = []
     for name in names:
-        target = spec if spec.network is not None else TargetSpec(text=name, hostname=name)
-        if target.hostname is not None and not allow_reserved:
-            for address in await resolver.addresses(target.hostname):
-                why = reserved_reason(ipaddress.ip_address(address))
-                if why:
-                    fail(
-                        f"{target.hostname} resolves to {address}, a reserved range ({why}); "
-                        "pass --allow-reserved to check it"
-                    )
+        if spec.network is not None:
+            space = build_space([spec], [], ports)
+        else:
+            addresses = await resolver.addresses(name)
+            if not allow_reserved:
+                for address in addresses:
+                    why = reserved_reason(ipaddress.ip_address(address))
+                    if why:
+                        fail(
+                            f"{name} resolves to {address}, a reserved range ({why}); "
+                            "pass --allow-reserved to check it"
+                        )
+            space = build_space([], [Named(name, address) for address in addresses], ports)
         collected: list[Record] = []
-
-        async def items(target: TargetSpec = target):  # type: ignore[no-untyped-def]
-            async for item in expand([target], ports, resolver, allow_reserved=allow_reserved, warn=_warn):
-                yield item
-
-        await run(items(), settings, collected.append, concurrency=len(ports) * 4)
-        collected.sort(
-            key=lambda r: (r.observation.address, [p.port for p in ports].index(r.observation.port))
-        )
+        plan = Plan(space, seed=0, allow_reserved=True)  # reserved space was refused above, by name
+        engine = Engine(plan, settings, collected.append, concurrency=len(ports) * 4, gate=Gate(per_host=0))
+        await engine.run()
+        order = [p.port for p in ports]
+        collected.sort(key=lambda r: (r.observation.address, order.index(r.observation.port)))
         results.append((name, collected))
     return results
 

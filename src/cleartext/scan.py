@@ -1,53 +1,81 @@
-"""Scan: run the probe over a stream of endpoints with bounded concurrency, emitting records as they finish.
+"""Scan: the engine that drives the probe over a scan's whole target space, politely and resumably.
 
-Targets arrive as a lazy stream and at most ``concurrency`` endpoints are in flight, so memory stays flat
-whatever the size of the target list. Each finished endpoint is assessed and handed to ``emit`` at once.
+The targets become a flat index space (cleartext.targets.TargetSpace), walked in a seeded pseudo-random
+order (cleartext.permutation) so that no network sees a burst, optionally one shard of it. At most
+``concurrency`` endpoints are in flight; each finished endpoint is assessed and handed to ``emit`` at once,
+and only then counted as done for the checkpoint. Memory stays flat whatever the size of the space.
+
+Addresses in reserved space inside a scanned network, and addresses on the operator's exclusion list, are
+passed over without a packet and without a record (a /0 holds hundreds of millions of them); a hostname
+that resolves into reserved space gets a ``blocklisted`` record, since the operator asked for it by name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import resource
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cleartext.assess import assess
+from cleartext.checkpoint import Tracker
+from cleartext.permutation import Permutation
+from cleartext.politeness import Gate
 from cleartext.probe import ProbeSettings, probe
+from cleartext.progress import ScanProgress
 from cleartext.record import Observation, Record, Status
 from cleartext.resolve import ResolveError, Resolver
-from cleartext.targets import Endpoint, PortSpec, TargetSpec, reserved_reason
+from cleartext.targets import Endpoint, Named, PortSpec, TargetSpace, TargetSpec, reserved_reason
 
 T = TypeVar("T")
 
+FD_RESERVE = 256  # descriptors kept for the output, the store, DNS, the event loop
+AUTO_CONCURRENCY_MAX = 4096
 
-async def expand(
-    specs: Sequence[TargetSpec],
-    ports: Sequence[PortSpec],
-    resolver: Resolver,
-    *,
-    allow_reserved: bool,
-    warn: Callable[[str], None],
-) -> AsyncIterator[tuple[Endpoint, str | None]]:
-    """Yield (endpoint, reason it is blocklisted or None), lazily, in target order."""
+
+async def resolve_named(
+    specs: Sequence[TargetSpec], resolver: Resolver, warn: Callable[[str], None]
+) -> list[Named]:
+    """Resolve the hostname targets once, before the scan: their addresses are fixed for its whole run."""
+    named: list[Named] = []
     for spec in specs:
-        if spec.network is not None:
-            for address in spec.addresses():
-                reason = None if allow_reserved else reserved_reason(address)
-                for port in ports:
-                    yield Endpoint(str(address), port.port, port.protocol, port.tls_mode), reason
+        if spec.hostname is None:
             continue
-        assert spec.hostname is not None
         try:
             addresses = await resolver.addresses(spec.hostname)
         except ResolveError as exc:
             warn(str(exc))
             continue
-        for text in addresses:
-            address = ipaddress.ip_address(text)
-            reason = None if allow_reserved else reserved_reason(address)
-            for port in ports:
-                yield Endpoint(text, port.port, port.protocol, port.tls_mode, spec.hostname), reason
+        named += [Named(spec.hostname, address) for address in addresses]
+    return named
+
+
+def build_space(
+    specs: Sequence[TargetSpec], named: Sequence[Named], ports: Sequence[PortSpec]
+) -> TargetSpace:
+    return TargetSpace([s.network for s in specs if s.network is not None], named, ports)
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard limit (allowed without privileges); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def auto_concurrency(requested: int) -> int:
+    """Endpoints in flight: what was asked, bounded by the descriptors we can have (one socket each)."""
+    limit = max(16, raise_fd_limit() - FD_RESERVE)
+    return min(requested, limit) if requested > 0 else min(AUTO_CONCURRENCY_MAX, limit)
 
 
 def blocked_record(endpoint: Endpoint, reason: str) -> Record:
@@ -64,37 +92,113 @@ def blocked_record(endpoint: Endpoint, reason: str) -> Record:
     return Record(observation=obs)
 
 
-async def run(
-    items: AsyncIterator[tuple[Endpoint, str | None]],
-    settings: ProbeSettings,
-    emit: Callable[[Record], None],
-    *,
-    concurrency: int = 100,
-) -> Counter[str]:
-    """Probe every endpoint, at most ``concurrency`` at once; return counts by status."""
-    counts: Counter[str] = Counter()
-    pending: set[asyncio.Task[Observation]] = set()
+@dataclass(frozen=True)
+class Plan:
+    """Everything that fixes a scan's order: the space, the seed and the shard."""
 
-    def finish(done: Iterable[asyncio.Task[Observation]]) -> None:
-        for task in done:
-            record = assess(task.result())
-            counts[record.observation.status.value] += 1
-            emit(record)
+    space: TargetSpace
+    seed: int
+    shard: int = 0
+    shards: int = 1
+    allow_reserved: bool = False
 
-    async for endpoint, blocked in items:
-        if blocked is not None:
-            record = blocked_record(endpoint, blocked)
-            counts[record.observation.status.value] += 1
-            emit(record)
-            continue
-        if len(pending) >= concurrency:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            finish(done)
-        pending.add(asyncio.create_task(probe(endpoint, settings)))
-    while pending:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        finish(done)
-    return counts
+    @property
+    def shard_size(self) -> int:
+        """Endpoints in this shard."""
+        size = self.space.size
+        return max(0, (size - self.shard + self.shards - 1) // self.shards)
+
+
+class Engine:
+    def __init__(
+        self,
+        plan: Plan,
+        settings: ProbeSettings,
+        emit: Callable[[Record], None],
+        *,
+        concurrency: int,
+        gate: Gate | None = None,
+        tracker: Tracker | None = None,
+        progress: ScanProgress | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.emit = emit
+        self.concurrency = max(1, concurrency)
+        self.gate = gate
+        self.tracker = tracker or Tracker(plan.shard, plan.shards)
+        self.progress = progress
+        self.on_tick = on_tick
+        self.counts: Counter[str] = Counter()
+
+    def _finish(self, record: Record, position: int) -> None:
+        self.emit(record)  # may raise (full disk, closed pipe): then the position is not marked done
+        self.tracker.complete(position)
+        status = record.observation.status.value
+        self.counts[status] += 1
+        if self.progress is not None:
+            self.progress.advance(status)
+
+    def _pass_over(self, position: int) -> None:
+        self.tracker.complete(position)
+        self.counts["skipped"] += 1
+        if self.progress is not None:
+            self.progress.skip()
+
+    async def _ticker(self) -> None:
+        for _ in range(10**9):  # bounded only by the scan's own end, which cancels this task
+            await asyncio.sleep(1.0)
+            if self.progress is not None:
+                self.progress.tick()
+            if self.on_tick is not None:
+                self.on_tick()
+
+    async def run(self, stop: asyncio.Event | None = None) -> Counter[str]:
+        """Scan until the shard is done or ``stop`` is set; every finished endpoint's record is emitted."""
+        plan = self.plan
+        perm = Permutation(plan.space.size, plan.seed)
+        pending: dict[asyncio.Task[Observation], int] = {}
+        ticker = asyncio.create_task(self._ticker())
+
+        def drain(done: set[asyncio.Task[Observation]]) -> None:
+            for task in done:
+                position = pending.pop(task)
+                self._finish(assess(task.result()), position)
+
+        try:
+            for position, index in perm.positions(plan.shard, plan.shards, start=self.tracker.watermark):
+                if stop is not None and stop.is_set():
+                    break
+                if self.tracker.is_done(position):
+                    continue
+                endpoint = plan.space.endpoint(index)
+                if not plan.allow_reserved:
+                    reason = reserved_reason(ipaddress.ip_address(endpoint.address))
+                    if reason is not None:
+                        if endpoint.hostname is not None:
+                            self._finish(blocked_record(endpoint, reason), position)
+                        else:
+                            self._pass_over(position)
+                        continue
+                if self.gate is not None and self.gate.excluded(endpoint.address):
+                    self._pass_over(position)
+                    continue
+                while len(pending) >= self.concurrency:
+                    done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    drain(done)
+                task = asyncio.create_task(probe(endpoint, self.settings, self.gate))
+                pending[task] = position
+            while pending and not (stop is not None and stop.is_set()):
+                done, _ = await asyncio.wait(pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                drain(done)
+        finally:
+            ticker.cancel()
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        return self.counts
 
 
 def run_loop(coro: Coroutine[Any, Any, T]) -> T:

@@ -264,7 +264,9 @@ class TargetSpace:
     ``address_index * len(ports) + port_index``.
     """
 
-    def __init__(self, networks: Sequence[IPNetwork], named: Sequence[Named], ports: Sequence[PortSpec]) -> None:
+    def __init__(
+        self, networks: Sequence[IPNetwork], named: Sequence[Named], ports: Sequence[PortSpec]
+    ) -> None:
         v4 = ipaddress.collapse_addresses(n for n in networks if n.version == 4)
         v6 = ipaddress.collapse_addresses(n for n in networks if n.version == 6)
         v4_list, v6_list = list(v4), list(v6)

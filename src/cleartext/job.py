@@ -1,0 +1,242 @@
+"""Job: one `cleartext scan` run from start to end — plan, output, checkpoint, progress, signals.
+
+The CLI validates arguments and builds a :class:`JobOptions`; this module runs the engine over it and
+owns everything that must survive trouble: the JSON Lines output (flushed record by record), the state
+file that makes ``--resume`` exact after a SIGKILL, and the clean stop on SIGINT/SIGTERM, a full disk or
+a closed pipe — what was written stays written, and the state says how far it got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from cleartext.checkpoint import (
+    CheckpointError,
+    ScanState,
+    Tracker,
+    cut_to_last_line,
+    fingerprint,
+    records_after,
+)
+from cleartext.permutation import Permutation
+from cleartext.politeness import ExclusionList, Gate
+from cleartext.probe import ProbeSettings
+from cleartext.progress import ScanProgress
+from cleartext.record import Record
+from cleartext.resolve import Resolver
+from cleartext.scan import Engine, Plan, auto_concurrency, build_space, resolve_named
+from cleartext.targets import Named, PortSpec, TargetSpec
+
+
+class JobError(Exception):
+    """Arguments that cannot run (bad state file, resume without output); one line, exit 2."""
+
+
+class JobAborted(Exception):
+    """The scan had to stop early (the output cannot be written); one line, exit 1."""
+
+
+@dataclass
+class JobOptions:
+    targets: Sequence[str]  # as typed, for the resume fingerprint
+    specs: Sequence[TargetSpec]
+    ports: Sequence[PortSpec]
+    allow_reserved: bool = False
+    seed: int | None = None
+    shard: int = 0
+    shards: int = 1
+    out: Path | None = None
+    resume: bool = False
+    concurrency: int = 0  # 0: sized to the file-descriptor limit
+    rate: float | None = None
+    per_host: int = 4
+    exclude: str | None = None
+    progress: bool | None = None  # None: a bar on a terminal, log lines otherwise
+    progress_interval: float = 10.0
+    sinks: list[Callable[[Record], None]] = field(default_factory=list)  # e.g. the store
+
+
+@dataclass
+class JobResult:
+    counts: Counter[str]
+    interrupted: bool
+    complete: bool
+
+
+class _Output:
+    """JSON Lines to a file or stdout, flushed per record; remembers the offset of the last whole line."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.handle: TextIO = sys.stdout if path is None else path.open("a", encoding="utf-8")
+        self.offset = self.handle.tell() if path is not None else 0
+
+    def write(self, record: Record) -> None:
+        self.handle.write(record.to_json() + "\n")
+        self.handle.flush()
+        if self.path is not None:
+            self.offset = self.handle.tell()
+
+    def close(self) -> None:
+        if self.handle is not sys.stdout:
+            with contextlib.suppress(OSError):
+                self.handle.close()
+
+
+def state_path(out: Path) -> Path:
+    return out.with_name(out.name + ".state")
+
+
+def _fingerprint(opts: JobOptions) -> str:
+    return fingerprint(
+        {
+            "targets": list(opts.targets),
+            "ports": [[p.port, p.protocol.value, p.tls_mode.value] for p in opts.ports],
+            "shard": opts.shard,
+            "shards": opts.shards,
+            "allow_reserved": opts.allow_reserved,
+        }
+    )
+
+
+def _resume_state(opts: JobOptions) -> tuple[ScanState, set[int]]:
+    """Load the state, cut the output back to whole lines, and collect positions done after the offset."""
+    assert opts.out is not None
+    try:
+        state = ScanState.load(state_path(opts.out))
+    except CheckpointError as exc:
+        raise JobError(str(exc)) from None
+    if state.fingerprint != _fingerprint(opts):
+        raise JobError(
+            f"{state_path(opts.out)} belongs to a scan with other targets, ports or shard; "
+            "resume with the same arguments"
+        )
+    if opts.seed is not None and opts.seed != state.seed:
+        raise JobError(f"--seed {opts.seed} differs from the resumed scan's seed {state.seed}")
+    if not opts.out.exists():
+        raise JobError(f"nothing to resume: {opts.out} does not exist")
+    cut_to_last_line(opts.out)
+    return state, set(state.done_above)
+
+
+async def run_job(
+    opts: JobOptions, settings: ProbeSettings, resolver: Resolver, warn: Callable[[str], None]
+) -> JobResult:
+    if opts.resume and opts.out is None:
+        raise JobError("--resume needs --out: the state is kept beside the output file")
+    done_above: set[int] = set()
+    if opts.resume:
+        state, done_above = _resume_state(opts)
+        seed = state.seed
+        named = [Named(h, a) for h, a in state.named]
+        watermark = state.watermark
+    else:
+        seed = opts.seed if opts.seed is not None else secrets.randbits(63)
+        named = await resolve_named(opts.specs, resolver, warn)
+        watermark = opts.shard
+    plan = Plan(
+        build_space(opts.specs, named, opts.ports), seed, opts.shard, opts.shards, opts.allow_reserved
+    )
+    if opts.resume:
+        # Records flushed after the last saved state are done too: map them back to their positions.
+        assert opts.out is not None
+        perm = Permutation(plan.space.size, seed)
+        for data in records_after(opts.out, state.offset):
+            index = plan.space.index_of(
+                str(data.get("address")), int(data.get("port", 0)), data.get("hostname")
+            )
+            if index is not None:
+                done_above.add(perm.position(index))
+    tracker = Tracker(watermark, plan.shards, done_above)
+
+    try:
+        exclusions = ExclusionList(opts.exclude) if opts.exclude else None
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+    gate = Gate(exclusions, opts.rate, opts.per_host)
+    try:
+        output = _Output(opts.out)
+    except OSError as exc:
+        raise JobError(f"cannot write {opts.out}: {exc.strerror or exc}") from None
+    fp = _fingerprint(opts)
+
+    keep_state = opts.out is not None and (not opts.out.exists() or opts.out.is_file())
+
+    def save_state() -> None:
+        if opts.out is None or not keep_state:  # stdout, /dev/null, a FIFO: nothing to resume from
+            return
+        state = ScanState(
+            fingerprint=fp,
+            seed=seed,
+            shard=opts.shard,
+            shards=opts.shards,
+            watermark=tracker.watermark,
+            done_above=sorted(tracker.above),
+            offset=output.offset,
+            named=[[n.hostname, n.address] for n in plan.space.named],
+        )
+        with contextlib.suppress(OSError):  # a full disk: the previous state stays valid
+            state.save(state_path(opts.out))
+
+    def emit(record: Record) -> None:
+        output.write(record)
+        for sink in opts.sinks:
+            sink(record)
+
+    remaining = max(0, plan.shard_size - _done_count(tracker, plan))
+    # A bar on a terminal, JSON lines elsewhere; --no-progress: neither.
+    progress = ScanProgress(remaining, interval=opts.progress_interval)
+    if opts.progress is False:
+        progress.tty = False
+        progress.interval = float("inf")
+    engine = Engine(
+        plan,
+        settings,
+        emit,
+        concurrency=auto_concurrency(opts.concurrency),
+        gate=gate,
+        tracker=tracker,
+        progress=progress,
+        on_tick=save_state,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    save_state()
+    try:
+        with progress:
+            counts = await engine.run(stop)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        save_state()
+        raise JobAborted(
+            f"cannot write {opts.out or 'the output'}: {exc.strerror or exc}; "
+            f"{sum(engine.counts.values())} endpoints were kept"
+            + ("; --resume continues" if opts.out else "")
+        ) from None
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+        output.close()
+    save_state()
+    complete = tracker.watermark >= plan.space.size
+    return JobResult(counts, stop.is_set(), complete)
+
+
+def _done_count(tracker: Tracker, plan: Plan) -> int:
+    """Endpoints of this shard already done when a resumed scan starts."""
+    below = max(0, (tracker.watermark - plan.shard + plan.shards - 1) // plan.shards)
+    return below + len(tracker.above)
