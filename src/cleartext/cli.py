@@ -402,6 +402,7 @@ def schema() -> None:
 # Command modules of the later pipeline stages register their commands on `app` when imported.
 # One import per module, in this block.
 # -- command modules --
+import cleartext.cli_report  # noqa: E402,F401
 # -- end of command modules --
 
 

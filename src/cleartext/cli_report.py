@@ -1,0 +1,262 @@
+"""`cleartext report`: statistics, an HTML page or Shadowserver-style CSV files from scan records.
+
+Why a module of its own: the report stage registers its command on the shared `app` (see the command
+modules block at the end of cleartext.cli) so that it grows without touching the scanner's CLI.
+
+The record source is one function, :func:`iter_records`; reading from the store (``--scan ID --store
+URL``) will be a second source feeding the same pipeline, and nothing after it changes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cleartext.cli import app, fail
+from cleartext.enrich.model import Attribution
+from cleartext.record import Record, record_from_dict
+from cleartext.report.stats import COUNTRY_SOURCES, DIMENSIONS, Stats, compute, trends
+
+FORMATS = ("table", "json", "html", "shadowserver")
+SPLITS = ("asn", "cidr", "country")
+_COUNTRY_OPTION = {"geo": "geo", "registry": "registry", "geolocation": "geo"}
+_EMPTY = Attribution()
+
+
+class ReportInputError(Exception):
+    """A record source cannot be read; the message is one line naming the file (and line)."""
+
+
+def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
+    """Records from JSON Lines files ('-' is stdin), one at a time: never the whole file in memory.
+
+    Raises ReportInputError for an unreadable file or a line that is not a record.
+    """
+    for path in paths:
+        try:
+            handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+        except OSError as exc:
+            raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        with handle:
+            number = 0
+            try:
+                for number, line in enumerate(handle, 1):  # noqa: B007 (number is used after the loop)
+                    if not line.strip():
+                        continue
+                    yield record_from_dict(json.loads(line))
+            except UnicodeDecodeError:
+                raise ReportInputError(f"{path}:{number + 1}: not UTF-8 text") from None
+            except ValueError as exc:  # json.JSONDecodeError is a ValueError
+                raise ReportInputError(f"{path}:{number}: {exc}") from None
+            except OSError as exc:
+                raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def attributor(
+    mmdb: Sequence[Path],
+    iptoasn: Sequence[Path],
+    rir: Sequence[Path],
+    rpsl: Sequence[Path],
+    contacts: Sequence[Path],
+) -> Callable[[str], Attribution]:
+    """A cached address -> Attribution lookup from the operator's data files; empty when none is given."""
+    if not (mmdb or iptoasn or rir or rpsl or contacts):
+        return lambda _address: _EMPTY
+    try:
+        from cleartext.enrich import Enricher  # type: ignore[attr-defined]
+    except ImportError:
+        # TODO(enrich): cleartext.enrich.Enricher is being written alongside; until it lands, data files
+        # cannot be used and the report says so rather than silently leaving every owner unknown.
+        fail("attribution data given, but this build has no enricher (cleartext.enrich.Enricher)")
+    from cleartext.enrich.errors import EnrichError
+
+    try:
+        enricher = Enricher.from_paths(
+            mmdb=list(mmdb), iptoasn=list(iptoasn), rir=list(rir), rpsl=list(rpsl), contacts=list(contacts)
+        )
+    except EnrichError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot read attribution data: {exc.strerror or exc}")
+    # Each address has up to seven ports: cache the lookups of recent addresses.
+    return lru_cache(maxsize=1 << 16)(enricher.lookup)
+
+
+def attributed(
+    records: Iterable[Record], lookup: Callable[[str], Attribution]
+) -> Iterator[tuple[Record, Attribution]]:
+    for record in records:
+        yield record, lookup(record.observation.address)
+
+
+def _guarded(pairs: Iterable[tuple[Record, Attribution]]) -> Iterator[tuple[Record, Attribution]]:
+    """Turn a source error met mid-stream into the CLI's one-line error."""
+    try:
+        yield from pairs
+    except ReportInputError as exc:
+        fail(str(exc))
+
+
+def read_previous(paths: Sequence[Path]) -> list[Stats]:
+    """Statistics of earlier scans (files written by ``report --format json``) for the trend lines."""
+    history = []
+    for path in paths:
+        try:
+            history.append(Stats.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror or exc}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            fail(f"{path}: {exc}")
+    return history
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+
+
+def render_tables(console: Console, stats: Stats, top: int) -> None:
+    """Terminal tables. Every key (AS names, software) is rich Text, never parsed as markup."""
+    field = COUNTRY_SOURCES[stats.country_source]
+    head = Table(title="cleartext report", show_header=False, title_justify="left")
+    head.add_column("metric")
+    head.add_column("value", justify="right")
+    for label, value in (
+        ("records", stats.records),
+        ("open endpoints", stats.open),
+        ("exposed (any finding)", stats.exposed),
+        ("cleartext-login", stats.cleartext_login),
+        ("no-tls", stats.no_tls),
+    ):
+        head.add_row(Text(label), Text(f"{value:,}"))
+    console.print(head)
+    status = Table(title="records by status", title_justify="left")
+    status.add_column("status")
+    status.add_column("records", justify="right")
+    for key, count in sorted(stats.by_status.items(), key=lambda kv: (-kv[1], kv[0])):
+        status.add_row(Text(key), Text(f"{count:,}"))
+    console.print(status)
+    for dimension in DIMENSIONS:
+        b = stats.breakdown(dimension)
+        title = f"by {dimension}" + (f" ({field})" if dimension == "country" else "")
+        table = Table(title=title, title_justify="left")
+        table.add_column(dimension)
+        for name in ("open", "exposed", "cleartext-login", "no-tls"):
+            table.add_column(name, justify="right")
+        rows = b.ordered()
+        for key, t in rows[:top]:
+            label = (
+                f"AS{key} {b.labels.get(key, '')}".strip() if dimension == "asn" and key != "unknown" else key
+            )
+            table.add_row(
+                Text(label), *(Text(f"{v:,}") for v in (t.endpoints, t.exposed, t.cleartext_login, t.no_tls))
+            )
+        if len(rows) > top:
+            table.caption = f"{len(rows) - top} more"
+        console.print(table)
+
+
+@app.command()
+def report(
+    sources: Annotated[
+        list[Path],
+        typer.Option("--from", help="JSON Lines file written by `cleartext scan` ('-': stdin); repeatable."),
+    ],
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, html or shadowserver.")
+    ] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="File to write (json, html); directory for shadowserver CSV files."),
+    ] = None,
+    split_by: Annotated[
+        str, typer.Option("--split-by", help="Shadowserver files per owner: asn, cidr or country.")
+    ] = "asn",
+    country_source: Annotated[
+        str,
+        typer.Option("--country-source", help="Country from geolocation (geo) or RIR delegation (registry)."),
+    ] = "geo",
+    mmdb: Annotated[list[Path] | None, typer.Option("--mmdb", help="MMDB database (ASN, country).")] = None,
+    iptoasn: Annotated[list[Path] | None, typer.Option("--iptoasn", help="iptoasn TSV ranges.")] = None,
+    rir: Annotated[
+        list[Path] | None, typer.Option("--rir", help="RIR delegated-extended statistics.")
+    ] = None,
+    rpsl: Annotated[list[Path] | None, typer.Option("--rpsl", help="RPSL dump (abuse contacts).")] = None,
+    contacts: Annotated[list[Path] | None, typer.Option("--contacts", help="Contacts CSV.")] = None,
+    previous: Annotated[
+        list[Path] | None,
+        typer.Option("--previous", help="Statistics of an earlier scan (from --format json), for trends."),
+    ] = None,
+    scan_id: Annotated[str | None, typer.Option("--scan-id", help="Name of this scan in reports.")] = None,
+    top: Annotated[int, typer.Option("--top", help="Rows per table (table format).", min=1)] = 15,
+) -> None:
+    """Sum up scan records: statistics (table, json), an HTML page, or Shadowserver-style CSV files."""
+    if output_format not in FORMATS:
+        fail(f"unknown format {output_format!r} (choose {', '.join(FORMATS)})")
+    if split_by not in SPLITS:
+        fail(f"unknown --split-by {split_by!r} (choose {', '.join(SPLITS)})")
+    source = _COUNTRY_OPTION.get(country_source)
+    if source is None:
+        fail(f"unknown --country-source {country_source!r} (choose geo or registry)")
+    if output_format == "shadowserver" and out is None:
+        fail("--format shadowserver needs --out DIRECTORY")
+    for path in sources:
+        if str(path) != "-" and not path.is_file():
+            fail(f"cannot read {path}: no such file")
+    history = read_previous(previous or [])
+    lookup = attributor(mmdb or [], iptoasn or [], rir or [], rpsl or [], contacts or [])
+    pairs = _guarded(attributed(iter_records(sources), lookup))
+    name = scan_id or ",".join(p.stem if str(p) != "-" else "stdin" for p in sources)
+
+    if output_format == "shadowserver":
+        from cleartext.report.shadowserver import write_reports
+
+        assert out is not None
+        if out.exists() and not out.is_dir():
+            fail(f"--out {out} is not a directory")
+        try:
+            written = write_reports(pairs, out, split_by, country_source=source)  # type: ignore[arg-type]
+        except OSError as exc:
+            fail(f"cannot write into {out}: {exc.strerror or exc}")
+        for path, rows in sorted(written.items()):
+            print(f"{path}\t{rows}")
+        return
+
+    stats = compute(pairs, source, scan_id=name)  # type: ignore[arg-type]
+    if output_format == "json":
+        _write(stats.to_json() + "\n", out)
+    elif output_format == "html":
+        from cleartext.report.html import render_html
+
+        series = trends([*history, stats]) if history else None
+        _write(render_html(stats, series), out)
+    else:
+        console = Console(highlight=False, file=sys.stdout)
+        render_tables(console, stats, top)
+        if history:
+            series = trends([*history, stats])
+            table = Table(title="trend", title_justify="left")
+            table.add_column("scan")
+            for metric in ("open", "exposed", "cleartext_login", "no_tls"):
+                table.add_column(metric, justify="right")
+            for i, (sid, when) in enumerate(series.scans):
+                cells = [
+                    Text(f"{series.series[m][i].value:,}")
+                    for m in ("open", "exposed", "cleartext_login", "no_tls")
+                ]
+                table.add_row(Text(f"{sid or ''} {(when or '')[:10]}".strip()), *cells)
+            console.print(table)
