@@ -1,0 +1,237 @@
+"""The Enricher: one :class:`Attribution` per address, merged from every data file the operator gave.
+
+Each field has one documented order of sources; the first source that *has* the address fills it, and a
+source that lacks the address leaves the field to the next one — or empty. Nothing is inferred.
+
+========================= ====================================================================
+field                     sources, first that covers the address wins
+========================= ====================================================================
+``asn``, ``as_name``      MMDB ASN databases (in the order given), then iptoasn TSV
+                          (``as_name`` always comes with the ``asn`` it names)
+``country``               MMDB country/city databases: *geolocation*, where the address is used
+``registry_country``      RIR delegation statistics, then an MMDB's ``registered_country``, then
+                          iptoasn's country of the AS: *registration*, where the holder is
+``registry``              RIR delegation statistics
+``network``               the prefix of the route that gave ``asn``; without one, the most specific
+                          prefix among the other sources that contributed
+``abuse_contacts``        contacts CSV (most specific ``cidr`` row, then the ``asn`` row), then RPSL
+                          (most specific inet(6)num with a contact, then the origin AS's aut-num)
+``cert``                  contacts CSV ``country`` row for: the country named on the owner's CSV row,
+                          else ``registry_country``, else ``country``
+``sources``               the file names that filled at least one of the fields above
+========================= ====================================================================
+
+A lookup is a handful of bisects and at most one MMDB tree walk per database; results are kept in an
+LRU cache, since scan records repeat each address once per port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cleartext.enrich.contacts import ContactsReader
+from cleartext.enrich.iptoasn import IptoasnReader
+from cleartext.enrich.mmdb import MmdbReader
+from cleartext.enrich.model import Attribution
+from cleartext.enrich.ranges import address_text, parse_address, prefix_text
+from cleartext.enrich.rir import RirReader
+from cleartext.enrich.rpsl import RpslReader
+
+DEFAULT_CACHE_SIZE = 1 << 16
+R = TypeVar("R", IptoasnReader, RirReader, RpslReader, ContactsReader)
+
+
+class Enricher:
+    """Attribute addresses from already-loaded readers; see :meth:`from_paths` to load files."""
+
+    def __init__(
+        self,
+        *,
+        mmdb: Sequence[MmdbReader] = (),
+        iptoasn: IptoasnReader | None = None,
+        rir: RirReader | None = None,
+        rpsl: RpslReader | None = None,
+        contacts: ContactsReader | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.mmdb = tuple(mmdb)
+        self.iptoasn = iptoasn
+        self.rir = rir
+        self.rpsl = rpsl
+        self.contacts = contacts
+        self._lookup: Any = lru_cache(maxsize=cache_size)(self._attribute) if cache_size else self._attribute
+
+    @classmethod
+    def from_paths(
+        cls,
+        *,
+        mmdb: Iterable[str | Path] = (),
+        iptoasn: Iterable[str | Path] = (),
+        rir: Iterable[str | Path] = (),
+        rpsl: Iterable[str | Path] = (),
+        contacts: Iterable[str | Path] = (),
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> Enricher:
+        """Open and load every file; the first unusable one raises EnrichError (one line, naming it).
+
+        Within a kind, files are listed in precedence order: the first MMDB that has an address's AS
+        wins, and so on.
+        """
+        opened: list[MmdbReader] = []
+        try:
+            for path in mmdb:
+                opened.append(MmdbReader(Path(path)))
+            return cls(
+                mmdb=opened,
+                iptoasn=_load(IptoasnReader, iptoasn),
+                rir=_load(RirReader, rir),
+                rpsl=_load(RpslReader, rpsl),
+                contacts=_load(ContactsReader, contacts),
+                cache_size=cache_size,
+            )
+        except BaseException:
+            for db in opened:
+                db.close()
+            raise
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Names of every file loaded, in precedence order within each kind."""
+        names: list[str] = [db.name for db in self.mmdb]
+        for reader in (self.iptoasn, self.rir, self.rpsl, self.contacts):
+            if reader is not None:
+                names.extend(reader.names)
+        return tuple(names)
+
+    def lookup(self, address: str) -> Attribution:
+        """The attribution of one address (IPv4 or IPv6 text). Raises ValueError for anything else."""
+        result: Attribution = self._lookup(address)
+        return result
+
+    def lookup_many(self, addresses: Iterable[str]) -> list[Attribution]:
+        """Attributions in the order given; a repeated address is looked up once."""
+        done: dict[str, Attribution] = {}
+        results: list[Attribution] = []
+        lookup = self._lookup
+        for address in addresses:
+            found = done.get(address)
+            if found is None:
+                found = done[address] = lookup(address)
+            results.append(found)
+        return results
+
+    def cache_clear(self) -> None:
+        if hasattr(self._lookup, "cache_clear"):
+            self._lookup.cache_clear()
+
+    def close(self) -> None:
+        for db in self.mmdb:
+            db.close()
+
+    def __enter__(self) -> Enricher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _attribute(self, address: str) -> Attribution:
+        version, value = parse_address(address)
+        if version == 4 and ":" in address:
+            address = address_text(4, value)  # IPv4-mapped: the databases index it as IPv4
+        asn: int | None = None
+        as_name = country = registered = registry = registry_country = None
+        network: str | None = None
+        asn_source = country_source = registered_source = registry_source = None
+        registered_len = -1
+        best_len = -1  # the most specific prefix among the other contributing sources
+
+        for db in self.mmdb:
+            hit = db.lookup(address, version)
+            if hit is None:
+                continue
+            used = False
+            if asn is None and hit.asn is not None:
+                asn, as_name, asn_source = hit.asn, hit.as_name, db.name
+                network = prefix_text(version, value, hit.prefixlen)
+                used = True
+            if country is None and hit.country is not None:
+                country, country_source, used = hit.country, db.name, True
+            if registered is None and hit.registered_country is not None:
+                registered, registered_source, registered_len = hit.registered_country, db.name, hit.prefixlen
+            if used and hit.prefixlen > best_len:
+                best_len = hit.prefixlen
+
+        as_country = as_country_source = None
+        if self.iptoasn is not None:
+            route = self.iptoasn.match(version, value)
+            if route is not None:
+                if asn is None:
+                    asn, as_name, asn_source = route.value.asn, route.value.as_name, route.value.source
+                    network = prefix_text(version, value, route.prefixlen(value))
+                as_country, as_country_source = route.value.country, route.value.source
+
+        if self.rir is not None:
+            block = self.rir.match(version, value)
+            if block is not None:
+                registry, registry_source = block.value.registry, block.value.source
+                registry_country = block.value.country
+                if network is None and (length := block.prefixlen(value)) > best_len:
+                    best_len = length
+        country_of_registry_source = registry_source if registry_country is not None else None
+        if registry_country is None and registered is not None:
+            registry_country, country_of_registry_source = registered, registered_source
+            best_len = max(best_len, registered_len)
+        if registry_country is None and as_country is not None:
+            registry_country, country_of_registry_source = as_country, as_country_source
+
+        abuse: tuple[str, ...] = ()
+        abuse_sources: tuple[str, ...] = ()
+        cert_country: str | None = None
+        if self.contacts is not None:
+            cidr = self.contacts.match(version, value)
+            owner = cidr.value if cidr is not None else None
+            if owner is None and asn is not None:
+                owner = self.contacts.asn_contact(asn)
+            if owner is not None:
+                abuse, abuse_sources, cert_country = owner.mailboxes, (owner.source,), owner.country
+        if not abuse and self.rpsl is not None:
+            inetnum = self.rpsl.match(version, value)
+            if inetnum is not None:
+                abuse, abuse_sources = inetnum.value.mailboxes, inetnum.value.sources
+                if network is None and (length := inetnum.prefixlen(value)) > best_len:
+                    best_len = length
+            elif asn is not None and (autnum := self.rpsl.asn_contact(asn)) is not None:
+                abuse, abuse_sources = autnum.mailboxes, autnum.sources
+
+        cert = cert_source = None
+        if self.contacts is not None:
+            chosen = cert_country or registry_country or country
+            found = self.contacts.cert(chosen) if chosen is not None else None
+            if found is not None:
+                cert, cert_source = found.mailbox, found.source
+
+        if network is None and best_len >= 0:
+            network = prefix_text(version, value, best_len)
+        names = [asn_source, country_source, registry_source, country_of_registry_source]
+        names.extend(abuse_sources)
+        names.append(cert_source)
+        return Attribution(
+            asn=asn,
+            as_name=as_name,
+            country=country,
+            registry_country=registry_country,
+            registry=registry,
+            network=network,
+            abuse_contacts=abuse,
+            cert=cert,
+            sources=tuple(dict.fromkeys(n for n in names if n is not None)),
+        )
+
+
+def _load(reader: type[R], paths: Iterable[str | Path]) -> R | None:
+    """All files of one kind in one reader (one table), or None when none were given."""
+    files = [Path(p) for p in paths]
+    return reader.from_paths(files) if files else None
