@@ -194,10 +194,7 @@ async def run_job(
 
     remaining = max(0, plan.shard_size - _done_count(tracker, plan))
     # A bar on a terminal, JSON lines elsewhere; --no-progress: neither.
-    progress = ScanProgress(remaining, interval=opts.progress_interval)
-    if opts.progress is False:
-        progress.tty = False
-        progress.interval = float("inf")
+    progress = ScanProgress(remaining, interval=opts.progress_interval, enabled=opts.progress is not False)
     engine = Engine(
         plan,
         settings,

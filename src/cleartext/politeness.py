@@ -157,10 +157,15 @@ class Gate:
 
     async def before_connect(self, address: str) -> float:
         """Wait for the per-host and global limits; raise Excluded. Returns the seconds waited."""
-        if self.excluded(address):
-            raise Excluded(address)
         waited = await self.hosts.acquire(address) if self.hosts else 0.0
-        return waited + await self.rate.acquire()
+        waited += await self.rate.acquire()
+        # Checked after the waits, right before the connection: an opt-out that arrived while this
+        # connection queued for its slot still stops it.
+        if self.excluded(address):
+            if self.hosts:
+                self.hosts.release(address)
+            raise Excluded(address)
+        return waited
 
     def after_close(self, address: str) -> None:
         if self.hosts:

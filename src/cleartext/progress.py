@@ -26,7 +26,9 @@ class ScanProgress:
         stream: TextIO | None = None,
         interval: float = 10.0,
         tty: bool | None = None,
+        enabled: bool = True,
     ) -> None:
+        self.enabled = enabled
         self.total = total
         self.stream = stream or sys.stderr
         self.interval = interval
@@ -39,7 +41,7 @@ class ScanProgress:
         self._task = None
 
     def __enter__(self) -> ScanProgress:
-        if self.tty:
+        if self.tty and self.enabled:
             self._bar = Progress(
                 TextColumn("[bold]scan"),
                 BarColumn(),
@@ -67,6 +69,8 @@ class ScanProgress:
     def advance(self, status: str, count: int = 1) -> None:
         self.done += count
         self.counts[status] += count
+        if self._bar is None:
+            self.tick()  # a log line is due only when the interval has passed; checking is cheap
 
     def skip(self, count: int = 1) -> None:
         """Endpoints passed over without a record (reserved space inside a network, opted out)."""
@@ -74,6 +78,8 @@ class ScanProgress:
 
     def tick(self, force: bool = False) -> None:
         """Refresh the bar, or write a log line when the interval has passed."""
+        if not self.enabled:
+            return
         now = time.monotonic()
         if self._bar is not None and self._task is not None:
             counts = " ".join(f"{k}={v}" for k, v in self.counts.most_common(5))
