@@ -1,0 +1,581 @@
+"""What every store backend shares: the schema, the record → typed-row mapping, scans, diff and export.
+
+A backend (DuckDB, PostgreSQL) only supplies a handful of primitives — run a statement, run a query,
+a transaction, write one columnar batch, stream a query as Arrow record batches — and the DDL type
+names that differ. Everything a user can observe (scan ids, the diff's definition, the export formats)
+is written once here, so both backends keep one contract and one test suite covers both.
+
+SQL here uses ``?`` placeholders; the PostgreSQL backend rewrites them to psycopg's ``%s``. No SQL in
+this module contains a literal ``?`` or ``%`` for that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import secrets
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from cleartext.record import Record, Severity, record_from_dict
+
+if TYPE_CHECKING:  # pyarrow is imported lazily: `cleartext scan` should not pay for it at start-up.
+    import pyarrow as pa
+
+# Bumped whenever a table or column changes meaning; a store with a newer version is refused, an older
+# one will be migrated by the code that bumps this.
+STORE_SCHEMA_VERSION = 1
+
+# Endpoint statuses conclusive enough to call a finding fixed when it is gone: the dialog ran
+# (success), nothing listens any more (refused), or the port no longer speaks mail (not-mail). After a
+# timeout, a reset or a refusal by policy we simply do not know, so such findings are "unknown".
+CONCLUSIVE_STATUSES = ("success", "refused", "not-mail")
+
+ExportFormat = Literal["parquet", "csv", "jsonl"]
+EXPORT_FORMATS: tuple[str, ...] = ("parquet", "csv", "jsonl")
+
+# The typed columns, in table order. `record` (the whole record as JSON text) comes last.
+COLUMNS: tuple[str, ...] = (
+    "scan_id",
+    "address",
+    "port",
+    "protocol",
+    "tls_mode",
+    "hostname",
+    "status",
+    "software",
+    "tls_version",
+    "worst_severity",
+    "finding_codes",
+    "finding_severities",
+    "cleartext_login",
+    "started_at",
+    "total_ms",
+    "record",
+)
+KEY_COLUMNS = ("scan_id", "address", "port")
+
+# {text}, {json}, {float} are filled in per backend (DuckDB: VARCHAR/VARCHAR/DOUBLE; PostgreSQL:
+# TEXT/json/DOUBLE PRECISION). Both accept the rest as written.
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key {text} PRIMARY KEY,
+    value {text} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scans (
+    scan_id {text} PRIMARY KEY,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    params {json} NOT NULL,
+    counts {json}
+);
+CREATE TABLE IF NOT EXISTS records (
+    scan_id {text} NOT NULL,
+    address {text} NOT NULL,
+    port INTEGER NOT NULL,
+    protocol {text} NOT NULL,
+    tls_mode {text} NOT NULL,
+    hostname {text},
+    status {text} NOT NULL,
+    software {text},
+    tls_version {text},
+    worst_severity {text},
+    finding_codes {text}[] NOT NULL,
+    finding_severities {text}[] NOT NULL,
+    cleartext_login BOOLEAN NOT NULL,
+    started_at TIMESTAMPTZ,
+    total_ms {float},
+    record {json} NOT NULL,
+    PRIMARY KEY (scan_id, address, port)
+);
+"""
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or used, or an unknown scan: always a one-line, user-facing message."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's text: driver errors run to several lines, our errors never do."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def new_scan_id(now: dt.datetime | None = None) -> str:
+    """A short id that sorts by start time: ``20261128T081500Z-3f9a`` (UTC second, then 16 random bits).
+
+    The random part keeps two scans started in the same second apart; a clash is retried by begin_scan.
+    """
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    """ISO 8601 → aware UTC datetime; None for an empty or unparsable string (blocklisted records)."""
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """Drivers return timestamps in the session's zone (or naive); the API always hands out aware UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def typed_columns(scan_id: str, records: Sequence[Record]) -> dict[str, list[Any]]:
+    """The batch as columns (one list per column of ``COLUMNS``), one row per endpoint.
+
+    A batch may name an endpoint twice (a shard redelivered inside one batch): the last record wins,
+    as a later write would, and the database never sees a key twice in one statement (PostgreSQL's
+    ON CONFLICT refuses that).
+    """
+    latest: dict[tuple[str, int], Record] = {}
+    for record in records:
+        latest[(record.observation.address, record.observation.port)] = record
+    cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    for record in latest.values():
+        obs = record.observation
+        codes = [f.code for f in record.findings]
+        worst = record.worst
+        cols["scan_id"].append(scan_id)
+        cols["address"].append(obs.address)
+        cols["port"].append(obs.port)
+        cols["protocol"].append(obs.protocol.value)
+        cols["tls_mode"].append(obs.tls_mode.value)
+        cols["hostname"].append(obs.hostname)
+        cols["status"].append(obs.status.value)
+        cols["software"].append(obs.software)
+        cols["tls_version"].append(obs.tls.version if obs.tls is not None else None)
+        cols["worst_severity"].append(worst.value if worst is not None else None)
+        cols["finding_codes"].append(codes)
+        cols["finding_severities"].append([f.severity.value for f in record.findings])
+        cols["cleartext_login"].append("cleartext-login" in codes)
+        cols["started_at"].append(parse_time(obs.started_at))
+        total = obs.timings_ms.get("total")
+        cols["total_ms"].append(float(total) if total is not None else None)
+        cols["record"].append(record.to_json())
+    return cols
+
+
+def arrow_schema() -> pa.Schema:
+    """The Arrow schema of a records batch: what DuckDB ingests and what every export reads."""
+    import pyarrow as pa
+
+    text = pa.string()
+    return pa.schema(
+        [
+            ("scan_id", text),
+            ("address", text),
+            ("port", pa.int32()),
+            ("protocol", text),
+            ("tls_mode", text),
+            ("hostname", text),
+            ("status", text),
+            ("software", text),
+            ("tls_version", text),
+            ("worst_severity", text),
+            ("finding_codes", pa.list_(text)),
+            ("finding_severities", pa.list_(text)),
+            ("cleartext_login", pa.bool_()),
+            ("started_at", pa.timestamp("us", tz="UTC")),
+            ("total_ms", pa.float64()),
+            ("record", text),
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanInfo:
+    """One scan as the store knows it."""
+
+    scan_id: str
+    started_at: dt.datetime  # aware, UTC
+    finished_at: dt.datetime | None  # None while the scan runs (or if it died before finishing)
+    params: dict[str, Any]  # what the scan was asked to do: targets, ports, settings
+    counts: dict[str, int]  # endpoints by status, as given to finish_scan ({} until then)
+    endpoints: int  # records stored for this scan
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat().replace("+00:00", "Z")
+        data["finished_at"] = (
+            self.finished_at.isoformat().replace("+00:00", "Z") if self.finished_at else None
+        )
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """One finding on one endpoint, as the diff reports it."""
+
+    address: str
+    port: int
+    protocol: str
+    hostname: str | None
+    code: str
+    severity: str  # from scan B for new/still, from scan A for fixed/unknown
+    status: str | None  # the endpoint's status in scan B; None when B has no record of it
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """What changed between scan A (before) and scan B (after), per (address, port, finding code).
+
+    - ``new``: the finding is in B and was not in A (also when A did not have the endpoint at all).
+    - ``still``: the finding is in both.
+    - ``fixed``: the finding was in A, is not in B, and B reached a conclusive status on the endpoint
+      (``success``, ``refused``, ``not-mail``: see CONCLUSIVE_STATUSES).
+    - ``unknown``: the finding was in A, is not in B, but B has no record of the endpoint or only an
+      inconclusive one (a timeout, a reset, a refusal by policy...): not counted as fixed.
+    """
+
+    a: str
+    b: str
+    new: list[Exposure] = field(default_factory=list)
+    fixed: list[Exposure] = field(default_factory=list)
+    still: list[Exposure] = field(default_factory=list)
+    unknown: list[Exposure] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            **{
+                kind: [asdict(e) for e in getattr(self, kind)]
+                for kind in ("new", "fixed", "still", "unknown")
+            },
+        }
+
+
+def _endpoint_order(e: Exposure) -> tuple[int, bytes, int, str]:
+    try:
+        packed = ipaddress.ip_address(e.address).packed
+    except ValueError:
+        packed = e.address.encode()
+    return (len(packed), packed, e.port, e.code)
+
+
+# One query gives the whole diff: every finding of B (is it also in A?) and every finding of A that B
+# lacks (with B's status for the endpoint, if any). Parameters: a, b, b, in that order.
+_DIFF_SQL = """
+WITH fa AS (
+    SELECT address, port, protocol, hostname,
+           unnest(finding_codes) AS code, unnest(finding_severities) AS severity
+    FROM records WHERE scan_id = ?
+), fb AS (
+    SELECT address, port, protocol, hostname,
+           unnest(finding_codes) AS code, unnest(finding_severities) AS severity
+    FROM records WHERE scan_id = ?
+), eb AS (
+    SELECT address, port, status FROM records WHERE scan_id = ?
+)
+SELECT 'b' AS side, fb.address, fb.port, fb.protocol, fb.hostname, fb.code, fb.severity, eb.status,
+       fa.code IS NOT NULL AS in_other
+FROM fb
+JOIN eb ON eb.address = fb.address AND eb.port = fb.port
+LEFT JOIN fa ON fa.address = fb.address AND fa.port = fb.port AND fa.code = fb.code
+UNION ALL
+SELECT 'a' AS side, fa.address, fa.port, fa.protocol, fa.hostname, fa.code, fa.severity, eb.status,
+       FALSE AS in_other
+FROM fa
+LEFT JOIN fb ON fb.address = fa.address AND fb.port = fa.port AND fb.code = fa.code
+LEFT JOIN eb ON eb.address = fa.address AND eb.port = fa.port
+WHERE fb.code IS NULL
+"""
+
+_SCANS_SQL = """
+SELECT s.scan_id, s.started_at, s.finished_at, CAST(s.params AS TEXT), CAST(s.counts AS TEXT),
+       (SELECT count(*) FROM records r WHERE r.scan_id = s.scan_id)
+FROM scans s
+"""
+
+
+def _severity_rank(name: str) -> int:
+    try:
+        return Severity(name).rank
+    except ValueError:
+        return -1
+
+
+class Store(ABC):
+    """A results store: scans, and one record per (scan, address, port).
+
+    Public methods are serialised by one lock, so a StoreSink's flusher thread and the scan's own
+    thread can share a store. Stream methods (records, export) read through their own connection.
+    """
+
+    url: str  # as given, password removed: safe to print
+
+    # Per-backend DDL type names, see DDL.
+    _types: Mapping[str, str]
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._known_scans: set[str] = set()
+
+    # -- backend primitives -------------------------------------------------------------------------
+
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement (inside the current transaction, if any)."""
+
+    @abstractmethod
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one query and return all its rows (for small results only)."""
+
+    @abstractmethod
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A transaction; nested ones join the outer one (or are savepoints)."""
+
+    @abstractmethod
+    def _write_columns(self, cols: dict[str, list[Any]]) -> None:
+        """Upsert one deduplicated columnar batch into `records`, inside the current transaction."""
+
+    @abstractmethod
+    def _stream(self, sql: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result as Arrow batches of the given columns, without materialising it."""
+
+    @abstractmethod
+    def _lock_schema(self) -> None:
+        """Serialise schema creation among processes opening the same store at once (where possible)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection; a DuckDB file is checkpointed and unlocked."""
+
+    # -- schema ------------------------------------------------------------------------------------
+
+    def _init_schema(self) -> None:
+        """Create the tables in an empty database; refuse a database that is someone else's or newer."""
+        with self._transaction():
+            self._lock_schema()
+            tables = {
+                row[0]
+                for row in self._query(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                )
+            }
+            if "meta" not in tables:
+                # Someone else's tables are left alone (a shared PostgreSQL database); ours without
+                # their version row mean the store is not ours, or broken: touch nothing.
+                if tables & {"scans", "records"}:
+                    raise StoreError(
+                        f"{self.url} is not a cleartext store (tables scans/records without meta)"
+                    )
+                for statement in DDL.format(**self._types).split(";"):
+                    if statement.strip():
+                        self._execute(statement)
+                self._execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    ("schema_version", str(STORE_SCHEMA_VERSION)),
+                )
+                return
+            rows = self._query("SELECT value FROM meta WHERE key = ?", ("schema_version",))
+            version = int(rows[0][0]) if rows and str(rows[0][0]).isdigit() else None
+            if version is None:
+                raise StoreError(f"{self.url} is not a cleartext store (no schema version)")
+            if version > STORE_SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.url} has store schema version {version}; this cleartext reads up to "
+                    f"{STORE_SCHEMA_VERSION} (upgrade cleartext)"
+                )
+
+    # -- scans -------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make everything inside atomic: all of it is stored, or (on an exception) none of it.
+
+        `cleartext import` runs begin_scan, every write and finish_scan in one, so a bad line leaves no
+        half-imported scan behind.
+        """
+        with self._lock:
+            known = set(self._known_scans)
+            try:
+                with self._transaction():
+                    yield
+            except BaseException:
+                self._known_scans = known  # scans begun inside were rolled back
+                raise
+
+    def begin_scan(self, params: Mapping[str, Any], *, started_at: dt.datetime | None = None) -> str:
+        """Register a new scan and return its id. `params` must be JSON-able (paths and such become text)."""
+        moment = utc(started_at) or dt.datetime.now(dt.UTC)
+        text = json.dumps(dict(params), default=str, sort_keys=True)
+        with self._lock:
+            for _ in range(16):  # 16 random-suffix clashes in one second: something else is wrong
+                scan_id = new_scan_id(moment)
+                with self._transaction():
+                    if self._query("SELECT 1 FROM scans WHERE scan_id = ?", (scan_id,)):
+                        continue
+                    self._execute(
+                        "INSERT INTO scans (scan_id, started_at, params) VALUES (?, ?, ?)",
+                        (scan_id, moment, text),
+                    )
+                self._known_scans.add(scan_id)
+                return scan_id
+        raise StoreError("could not find a free scan id")
+
+    def finish_scan(
+        self,
+        scan_id: str,
+        counts: Mapping[str, int] | None = None,
+        *,
+        finished_at: dt.datetime | None = None,
+    ) -> None:
+        """Mark a scan finished with its endpoint counts by status (None: count the stored records)."""
+        moment = utc(finished_at) or dt.datetime.now(dt.UTC)
+        with self._lock, self._transaction():
+            self._require(scan_id)
+            if counts is None:
+                rows = self._query(
+                    "SELECT status, count(*) FROM records WHERE scan_id = ? GROUP BY status", (scan_id,)
+                )
+                counts = {status: int(n) for status, n in rows}
+            ordered = dict(
+                sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+            )
+            self._execute(
+                "UPDATE scans SET finished_at = ?, counts = ? WHERE scan_id = ?",
+                (moment, json.dumps(ordered), scan_id),
+            )
+
+    def scans(self) -> list[ScanInfo]:
+        """Every scan, oldest first."""
+        with self._lock:
+            rows = self._query(_SCANS_SQL + " ORDER BY s.started_at, s.scan_id")
+        return [self._scan_info(row) for row in rows]
+
+    def scan(self, scan_id: str) -> ScanInfo:
+        """One scan; StoreError if the store has no scan of that id."""
+        with self._lock:
+            rows = self._query(_SCANS_SQL + " WHERE s.scan_id = ?", (scan_id,))
+        if not rows:
+            raise StoreError(f"no scan {scan_id!r} in {self.url}")
+        return self._scan_info(rows[0])
+
+    @staticmethod
+    def _scan_info(row: tuple[Any, ...]) -> ScanInfo:
+        scan_id, started, finished, params, counts, endpoints = row
+        started_at = utc(started)
+        assert started_at is not None
+        return ScanInfo(
+            scan_id=scan_id,
+            started_at=started_at,
+            finished_at=utc(finished),
+            params=json.loads(params) if params else {},
+            counts=json.loads(counts) if counts else {},
+            endpoints=int(endpoints),
+        )
+
+    def _require(self, scan_id: str) -> None:
+        """StoreError unless the scan exists (cached: a sink checks on every batch)."""
+        if scan_id in self._known_scans:
+            return
+        if not self._query("SELECT 1 FROM scans WHERE scan_id = ?", (scan_id,)):
+            raise StoreError(f"no scan {scan_id!r} in {self.url}")
+        self._known_scans.add(scan_id)
+
+    # -- records -----------------------------------------------------------------------------------
+
+    def write(self, scan_id: str, records: Sequence[Record]) -> int:
+        """Store a batch of records for a scan, in one columnar insert; returns the endpoints written.
+
+        Idempotent per (scan_id, address, port): an endpoint written again replaces its earlier record,
+        so a redelivered shard leaves every endpoint once.
+        """
+        if not records:
+            return 0
+        cols = typed_columns(scan_id, records)
+        with self._lock, self._transaction():
+            self._require(scan_id)
+            self._write_columns(cols)
+        return len(cols["scan_id"])
+
+    def records(self, scan_id: str, *, batch_rows: int = 2000) -> Iterator[Record]:
+        """Every record of a scan, streamed (never all in memory), in storage order (not sorted)."""
+        with self._lock:
+            self._require(scan_id)
+        return self._records(scan_id, batch_rows)
+
+    def _records(self, scan_id: str, batch_rows: int) -> Iterator[Record]:
+        sql = "SELECT CAST(record AS TEXT) AS record FROM records WHERE scan_id = ?"
+        for batch in self._stream(sql, (scan_id,), batch_rows):
+            for text in batch.column(0).to_pylist():
+                yield record_from_dict(json.loads(text))
+
+    def count(self, scan_id: str) -> int:
+        """Endpoints stored for a scan."""
+        with self._lock:
+            self._require(scan_id)
+            return int(self._query("SELECT count(*) FROM records WHERE scan_id = ?", (scan_id,))[0][0])
+
+    # -- diff --------------------------------------------------------------------------------------
+
+    def diff(self, a: str, b: str) -> Diff:
+        """Compare scan A (before) with scan B (after); see :class:`Diff` for what each list means."""
+        with self._lock:
+            self._require(a)
+            self._require(b)
+            rows = self._query(_DIFF_SQL, (a, b, b))
+        best: dict[tuple[str, str, int, str], tuple[str, Exposure]] = {}
+        for side, address, port, protocol, hostname, code, severity, status, in_other in rows:
+            if side == "b":
+                kind = "still" if in_other else "new"
+            else:
+                kind = "fixed" if status in CONCLUSIVE_STATUSES else "unknown"
+            exposure = Exposure(address, int(port), protocol, hostname, code, severity, status)
+            key = (kind, address, int(port), code)
+            # The same code twice on one endpoint (never written by assess, but possible in imports):
+            # keep the worse severity, report it once.
+            if key not in best or _severity_rank(severity) > _severity_rank(best[key][1].severity):
+                best[key] = (kind, exposure)
+        result = Diff(a=a, b=b)
+        for kind, exposure in best.values():
+            getattr(result, kind).append(exposure)
+        for kind in ("new", "fixed", "still", "unknown"):
+            getattr(result, kind).sort(key=_endpoint_order)
+        return result
+
+    # -- export ------------------------------------------------------------------------------------
+
+    def export(self, scan_id: str, fmt: str, path: str | Any) -> int:
+        """Write a scan's records to `path` as parquet, csv or jsonl; returns the rows written.
+
+        The file appears whole or not at all (written beside it, then renamed).
+        """
+        from cleartext.store.export import write_export
+
+        if fmt not in EXPORT_FORMATS:
+            raise StoreError(f"unknown export format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
+        with self._lock:
+            self._require(scan_id)
+        sql = f"SELECT {', '.join(_select_column(c) for c in COLUMNS)} FROM records WHERE scan_id = ?"
+        return write_export(self._stream(sql, (scan_id,), 5000), fmt, path)
+
+    # -- context manager ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _select_column(name: str) -> str:
+    return "CAST(record AS TEXT) AS record" if name == "record" else name
