@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -68,27 +67,29 @@ def attributor(
     rpsl: Sequence[Path],
     contacts: Sequence[Path],
 ) -> Callable[[str], Attribution]:
-    """A cached address -> Attribution lookup from the operator's data files; empty when none is given."""
+    """An address -> Attribution lookup from the operator's data files; empty attributions when none is given.
+
+    The enricher is imported only when files are given: a report without attribution should not pay for
+    loading MMDB readers.
+    """
     if not (mmdb or iptoasn or rir or rpsl or contacts):
         return lambda _address: _EMPTY
-    try:
-        from cleartext.enrich import Enricher  # type: ignore[attr-defined]
-    except ImportError:
-        # TODO(enrich): cleartext.enrich.Enricher is being written alongside; until it lands, data files
-        # cannot be used and the report says so rather than silently leaving every owner unknown.
-        fail("attribution data given, but this build has no enricher (cleartext.enrich.Enricher)")
-    from cleartext.enrich.errors import EnrichError
+    from cleartext.enrich import Enricher, EnrichError
 
     try:
-        enricher = Enricher.from_paths(
-            mmdb=list(mmdb), iptoasn=list(iptoasn), rir=list(rir), rpsl=list(rpsl), contacts=list(contacts)
-        )
+        enricher = Enricher.from_paths(mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
     except EnrichError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot read attribution data: {exc.strerror or exc}")
-    # Each address has up to seven ports: cache the lookups of recent addresses.
-    return lru_cache(maxsize=1 << 16)(enricher.lookup)
+
+    def lookup(address: str) -> Attribution:
+        try:
+            return enricher.lookup(address)  # cached by the enricher: an address has several ports
+        except ValueError:  # not an address: a hand-edited record; report it unattributed
+            return _EMPTY
+
+    return lookup
 
 
 def attributed(

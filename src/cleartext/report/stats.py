@@ -46,6 +46,7 @@ __all__ = [
     "WorstEndpoint",
     "compute",
     "trends",
+    "worst_endpoint",
 ]
 
 CountrySource = Literal["geo", "registry"]
@@ -295,31 +296,17 @@ class StatsBuilder:
         b["country"].bump(country or UNKNOWN, *flags)
         asn_key = str(attribution.asn) if attribution.asn is not None else UNKNOWN
         b["asn"].bump(asn_key, *flags)
-        if attribution.as_name and asn_key not in b["asn"].labels:
-            b["asn"].labels[asn_key] = attribution.as_name
+        if attribution.as_name and asn_key != UNKNOWN:
+            # The smallest name when sources disagree: the same answer whatever the record order.
+            known = b["asn"].labels.get(asn_key)
+            if known is None or attribution.as_name < known:
+                b["asn"].labels[asn_key] = attribution.as_name
         b["software"].bump(obs.software or UNKNOWN, *flags)
         if worst is not None:
             self._consider(record, attribution, country)
 
     def _consider(self, record: Record, attribution: Attribution, country: str | None) -> None:
-        obs = record.observation
-        ordered = sorted(record.findings, key=lambda f: (-f.severity.rank, f.code))
-        codes = list(dict.fromkeys(f.code for f in ordered))
-        self._candidates.append(
-            WorstEndpoint(
-                address=obs.address,
-                port=obs.port,
-                protocol=obs.protocol.value,
-                hostname=obs.hostname,
-                software=obs.software,
-                worst=ordered[0].severity.value,
-                codes=codes,
-                banner=obs.greeting,
-                country=country,
-                asn=attribution.asn,
-                as_name=attribution.as_name,
-            )
-        )
+        self._candidates.append(worst_endpoint(record, attribution, country))
         # Keep the list bounded: sort and cut whenever it has grown to four times the limit.
         if len(self._candidates) >= 4 * max(self._worst_limit, 1):
             self._trim()
@@ -335,6 +322,25 @@ class StatsBuilder:
 
 
 _EMPTY = Attribution()
+
+
+def worst_endpoint(record: Record, attribution: Attribution, country: str | None) -> WorstEndpoint:
+    """The table row of an endpoint with findings (``country`` already chosen by the country source)."""
+    obs = record.observation
+    ordered = sorted(record.findings, key=lambda f: (-f.severity.rank, f.code))
+    return WorstEndpoint(
+        address=obs.address,
+        port=obs.port,
+        protocol=obs.protocol.value,
+        hostname=obs.hostname,
+        software=obs.software,
+        worst=ordered[0].severity.value,
+        codes=list(dict.fromkeys(f.code for f in ordered)),
+        banner=obs.greeting,
+        country=country,
+        asn=attribution.asn,
+        as_name=attribution.as_name,
+    )
 
 
 def compute(

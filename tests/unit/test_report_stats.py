@@ -1,0 +1,260 @@
+"""Report statistics: exact counts on a hand-built scan, trends, JSON round trip, and the DuckDB path agreeing
+with the streaming one on the same records written through the real store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cleartext.enrich.model import Attribution
+from cleartext.record import Record
+from cleartext.report.stats import Stats, StatsBuilder, compute, trends
+from tests.unit.report_samples import (
+    attribution,
+    random_attribution,
+    random_records,
+    sample_pairs,
+    sample_records,
+)
+
+
+def counts(stats: Stats, dimension: str) -> dict[str, tuple[int, int, int, int]]:
+    return {
+        key: (t.endpoints, t.exposed, t.cleartext_login, t.no_tls)
+        for key, t in stats.breakdown(dimension).rows.items()
+    }
+
+
+def test_totals_and_status() -> None:
+    s = compute(sample_pairs())
+    assert (s.records, s.open, s.exposed, s.cleartext_login, s.no_tls, s.findings) == (10, 7, 5, 3, 2, 10)
+    assert s.by_status == {
+        "success": 6,
+        "refused": 1,
+        "connect-timeout": 1,
+        "blocklisted": 1,
+        "not-mail": 1,
+    }
+    assert s.scanned_at == "2026-11-28T08:03:13.445537Z"
+
+
+def test_breakdowns_count_open_endpoints() -> None:
+    s = compute(sample_pairs())
+    assert counts(s, "protocol") == {"imap": (3, 3, 2, 0), "pop3": (2, 1, 1, 1), "smtp": (2, 1, 0, 1)}
+    assert counts(s, "port") == {
+        "143": (2, 2, 2, 0),
+        "110": (2, 1, 1, 1),
+        "25": (1, 1, 0, 1),
+        "993": (1, 1, 0, 0),
+        "587": (1, 0, 0, 0),
+    }
+    assert counts(s, "finding") == {
+        "cleartext-login": (3, 3, 3, 1),
+        "no-tls": (2, 2, 1, 2),
+        "legacy-tls": (1, 1, 0, 0),
+        "cert-expired": (1, 1, 0, 0),
+        "cert-untrusted": (2, 2, 1, 0),
+        "cert-weak-key": (1, 1, 0, 0),
+    }
+    assert counts(s, "severity") == {"high": (4, 4, 3, 1), "medium": (1, 1, 0, 1), "none": (2, 0, 0, 0)}
+    assert counts(s, "tls_version") == {
+        "TLSv1.3": (3, 2, 2, 0),
+        "TLSv1.2": (4, 3, 2, 0),
+        "TLSv1.0": (1, 1, 0, 0),
+        "SSLv3": (1, 1, 0, 0),
+        "none": (3, 2, 1, 2),
+    }
+    assert counts(s, "software") == {
+        "dovecot": (2, 2, 2, 1),
+        "postfix": (2, 1, 0, 1),
+        "courier": (1, 1, 0, 0),
+        "unknown": (2, 1, 1, 0),
+    }
+    assert counts(s, "asn") == {
+        "64500": (3, 2, 2, 1),
+        "64501": (2, 1, 0, 1),
+        "64502": (1, 1, 0, 0),
+        "64503": (1, 1, 1, 0),
+    }
+    assert s.breakdown("asn").labels["64500"] == "EXAMPLE-NET"
+
+
+def test_country_source_is_a_parameter_and_is_named() -> None:
+    geo = compute(sample_pairs())
+    registry = compute(sample_pairs(), "registry")
+    assert counts(geo, "country")["DE"] == (3, 2, 2, 1)
+    assert "AT" not in counts(geo, "country")
+    assert counts(registry, "country")["DE"] == (2, 2, 2, 1)
+    assert counts(registry, "country")["AT"] == (1, 0, 0, 0)
+    assert json.loads(geo.to_json())["country_field"] == "geolocation country (MMDB)"
+    assert json.loads(registry.to_json())["country_field"] == "registry country (RIR delegation)"
+    with pytest.raises(ValueError):
+        StatsBuilder("gps")  # type: ignore[arg-type]
+
+
+def test_unattributed_endpoints_are_unknown() -> None:
+    s = compute((r, Attribution()) for r in sample_records())
+    assert counts(s, "country") == {"unknown": (7, 5, 3, 2)}
+    assert counts(s, "asn") == {"unknown": (7, 5, 3, 2)}
+
+
+def test_worst_endpoints_order_and_bound() -> None:
+    s = compute(sample_pairs())
+    assert [(w.address, w.port) for w in s.worst] == [
+        ("2001:db8::25", 993),
+        ("192.0.2.10", 110),
+        ("203.0.113.66", 143),
+        ("192.0.2.10", 143),
+        ("198.51.100.7", 25),
+    ]
+    first = s.worst[0]
+    assert first.worst == "high" and first.codes[0] == "legacy-tls" and first.country == "NL"
+    assert [(w.address, w.port) for w in compute(sample_pairs(), worst_limit=2).worst] == [
+        ("2001:db8::25", 993),
+        ("192.0.2.10", 110),
+    ]
+
+
+def test_worst_list_stays_bounded_while_streaming() -> None:
+    builder = StatsBuilder(worst_limit=3)
+    records = random_records(400)
+    for record in records:
+        builder.add(record, random_attribution(record.observation.address))
+        assert len(builder._candidates) < 12
+    expected = sorted(
+        (
+            w
+            for w in compute(
+                ((r, random_attribution(r.observation.address)) for r in records), worst_limit=10**6
+            ).worst
+        ),
+        key=lambda w: w.sort_key(),
+    )[:3]
+    assert builder.result().worst == expected
+
+
+def test_json_round_trip() -> None:
+    s = compute(sample_pairs(), scan_id="scan-a")
+    data = json.loads(s.to_json())
+    assert data["totals"] == {
+        "records": 10,
+        "open": 7,
+        "exposed": 5,
+        "cleartext_login": 3,
+        "no_tls": 2,
+        "findings": 10,
+    }
+    assert data["breakdowns"]["tls_version"][0]["key"] == "SSLv3"  # ordinal dimensions in natural order
+    assert Stats.from_dict(data) == s
+    with pytest.raises(ValueError):
+        Stats.from_dict({"kind": "something else"})
+    with pytest.raises(ValueError):
+        Stats.from_dict({"kind": "cleartext-report-stats", "totals": {}})
+
+
+def with_time(records: list[Record], started: str) -> list[Record]:
+    for r in records:
+        if r.observation.started_at:
+            r.observation.started_at = started
+    return records
+
+
+def test_trends_follow_scan_time_not_input_order() -> None:
+    old = compute(
+        ((r, Attribution()) for r in with_time(sample_records()[:3], "2026-10-01T00:00:00Z")), scan_id="old"
+    )
+    new = compute(((r, Attribution()) for r in sample_records()), scan_id="new")
+    series = trends([new, old])
+    assert series.scans == [("old", "2026-10-01T00:00:00Z"), ("new", "2026-11-28T08:03:13.445537Z")]
+    assert [p.value for p in series.series["exposed"]] == [3, 5]
+    assert [p.value for p in series.series["no_tls"]] == [2, 2]
+    # A finding absent from a scan is a zero in its series, not a gap.
+    assert [p.value for p in series.series["finding:legacy-tls"]] == [0, 1]
+    assert [p.value for p in series.series["tls_version:SSLv3"]] == [0, 1]
+    assert json.loads(series.to_json())["series"]["exposed"] == [3, 5]
+
+
+# -- the DuckDB path ----------------------------------------------------------------------------------
+
+
+def store_records(path: Path, records: list[Record]) -> str:
+    """Write records through the real store; returns the scan id."""
+    from cleartext.store import open_store
+
+    store = open_store(str(path))
+    try:
+        scan_id = store.begin_scan({"test": "report"})
+        store.write(scan_id, records)
+        store.finish_scan(scan_id)
+    finally:
+        store.close()
+    return scan_id
+
+
+@pytest.fixture(scope="module")
+def random_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Record]]:
+    pytest.importorskip("duckdb")
+    records = random_records(600, seed=11) + sample_records()
+    path = tmp_path_factory.mktemp("store") / "report.duckdb"
+    return path, store_records(path, records), records
+
+
+def test_duckdb_agrees_with_streaming(random_store: tuple[Path, str, list[Record]]) -> None:
+    from cleartext.report.sqlstats import stats_from_duckdb
+
+    def lookup(address: str) -> Attribution:
+        return attribution(address) if attribution(address).asn else random_attribution(address)
+
+    path, scan_id, records = random_store
+    for source in ("geo", "registry"):
+        streamed = compute(((r, lookup(r.observation.address)) for r in records), source, scan_id=scan_id)  # type: ignore[arg-type]
+        from_sql = stats_from_duckdb(path, scan_id, country_source=source, lookup=lookup)  # type: ignore[arg-type]
+        assert from_sql.to_dict() == streamed.to_dict()
+        assert from_sql == streamed
+    # Without attribution both say unknown.
+    assert stats_from_duckdb(path, scan_id) == compute(((r, Attribution()) for r in records), scan_id=scan_id)
+
+
+def test_duckdb_uses_an_attribution_table_and_a_tls_versions_column(
+    random_store: tuple[Path, str, list[Record]], tmp_path: Path
+) -> None:
+    import duckdb
+
+    from cleartext.report.sqlstats import stats_from_duckdb
+    from cleartext.report.stats import accepted_versions
+
+    path, scan_id, records = random_store
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(path.read_bytes())
+    con = duckdb.connect(str(copy))
+    # What the store could keep: the accepted versions as a typed column, and the enrich stage's table.
+    con.execute("ALTER TABLE records ADD COLUMN tls_versions VARCHAR[]")
+    con.executemany(
+        "UPDATE records SET tls_versions = ? WHERE scan_id = ? AND address = ? AND port = ?",
+        [[sorted(accepted_versions(r)), scan_id, r.observation.address, r.observation.port] for r in records],
+    )
+    con.execute(
+        "CREATE TABLE attribution (address VARCHAR, asn BIGINT, as_name VARCHAR, country VARCHAR, "
+        "registry_country VARCHAR)"
+    )
+    addresses = sorted({r.observation.address for r in records})
+    con.executemany(
+        "INSERT INTO attribution VALUES (?, ?, ?, ?, ?)",
+        [
+            [a, f.asn, f.as_name, f.country, f.registry_country]
+            for a in addresses
+            for f in [random_attribution(a)]
+        ],
+    )
+    streamed = compute(((r, random_attribution(r.observation.address)) for r in records), scan_id=scan_id)
+    assert stats_from_duckdb(con, scan_id, attributions="attribution") == streamed
+    con.close()
+
+
+def test_duckdb_unknown_scan_is_empty(random_store: tuple[Path, str, list[Record]]) -> None:
+    from cleartext.report.sqlstats import stats_from_duckdb
+
+    s = stats_from_duckdb(random_store[0], "no-such-scan")
+    assert (s.records, s.open, s.worst) == (0, 0, [])
