@@ -403,6 +403,7 @@ def schema() -> None:
 # One import per module, in this block.
 # -- command modules --
 import cleartext.cli_report  # noqa: E402,F401
+from cleartext import cli_store  # noqa: E402,F401
 # -- end of command modules --
 
 

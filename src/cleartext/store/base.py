@@ -128,13 +128,50 @@ def parse_time(text: str | None) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
-def utc(moment: dt.datetime | None) -> dt.datetime | None:
-    """Drivers return timestamps in the session's zone (or naive); the API always hands out aware UTC."""
+def utc(moment: dt.datetime | str | None) -> dt.datetime | None:
+    """Aware UTC from whatever the driver gave: a datetime in the session's zone, naive, or text.
+
+    Timestamps are read as text (``CAST(... AS TEXT)``, "2026-11-28 08:15:00.123+00" in both databases
+    with the session in UTC) because DuckDB 1.x needs pytz to hand out a TIMESTAMPTZ as a datetime.
+    """
     if moment is None:
         return None
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
+
+
+def check_record(record: Record) -> None:
+    """Raise ValueError unless the fields that become typed columns have their types.
+
+    record_from_dict checks the enums but takes other fields as they come; a hand-edited or foreign
+    line with a port of "25" or a list for a hostname must be refused by name, not fail inside Arrow
+    or the database with a message about neither.
+    """
+    obs = record.observation
+    if not isinstance(obs.address, str):
+        raise ValueError("address must be a string")
+    try:
+        ipaddress.ip_address(obs.address)
+    except ValueError:
+        raise ValueError(f"address {obs.address!r} is not an IP address") from None
+    if not isinstance(obs.port, int) or isinstance(obs.port, bool) or not 0 <= obs.port <= 65535:
+        raise ValueError(f"port {obs.port!r} is not a TCP port")
+    for name in ("hostname", "software"):
+        if not isinstance(getattr(obs, name), str | None):
+            raise ValueError(f"{name} must be a string or null")
+    if not isinstance(obs.started_at, str):
+        raise ValueError("started_at must be a string")
+    total = obs.timings_ms.get("total") if isinstance(obs.timings_ms, dict) else None
+    if not isinstance(obs.timings_ms, dict) or not isinstance(total, int | float | None):
+        raise ValueError("timings_ms must be an object of numbers")
+    if obs.tls is not None and not isinstance(obs.tls.version, str | None):
+        raise ValueError("tls.version must be a string or null")
+    for finding in record.findings:
+        if not isinstance(finding.code, str):
+            raise ValueError("a finding's code must be a string")
 
 
 def typed_columns(scan_id: str, records: Sequence[Record]) -> dict[str, list[Any]]:
@@ -299,7 +336,8 @@ WHERE fb.code IS NULL
 """
 
 _SCANS_SQL = """
-SELECT s.scan_id, s.started_at, s.finished_at, CAST(s.params AS TEXT), CAST(s.counts AS TEXT),
+SELECT s.scan_id, CAST(s.started_at AS TEXT), CAST(s.finished_at AS TEXT),
+       CAST(s.params AS TEXT), CAST(s.counts AS TEXT),
        (SELECT count(*) FROM records r WHERE r.scan_id = s.scan_id)
 FROM scans s
 """
@@ -501,6 +539,11 @@ class Store(ABC):
         """
         if not records:
             return 0
+        for number, record in enumerate(records, 1):
+            try:
+                check_record(record)
+            except ValueError as exc:
+                raise StoreError(f"record {number} of the batch: {exc}") from None
         cols = typed_columns(scan_id, records)
         with self._lock, self._transaction():
             self._require(scan_id)

@@ -100,8 +100,10 @@ class PostgresStore(Store):
                 for row in zip(*(cols[c] for c in COLUMNS), strict=True):
                     copy.write_row(row)
             self._conn.execute(
+                # In key order: two writers upserting overlapping batches then lock rows in the same
+                # order, so they wait for each other instead of deadlocking.
                 f"INSERT INTO records ({names}) SELECT {names} FROM {_BATCH_TABLE} "  # type: ignore[arg-type]
-                f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
+                f"ORDER BY address, port ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
             )
 
     def _stream(self, sql: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:

@@ -1,0 +1,233 @@
+"""Store commands: `cleartext scans`, `diff`, `export` and `import`, registered on the main typer app.
+
+The store is named by ``--store URL`` (a DuckDB file path, ``duckdb:///path`` or ``postgresql://...``),
+else by $CLEARTEXT_STORE, else ./cleartext.duckdb. Commands that only read refuse a DuckDB file that does
+not exist, so a mistyped path is an error rather than an empty listing. An unknown scan id, a store
+that cannot be opened or a bad input line is one line on stderr and exit status 2, like every usage
+error of cleartext.
+
+The store package (and with it DuckDB, pyarrow, psycopg) is imported inside the commands only: this
+module is imported by every `cleartext` invocation, and `cleartext scan` should not start slower.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, BinaryIO
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cleartext.cli import app, fail
+
+if TYPE_CHECKING:
+    from cleartext.store import Exposure, Store
+
+IMPORT_BATCH = 5000
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="Results store: a DuckDB file, duckdb:///PATH or postgresql://... "
+        "(default: $CLEARTEXT_STORE, else ./cleartext.duckdb).",
+    ),
+]
+
+
+class ExportFormat(StrEnum):
+    PARQUET = "parquet"
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+def _open(url: str | None, *, create: bool) -> Store:
+    from cleartext.store import StoreError, default_store_url, open_store
+
+    try:
+        return open_store(url or default_store_url(), create=create)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+@app.command()
+def scans(
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per scan instead.")] = False,
+) -> None:
+    """List the scans in the store: id, start, finish, endpoints stored and counts by status."""
+    from cleartext.store import StoreError
+
+    with _open(store, create=False) as st:
+        try:
+            infos = st.scans()
+        except StoreError as exc:
+            fail(str(exc))
+        url = st.url
+    if as_json:
+        for info in infos:
+            print(json.dumps(info.to_dict(), sort_keys=True))
+        return
+    if not infos:
+        print(f"cleartext: no scans in {url}", file=sys.stderr)
+        return
+    table = Table(box=None, pad_edge=False)
+    for name, justify in (("id", "left"), ("started", "left"), ("finished", "left"), ("endpoints", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table.add_column("counts")
+    for info in infos:
+        counts = ", ".join(f"{n} {status}" for status, n in info.counts.items())
+        table.add_row(
+            Text(info.scan_id),
+            Text(_when(info.started_at)),
+            Text(_when(info.finished_at) if info.finished_at else "unfinished"),
+            Text(str(info.endpoints)),
+            Text(counts or "-"),
+        )
+    Console(highlight=False, soft_wrap=False).print(table)
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(metavar="A", help="The earlier scan's id.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="The later scan's id.")],
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as one JSON object.")] = False,
+) -> None:
+    """Compare two scans per endpoint and finding: new in B, fixed since A, still open, unknown.
+
+    A finding is fixed only if B reached the endpoint conclusively (success, refused, not-mail); when B
+    timed out or has no record of it, the finding is listed as unknown instead (docs/store.md).
+    """
+    from cleartext.store import StoreError
+
+    with _open(store, create=False) as st:
+        try:
+            result = st.diff(a, b)
+        except StoreError as exc:
+            fail(str(exc))
+    if as_json:
+        print(json.dumps(result.to_dict(), sort_keys=True))
+        return
+    console = Console(highlight=False, soft_wrap=False)
+    sections = (
+        ("new", f"New in {b}"),
+        ("fixed", f"Fixed since {a}"),
+        ("still", "Still open"),
+        ("unknown", f"Unknown: {b} did not reach the endpoint conclusively"),
+    )
+    for kind, title in sections:
+        exposures: list[Exposure] = getattr(result, kind)
+        if not exposures:
+            continue
+        console.print(Text(f"{title} ({len(exposures)})", style="bold"))
+        table = Table(box=None, pad_edge=False)
+        for name in ("endpoint", "protocol", "hostname", "finding", "severity", "status in B"):
+            table.add_column(name, no_wrap=name != "hostname")
+        for e in exposures:
+            host = f"[{e.address}]" if ":" in e.address else e.address
+            table.add_row(
+                Text(f"{host}:{e.port}"),
+                Text(e.protocol),
+                Text(e.hostname or "-"),
+                Text(e.code),
+                Text(e.severity),
+                Text(e.status or "absent"),
+            )
+        console.print(table)
+        console.print()
+    counts = ", ".join(f"{len(getattr(result, kind))} {kind}" for kind, _ in sections)
+    console.print(Text(f"{a} → {b}: {counts}"))
+
+
+@app.command()
+def export(
+    scan_id: Annotated[str, typer.Argument(metavar="SCAN", help="The scan's id (see `cleartext scans`).")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write (replaced if it exists).")],
+    store: StoreOpt = None,
+) -> None:
+    """Write one scan's records to a file: parquet (typed columns + record), csv (typed columns), jsonl."""
+    from cleartext.store import StoreError
+
+    with _open(store, create=False) as st:
+        try:
+            rows = st.export(scan_id, fmt.value, out)
+        except StoreError as exc:
+            fail(str(exc))
+    print(f"cleartext: wrote {rows} records of scan {scan_id} to {out}", file=sys.stderr)
+
+
+class _BadLine(Exception):
+    """A line of the imported file that is not a record: aborts (and rolls back) the whole import."""
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="JSON Lines written by `cleartext scan --out` ('-': stdin)."),
+    ],
+    store: StoreOpt = None,
+) -> None:
+    """Load a file of records as a new scan, all or nothing; prints the new scan's id.
+
+    A line that is not a record is an error naming FILE:LINE (exit 2), and nothing is stored.
+    """
+    from cleartext.store import StoreError
+
+    try:
+        handle: BinaryIO = sys.stdin.buffer if str(file) == "-" else file.open("rb")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    with handle, _open(store, create=True) as st:
+        try:
+            with st.transaction():
+                scan_id, count = _import(st, handle, file)
+        except (_BadLine, StoreError) as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot read {file}: {exc.strerror or exc}")
+    print(scan_id)
+    print(f"cleartext: imported {count} records from {file} as scan {scan_id}", file=sys.stderr)
+
+
+def _import(st: Store, handle: BinaryIO, file: Path) -> tuple[str, int]:
+    """Begin a scan, write the file's records in batches, finish it; raise _BadLine at the first bad line."""
+    from cleartext.record import Record, record_from_dict
+    from cleartext.store.base import check_record
+
+    source = "-" if str(file) == "-" else str(file.resolve())
+    scan_id = st.begin_scan({"source": "import", "file": source})
+    batch: list[Record] = []
+    count = 0
+    for number, raw in enumerate(handle, 1):
+        try:
+            line = raw.decode("utf-8")
+            if not line.strip():
+                continue
+            record = record_from_dict(json.loads(line))
+            check_record(record)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise _BadLine(f"{file}:{number}: {exc}") from None
+        batch.append(record)
+        count += 1
+        if len(batch) >= IMPORT_BATCH:
+            st.write(scan_id, batch)
+            batch = []
+    if count == 0:
+        raise _BadLine(f"{file}: no records")
+    st.write(scan_id, batch)
+    st.finish_scan(scan_id)  # counts by status, from what was stored
+    return scan_id, count
