@@ -80,7 +80,9 @@ def write_iptoasn(
     path: Path, rows: Iterable[tuple[str | int, str | int, int, str, str]], *, gz: bool = False
 ) -> Path:
     """iptoasn TSV: ``range_start range_end AS_number country_code AS_description``."""
-    return write_text(path, "".join(f"{a}\t{b}\t{asn}\t{cc}\t{name}\n" for a, b, asn, cc, name in rows), gz=gz)
+    return write_text(
+        path, "".join(f"{a}\t{b}\t{asn}\t{cc}\t{name}\n" for a, b, asn, cc, name in rows), gz=gz
+    )
 
 
 def write_rir(
@@ -119,7 +121,10 @@ def write_rpsl(path: Path, objects: Iterable[str], *, gz: bool = False) -> Path:
 
 
 def write_contacts(
-    path: Path, rows: Iterable[Sequence[str]], *, header: Sequence[str] = ("kind", "key", "contact", "country")
+    path: Path,
+    rows: Iterable[Sequence[str]],
+    *,
+    header: Sequence[str] = ("kind", "key", "contact", "country"),
 ) -> Path:
     """The contacts CSV."""
     with path.open("w", encoding="utf-8", newline="") as handle:

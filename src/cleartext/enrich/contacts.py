@@ -107,6 +107,12 @@ class _Rows:
         self.certs: dict[str, tuple[CertContact, int]] = {}
 
     def load(self, path: Path) -> None:
+        try:
+            self._load(path)
+        except csv.Error as exc:  # e.g. a binary file's "field larger than field limit"
+            raise EnrichError(path, f"not a CSV file: {exc}", self.number) from None
+
+    def _load(self, path: Path) -> None:
         source = path.name
         with open_text(path, encoding="utf-8-sig") as handle:
             header: dict[str, int] | None = None

@@ -89,7 +89,7 @@ class MmdbReader:
             return None  # an IPv4-only database says nothing about IPv6 addresses
         try:
             record, prefixlen = self._reader.get_with_prefix_len(address)
-        except InvalidDatabaseError as exc:
+        except (InvalidDatabaseError, ValueError) as exc:  # ValueError: undecodable strings
             raise EnrichError(self.path, f"damaged MMDB file: {exc}") from None
         if not isinstance(record, dict):
             return None
