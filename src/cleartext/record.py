@@ -12,7 +12,7 @@ Everything here is plain data: the probe fills an :class:`Observation`, assess a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -170,16 +170,34 @@ class Record:
         return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        obs = asdict(self.observation)
         return {
             "version": SCHEMA_VERSION,
-            **obs,
-            "findings": [asdict(f) for f in self.findings],
+            **_plain(self.observation),
+            "findings": [_plain(f) for f in self.findings],
         }
 
     def to_json(self) -> str:
         # ensure_ascii keeps every line 7-bit clean, whatever bytes a server sent.
         return json.dumps(self.to_dict(), ensure_ascii=True, separators=(",", ":"))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """Our dataclasses as plain JSON-ready data — what dataclasses.asdict does, minus its deep copies,
+    which made serialisation the scanner's hottest path. Records hold only fresh lists and dicts of
+    scalars, so sharing the leaves is safe."""
+    fields_of = _FIELDS.get(type(value))
+    if fields_of is None and is_dataclass(value) and not isinstance(value, type):
+        fields_of = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
+    if fields_of is not None:
+        return {name: _plain(getattr(value, name)) for name in fields_of}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def record_from_dict(data: dict[str, Any]) -> Record:
