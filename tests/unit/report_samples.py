@@ -28,8 +28,32 @@ HOSTILE_BANNER = (
     '<svg onload=alert(3)> <a href="https://evil.example/x">x</a> ready'
 )
 HOSTILE_CN = '=HYPERLINK("https://evil.example","click")'
-# How cryptography writes an emailAddress attribute (no short name): '#' and the hex DER of an IA5String.
-EMAIL_ATTRIBUTE = "1.2.840.113549.1.9.1=#1611706f73746d6173746572406578616d706c65"
+
+
+def dn(*attributes: tuple[str, str]) -> str:
+    """A name as the record holds it: cryptography's RFC 4514 string, sanitised as cleartext.tls.certs does.
+
+    Attributes by short name: CN, O, OU, C, L, ST, emailAddress, surname, givenName.
+    """
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from cleartext.text import sanitize
+
+    oids = {
+        "CN": NameOID.COMMON_NAME,
+        "O": NameOID.ORGANIZATION_NAME,
+        "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+        "C": NameOID.COUNTRY_NAME,
+        "L": NameOID.LOCALITY_NAME,
+        "ST": NameOID.STATE_OR_PROVINCE_NAME,
+        "emailAddress": NameOID.EMAIL_ADDRESS,
+        "surname": NameOID.SURNAME,
+        "givenName": NameOID.GIVEN_NAME,
+    }
+    name = x509.Name([x509.NameAttribute(oids[key], value) for key, value in attributes])
+    return sanitize(name.rfc4514_string(), 512)
+
 
 ATTRIBUTION: dict[str, Attribution] = {
     "192.0.2.10": Attribution(
@@ -57,8 +81,13 @@ def attribution(address: str) -> Attribution:
 def cert(**kw: object) -> Certificate:
     base: dict[str, object] = dict(
         sha256="3f" * 32,
-        subject=f"CN=mail.example.org,O=Example\\\\, Inc.,C=DE,{EMAIL_ATTRIBUTE}",
-        issuer="CN=Example CA R1,O=Example Trust,C=US",
+        subject=dn(
+            ("C", "DE"),
+            ("emailAddress", "postmaster@example.org"),
+            ("O", "Example, Inc."),
+            ("CN", "mail.example.org"),
+        ),
+        issuer=dn(("C", "US"), ("O", "Example Trust"), ("CN", "Example CA R1")),
         not_before="2026-01-01T00:00:00Z",
         not_after="2027-01-31T12:00:00Z",
         key_type="rsa",
@@ -171,8 +200,8 @@ def sample_records() -> list[Record]:
                     cipher="TLS_RSA_WITH_AES_128_CBC_SHA",
                     chain=[
                         cert(
-                            subject="CN=old.example.net",
-                            issuer="CN=old.example.net",
+                            subject=dn(("CN", "old.example.net")),
+                            issuer=dn(("CN", "old.example.net")),
                             not_before="2019-01-01T00:00:00Z",
                             not_after="2020-01-01T00:00:00Z",
                             self_signed=True,
@@ -214,7 +243,10 @@ def sample_records() -> list[Record]:
                 hostname="evil.example",
                 greeting=HOSTILE_BANNER,
                 plain=login_plain,
-                tls=tls(chain=[cert(subject=f"CN={HOSTILE_CN}", issuer="CN=<i>CA</i>")], trusted=False),
+                tls=tls(
+                    chain=[cert(subject=dn(("CN", HOSTILE_CN)), issuer=dn(("CN", "<i>CA</i>")))],
+                    trusted=False,
+                ),
                 matrix=matrix(),
             )
         ),

@@ -76,8 +76,10 @@ DEFAULT_SEVERITY: Mapping[str, str] = {
     f"{prefix}{base}": severity for base, severity in _DEFAULT.items() for prefix in ("scan_", "scan6_")
 }
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# A mail server of the protocol answered: its greeting was read.
+# A mail server of the protocol answered: the dialog ran, or it refused us in its greeting...
 _MAIL_SEEN = {Status.SUCCESS, Status.REFUSED_BY_POLICY}
+# ...or the dialog broke after a greeting was read.
+_BROKE_AFTER_GREETING = {Status.TLS_ERROR, Status.READ_TIMEOUT, Status.CLOSED, Status.PROTOCOL_ERROR}
 _KEY_ALGORITHM = {
     "rsa": "rsaEncryption",
     "ec": "id-ecPublicKey",
@@ -236,7 +238,7 @@ def service(obs: Observation) -> str:
 
 def mail_server_seen(obs: Observation) -> bool:
     """A mail server of the record's protocol answered (its greeting was read)."""
-    return obs.status in _MAIL_SEEN or (obs.status is not Status.NOT_MAIL and bool(obs.greeting))
+    return obs.status in _MAIL_SEEN or (obs.status in _BROKE_AFTER_GREETING and bool(obs.greeting))
 
 
 def _codes(record: Record) -> list[str]:
