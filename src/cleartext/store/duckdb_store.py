@@ -21,6 +21,16 @@ import pyarrow as pa
 from cleartext.store.base import COLUMNS, Store, StoreError, arrow_schema, one_line
 
 _BATCH_VIEW = "_cleartext_batch"
+_MAGIC_OFFSET, _MAGIC = 8, b"DUCK"  # the main header: an 8-byte checksum, then the magic
+
+
+def _is_duckdb_file(file: Path) -> bool:
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(_MAGIC_OFFSET + len(_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot open store {file}: {exc.strerror or exc}") from None
+    return head[_MAGIC_OFFSET:] == _MAGIC
 
 
 class DuckDBStore(Store):
@@ -39,6 +49,10 @@ class DuckDBStore(Store):
                 raise StoreError(f"cannot open store {path}: it is a directory")
             if not create and not file.exists():
                 raise StoreError(f"no store at {path} (import or scan into it first)")
+            if file.exists() and not _is_duckdb_file(file):
+                # Checked before connecting: DuckDB 2 would open a JSON or CSV file as a database of
+                # views, and the error would come later and make less sense.
+                raise StoreError(f"cannot open store {path}: not a DuckDB database file")
         try:
             self._conn = duckdb.connect(path)
             # The progress bar would write to our stdout during long queries; UTC keeps timestamps plain.
