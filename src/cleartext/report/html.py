@@ -14,6 +14,7 @@ an attribute or start a script, and the CSP is a second wall should that ever fa
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import html
 from collections.abc import Sequence
@@ -96,12 +97,23 @@ def _csp(css: str) -> str:
     digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
     return (
         "default-src 'none'; script-src 'none'; connect-src 'none'; img-src 'none'; font-src 'none'; "
-        f"style-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        f"style-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
     )
 
 
 def _short(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _when(iso: str) -> str:
+    """An ISO 8601 UTC time as people read it: ``2026-11-28 08:03 UTC`` (the text itself if unparsable)."""
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _pct(part: int, whole: int) -> str:
@@ -198,7 +210,7 @@ def _breakdown_chart(stats: Stats, dimension: str, title: str, note: str, **kw: 
 def trend_chart(trends: Trends, metrics: Sequence[tuple[str, str]]) -> str:
     """Lines across scans, one per metric, as inline SVG with a legend."""
     n = len(trends.scans)
-    width, height, left, right, top, bottom = 900, 260, 56, 20, 14, 46
+    width, height, left, right, top, bottom = 900, 240, 56, 56, 14, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     series = [(name, label, [p.value for p in trends.series.get(name, [])]) for name, label in metrics]
     peak = max((v for _, _, values in series for v in values), default=0) or 1
@@ -310,7 +322,7 @@ def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cle
         part
         for part in (
             f"scan {stats.scan_id}" if stats.scan_id else "",
-            f"started {stats.scanned_at}" if stats.scanned_at else "",
+            f"started {_when(stats.scanned_at)}" if stats.scanned_at else "",
             f"{stats.records:,} records",
         )
         if part
