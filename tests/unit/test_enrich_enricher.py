@@ -216,3 +216,26 @@ def test_a_bad_file_fails_the_whole_load_by_name(files: dict[str, list[Path]], t
         Enricher.from_paths(**swapped)
     with pytest.raises(EnrichError, match=r"ripe\.db\.gz: not a MaxMind DB"):
         Enricher.from_paths(mmdb=[*files["mmdb"], *files["rpsl"]])
+
+
+def test_fast_attribution_builder_makes_the_same_record() -> None:
+    """The enricher writes Attribution's slots directly (2 µs saved per lookup); the result must be
+    indistinguishable from the constructor's — and the fast path must still apply to the model."""
+    from cleartext.enrich.enricher import _attribution, _attribution_fast
+
+    values = (
+        64496,
+        "Example",
+        "BE",
+        "NL",
+        "ripencc",
+        "192.0.2.0/24",
+        ("a@one.example",),
+        "c@nl.example",
+        ("x",),
+    )
+    fast, slow = _attribution(*values), Attribution(*values)
+    assert _attribution is _attribution_fast, "Attribution's fields changed: update enricher._FIELDS"
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    with pytest.raises(AttributeError):
+        fast.asn = 1  # type: ignore[misc]  # still frozen

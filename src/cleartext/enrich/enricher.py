@@ -28,6 +28,7 @@ LRU cache, since scan records repeat each address once per port.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,6 +63,8 @@ class Enricher:
         self.rir = rir
         self.rpsl = rpsl
         self.contacts = contacts
+        self._iptoasn = iptoasn.tables if iptoasn is not None else None
+        self._rir = rir.tables if rir is not None else None
         self._lookup: Any = lru_cache(maxsize=cache_size)(self._attribute) if cache_size else self._attribute
 
     @classmethod
@@ -138,97 +141,167 @@ class Enricher:
         self.close()
 
     def _attribute(self, address: str) -> Attribution:
+        """One uncached lookup, written for speed: plain locals, table indexes instead of objects.
+
+        Every source is a bisect or one MMDB tree walk; what is left is bookkeeping, which is why
+        this method avoids per-lookup objects (matches, dicts) and builds the frozen Attribution
+        through :func:`_attribution`.
+        """
         version, value = parse_address(address)
         if version == 4 and ":" in address:
             address = address_text(4, value)  # IPv4-mapped: the databases index it as IPv4
         asn: int | None = None
-        as_name = country = registered = registry = registry_country = None
-        network: str | None = None
-        asn_source = country_source = registered_source = registry_source = None
+        as_name = country = registered = registry = registry_country = network = None
+        asn_source = country_source = registered_source = registry_source = cc_source = None
         registered_len = -1
-        best_len = -1  # the most specific prefix among the other contributing sources
+        best_len = -1  # the most specific prefix among the contributing sources other than the AS's
 
         for db in self.mmdb:
             hit = db.lookup(address, version)
             if hit is None:
                 continue
-            used = False
             if asn is None and hit.asn is not None:
                 asn, as_name, asn_source = hit.asn, hit.as_name, db.name
                 network = prefix_text(version, value, hit.prefixlen)
-                used = True
             if country is None and hit.country is not None:
-                country, country_source, used = hit.country, db.name, True
+                country, country_source = hit.country, db.name
+                best_len = max(best_len, hit.prefixlen)
             if registered is None and hit.registered_country is not None:
                 registered, registered_source, registered_len = hit.registered_country, db.name, hit.prefixlen
-            if used and hit.prefixlen > best_len:
-                best_len = hit.prefixlen
 
         as_country = as_country_source = None
-        if self.iptoasn is not None:
-            route = self.iptoasn.match(version, value)
-            if route is not None:
+        if self._iptoasn is not None:
+            table = self._iptoasn[version]
+            index = table.find(value)
+            if index >= 0:
+                route = table.values[index]
                 if asn is None:
-                    asn, as_name, asn_source = route.value.asn, route.value.as_name, route.value.source
-                    network = prefix_text(version, value, route.prefixlen(value))
-                as_country, as_country_source = route.value.country, route.value.source
+                    asn, as_name, asn_source = route.asn, route.as_name, route.source
+                    network = prefix_text(version, value, table.prefixlen(index, value))
+                as_country, as_country_source = route.country, route.source
 
-        if self.rir is not None:
-            block = self.rir.match(version, value)
-            if block is not None:
-                registry, registry_source = block.value.registry, block.value.source
-                registry_country = block.value.country
-                if network is None and (length := block.prefixlen(value)) > best_len:
-                    best_len = length
-        country_of_registry_source = registry_source if registry_country is not None else None
-        if registry_country is None and registered is not None:
-            registry_country, country_of_registry_source = registered, registered_source
-            best_len = max(best_len, registered_len)
-        if registry_country is None and as_country is not None:
-            registry_country, country_of_registry_source = as_country, as_country_source
+        if self._rir is not None:
+            table_rir = self._rir[version]
+            index = table_rir.find(value)
+            if index >= 0:
+                block = table_rir.values[index]
+                registry, registry_source = block.registry, block.source
+                registry_country = block.country
+                if registry_country is not None:
+                    cc_source = block.source
+                if network is None:
+                    best_len = max(best_len, table_rir.prefixlen(index, value))
+        if registry_country is None:
+            if registered is not None:
+                registry_country, cc_source = registered, registered_source
+                best_len = max(best_len, registered_len)
+            elif as_country is not None:
+                registry_country, cc_source = as_country, as_country_source
 
         abuse: tuple[str, ...] = ()
         abuse_sources: tuple[str, ...] = ()
         cert_country: str | None = None
-        if self.contacts is not None:
-            cidr = self.contacts.match(version, value)
-            owner = cidr.value if cidr is not None else None
+        contacts = self.contacts
+        if contacts is not None:
+            table_cidr = contacts.tables[version]
+            index = table_cidr.find(value)
+            owner = table_cidr.values[index] if index >= 0 else None
             if owner is None and asn is not None:
-                owner = self.contacts.asn_contact(asn)
+                owner = contacts.asns.get(asn)
             if owner is not None:
                 abuse, abuse_sources, cert_country = owner.mailboxes, (owner.source,), owner.country
         if not abuse and self.rpsl is not None:
-            inetnum = self.rpsl.match(version, value)
-            if inetnum is not None:
-                abuse, abuse_sources = inetnum.value.mailboxes, inetnum.value.sources
-                if network is None and (length := inetnum.prefixlen(value)) > best_len:
-                    best_len = length
-            elif asn is not None and (autnum := self.rpsl.asn_contact(asn)) is not None:
+            table_rpsl = self.rpsl.tables[version]
+            index = table_rpsl.find(value)
+            if index >= 0:
+                found = table_rpsl.values[index]
+                abuse, abuse_sources = found.mailboxes, found.sources
+                if network is None:
+                    best_len = max(best_len, table_rpsl.prefixlen(index, value))
+            elif asn is not None and (autnum := self.rpsl.asns.get(asn)) is not None:
                 abuse, abuse_sources = autnum.mailboxes, autnum.sources
 
         cert = cert_source = None
-        if self.contacts is not None:
+        if contacts is not None and contacts.certs:
             chosen = cert_country or registry_country or country
-            found = self.contacts.cert(chosen) if chosen is not None else None
-            if found is not None:
-                cert, cert_source = found.mailbox, found.source
+            cert_row = contacts.certs.get(chosen) if chosen is not None else None
+            if cert_row is not None:
+                cert, cert_source = cert_row.mailbox, cert_row.source
 
         if network is None and best_len >= 0:
             network = prefix_text(version, value, best_len)
-        names = [asn_source, country_source, registry_source, country_of_registry_source]
-        names.extend(abuse_sources)
-        names.append(cert_source)
-        return Attribution(
-            asn=asn,
-            as_name=as_name,
-            country=country,
-            registry_country=registry_country,
-            registry=registry,
-            network=network,
-            abuse_contacts=abuse,
-            cert=cert,
-            sources=tuple(dict.fromkeys(n for n in names if n is not None)),
+        names = [asn_source, country_source, registry_source, cc_source, *abuse_sources, cert_source]
+        return _attribution(
+            asn,
+            as_name,
+            country,
+            registry_country,
+            registry,
+            network,
+            abuse,
+            cert,
+            tuple(dict.fromkeys(n for n in names if n is not None)),
         )
+
+
+# A frozen slotted dataclass's __init__ sets each field through object.__setattr__, about 2 µs for
+# Attribution — a third of an uncached lookup. Writing the slots through their descriptors builds the
+# same object (equal, same hash, same repr) in a quarter of the time. Used only while the field list is
+# the one this module fills; otherwise the ordinary constructor.
+_FIELDS = (
+    "asn",
+    "as_name",
+    "country",
+    "registry_country",
+    "registry",
+    "network",
+    "abuse_contacts",
+    "cert",
+    "sources",
+)
+
+
+def _attribution_fast(
+    asn: int | None,
+    as_name: str | None,
+    country: str | None,
+    registry_country: str | None,
+    registry: str | None,
+    network: str | None,
+    abuse_contacts: tuple[str, ...],
+    cert: str | None,
+    sources: tuple[str, ...],
+) -> Attribution:
+    obj = _new(Attribution)
+    (
+        set_asn,
+        set_as_name,
+        set_country,
+        set_registry_country,
+        set_registry,
+        set_network,
+        set_abuse_contacts,
+        set_cert,
+        set_sources,
+    ) = _SETTERS
+    set_asn(obj, asn)
+    set_as_name(obj, as_name)
+    set_country(obj, country)
+    set_registry_country(obj, registry_country)
+    set_registry(obj, registry)
+    set_network(obj, network)
+    set_abuse_contacts(obj, abuse_contacts)
+    set_cert(obj, cert)
+    set_sources(obj, sources)
+    return obj
+
+
+if tuple(f.name for f in fields(Attribution)) == _FIELDS and hasattr(Attribution, "__slots__"):
+    _new = object.__new__
+    _SETTERS = tuple(getattr(Attribution, name).__set__ for name in _FIELDS)
+    _attribution: Any = _attribution_fast
+else:  # pragma: no cover - the model changed; stay correct, if slower
+    _attribution = Attribution
 
 
 def _load(reader: type[R], paths: Iterable[str | Path]) -> R | None:
