@@ -117,7 +117,10 @@ class RangeBuilder(Generic[V]):
         starts, ends, values = self.starts, self.ends, self.values
         count = len(values)
         if any(starts[i] > starts[i + 1] for i in range(count - 1)):
-            order = sorted(range(count), key=lambda i: (starts[i], -ends[i], i))
+            # By start, then larger range first, as one integer key (tuples would cost far more
+            # memory on a multi-million-range dump); the sort is stable, so ties keep input order.
+            shift = BITS[self.version] + 1
+            order = sorted(range(count), key=lambda i: (starts[i] << shift) - ends[i])
             starts_sorted, ends_sorted = _bounds(self.version), _bounds(self.version)
             starts_sorted.extend(starts[i] for i in order)
             ends_sorted.extend(ends[i] for i in order)
