@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -36,7 +37,14 @@ def lab() -> Iterator[dict[str, Any]]:
         labctl.stop()
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+# Scans write to a store by default; the tests' scans go to one of the session's own, never to a
+# cleartext.duckdb in the working tree.
+TEST_STORE = Path(tempfile.mkdtemp(prefix="cleartext-tests-")) / "store.duckdb"
+
+
+def run_cli(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real `cleartext` command (as a user would), capturing its output."""
     return subprocess.run(
         [sys.executable, "-m", "cleartext", *args],
@@ -45,7 +53,13 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
         timeout=timeout,
         stdin=subprocess.DEVNULL,
         cwd=ROOT,
-        env={**os.environ, "COLUMNS": "160", "NO_COLOR": "1"},
+        env={
+            **os.environ,
+            "COLUMNS": "160",
+            "NO_COLOR": "1",
+            "CLEARTEXT_STORE": str(TEST_STORE),
+            **(env or {}),
+        },
     )
 
 

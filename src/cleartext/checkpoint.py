@@ -37,6 +37,8 @@ class ScanState:
     done_above: list[int] = field(default_factory=list)
     offset: int = 0
     named: list[list[str]] = field(default_factory=list)  # [hostname, address] pairs, as resolved
+    scan_id: str | None = None  # the scan's id in the store, so a resumed scan continues the same one
+    store_offset: int = 0  # output offset up to which every record is known to be in the store
     version: int = STATE_VERSION
 
     def save(self, path: Path) -> None:

@@ -140,6 +140,14 @@ def _warn(message: str) -> None:
     print(f"cleartext: warning: {message}", file=sys.stderr)
 
 
+def store_url(given: str | None) -> str | None:
+    """--store, else $CLEARTEXT_STORE, else ./cleartext.duckdb; "none" means no store."""
+    from cleartext.store import DEFAULT_STORE, STORE_ENV
+
+    url = given or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    return None if url.lower() == "none" else url
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``I/N`` (0 <= I < N) -> (I, N)."""
     index, sep, count = text.partition("/")
@@ -158,6 +166,15 @@ def scan(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the scan whose state is beside --out (after a kill).")
     ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Results store: a DuckDB path or postgresql:// URL (default: $CLEARTEXT_STORE, "
+            "else ./cleartext.duckdb).",
+        ),
+    ] = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Write JSON Lines only, no store.")] = False,
     allow_reserved: AllowReservedOpt = False,
     resolve: ResolveOpt = None,
     nameserver: NameserverOpt = None,
@@ -234,6 +251,16 @@ def scan(
         exclude=str(exclude) if exclude else None,
         progress=progress,
         progress_interval=progress_interval,
+        store=None if no_store else store_url(store),
+        params={
+            "targets": list(targets),
+            "ports": ports,
+            "allow_reserved": allow_reserved,
+            "rate": rate,
+            "per_host": per_host,
+            "max_connections": max_connections,
+            "ehlo_name": settings.ehlo_name,
+        },
     )
     try:
         result = run_loop(run_job(options, settings, resolver, _warn))
@@ -249,7 +276,8 @@ def scan(
         raise typer.Exit(0) from None
     counts = result.counts
     summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
-    print(f"cleartext: {sum(counts.values())} endpoints: {summary or 'none'}", file=sys.stderr)
+    stored = f"; scan {result.scan_id} in the store" if result.scan_id else ""
+    print(f"cleartext: {sum(counts.values())} endpoints: {summary or 'none'}{stored}", file=sys.stderr)
     if result.interrupted:
         hint = "; --resume continues" if out else ""
         print(f"cleartext: interrupted{hint}", file=sys.stderr)

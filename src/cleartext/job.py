@@ -13,7 +13,7 @@ import contextlib
 import secrets
 import signal
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +31,10 @@ from cleartext.permutation import Permutation
 from cleartext.politeness import ExclusionList, Gate
 from cleartext.probe import ProbeSettings
 from cleartext.progress import ScanProgress
-from cleartext.record import Record
+from cleartext.record import Record, record_from_dict
 from cleartext.resolve import Resolver
 from cleartext.scan import Engine, Plan, auto_concurrency, build_space, resolve_named
+from cleartext.store import Store, StoreError, StoreSink, open_store
 from cleartext.targets import Named, PortSpec, TargetSpec
 
 
@@ -62,7 +63,8 @@ class JobOptions:
     exclude: str | None = None
     progress: bool | None = None  # None: a bar on a terminal, log lines otherwise
     progress_interval: float = 10.0
-    sinks: list[Callable[[Record], None]] = field(default_factory=list)  # e.g. the store
+    store: str | None = None  # store URL (DuckDB path or postgresql://); None: JSON Lines only
+    params: dict[str, object] = field(default_factory=dict)  # what the store keeps about this scan
 
 
 @dataclass
@@ -70,6 +72,7 @@ class JobResult:
     counts: Counter[str]
     interrupted: bool
     complete: bool
+    scan_id: str | None = None
 
 
 class _Output:
@@ -134,11 +137,13 @@ async def run_job(
     if opts.resume and opts.out is None:
         raise JobError("--resume needs --out: the state is kept beside the output file")
     done_above: set[int] = set()
+    scan_id: str | None = None
     if opts.resume:
         state, done_above = _resume_state(opts)
         seed = state.seed
         named = [Named(h, a) for h, a in state.named]
         watermark = state.watermark
+        scan_id = state.scan_id
     else:
         seed = opts.seed if opts.seed is not None else secrets.randbits(63)
         named = await resolve_named(opts.specs, resolver, warn)
@@ -163,10 +168,20 @@ async def run_job(
     except ValueError as exc:
         raise JobError(str(exc)) from None
     gate = Gate(exclusions, opts.rate, opts.per_host)
+    store, sink, scan_id = _open_store(opts, scan_id, seed)
+    if opts.resume and store is not None and scan_id is not None:
+        # The store's sink buffers a second or two; what a kill cut off there is in the output: replay it.
+        assert opts.out is not None
+        _replay_into_store(store, scan_id, opts.out, state.store_offset)
+    # Which output offset the store has caught up with: (records emitted before it, offset after it).
+    in_flight_to_store: deque[tuple[int, int]] = deque()
+    emitted = 0
+    store_offset = 0
     try:
         output = _Output(opts.out)
     except OSError as exc:
         raise JobError(f"cannot write {opts.out}: {exc.strerror or exc}") from None
+    store_offset = output.offset
     fp = _fingerprint(opts)
 
     keep_state = opts.out is not None and (not opts.out.exists() or opts.out.is_file())
@@ -182,14 +197,28 @@ async def run_job(
             watermark=tracker.watermark,
             done_above=sorted(tracker.above),
             offset=output.offset,
+            store_offset=store_caught_up(),
             named=[[n.hostname, n.address] for n in plan.space.named],
+            scan_id=scan_id,
         )
         with contextlib.suppress(OSError):  # a full disk: the previous state stays valid
             state.save(state_path(opts.out))
 
+    def store_caught_up() -> int:
+        nonlocal store_offset
+        if sink is None:
+            return output.offset
+        written = sink.written
+        while in_flight_to_store and in_flight_to_store[0][0] < written:
+            store_offset = in_flight_to_store.popleft()[1]
+        return store_offset
+
     def emit(record: Record) -> None:
+        nonlocal emitted
         output.write(record)
-        for sink in opts.sinks:
+        if sink is not None:
+            in_flight_to_store.append((emitted, output.offset))
+            emitted += 1
             sink(record)
 
     remaining = max(0, plan.shard_size - _done_count(tracker, plan))
@@ -228,9 +257,67 @@ async def run_job(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
         output.close()
+        store_error = _close_store(store, sink)
     save_state()
     complete = tracker.watermark >= plan.space.size
-    return JobResult(counts, stop.is_set(), complete)
+    if store_error is not None:
+        raise JobAborted(f"{store_error}; the JSON Lines output is complete")
+    if store is not None and scan_id is not None and complete:
+        try:
+            store.finish_scan(scan_id)  # counts every record of the scan, over all its resumptions
+        except StoreError as exc:
+            raise JobAborted(str(exc)) from None
+        finally:
+            store.close()
+    elif store is not None:
+        store.close()
+    return JobResult(counts, stop.is_set(), complete, scan_id)
+
+
+def _replay_into_store(store: Store, scan_id: str, out: Path, offset: int, batch: int = 5000) -> None:
+    """Write the output's records from ``offset`` on into the store (writes are idempotent per endpoint)."""
+    records = []
+    try:
+        for data in records_after(out, offset):
+            with contextlib.suppress(ValueError):
+                records.append(record_from_dict(data))
+            if len(records) >= batch:
+                store.write(scan_id, records)
+                records = []
+        if records:
+            store.write(scan_id, records)
+    except StoreError as exc:
+        raise JobError(str(exc)) from None
+
+
+def _open_store(
+    opts: JobOptions, scan_id: str | None, seed: int
+) -> tuple[Store | None, StoreSink | None, str | None]:
+    """Open the store and begin (or, resuming, continue) this scan's entry in it."""
+    if opts.store is None:
+        return None, None, None
+    try:
+        store = open_store(opts.store)
+        if scan_id is None:
+            scan_id = store.begin_scan({**opts.params, "seed": seed, "shard": f"{opts.shard}/{opts.shards}"})
+        else:
+            store.scan(scan_id)  # the resumed scan must be in this store
+        return store, StoreSink(store, scan_id), scan_id
+    except StoreError as exc:
+        raise JobError(str(exc)) from None
+
+
+def _close_store(store: Store | None, sink: StoreSink | None) -> str | None:
+    """Write what the sink still holds; the error, as one line, if that fails."""
+    if sink is None:
+        return None
+    try:
+        sink.close()
+    except StoreError as exc:
+        assert store is not None
+        store.close()
+        return str(exc)
+    return None
 
 
 def _done_count(tracker: Tracker, plan: Plan) -> int:

@@ -54,6 +54,7 @@ def test_order_is_scattered_and_follows_the_seed() -> None:
 
 def test_resume_after_sigkill_keeps_every_endpoint_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "scan.jsonl"
+    store = tmp_path / "store.duckdb"
     args = ["scan", "127.0.9.0/24", "--ports", "25,993", "--rate", "150", "--out", str(out), *FAST]
     proc = subprocess.Popen(
         [sys.executable, "-m", "cleartext", *args],
@@ -61,6 +62,7 @@ def test_resume_after_sigkill_keeps_every_endpoint_exactly_once(tmp_path: Path) 
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, "CLEARTEXT_STORE": str(store)},
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 20_000):
@@ -70,12 +72,24 @@ def test_resume_after_sigkill_keeps_every_endpoint_exactly_once(tmp_path: Path) 
     assert proc.returncode == -signal.SIGKILL
     before = len(out.read_text().splitlines())
     assert 0 < before < 512, "killed mid-scan"
-    result = run_cli(*args, "--resume")
+    result = run_cli(*args, "--resume", env={"CLEARTEXT_STORE": str(store)})
     assert result.returncode == 0, result.stderr
     records = parse_records(out.read_text())
     counts = Counter(endpoints(records))
     assert len(counts) == 512, "nothing lost"
     assert max(counts.values()) == 1, "nothing twice"
+    # The store holds the same: one scan, continued by the resumption, every endpoint once, finished.
+    from cleartext.store import open_store
+
+    st = open_store(str(store), create=False)
+    try:
+        (info,) = st.scans()
+        assert st.count(info.scan_id) == 512 and info.finished_at is not None
+        assert sorted(
+            (r.observation.address, r.observation.port) for r in st.records(info.scan_id)
+        ) == sorted(counts)
+    finally:
+        st.close()
 
 
 def test_resume_refuses_other_arguments_and_missing_state(tmp_path: Path) -> None:
@@ -117,6 +131,7 @@ def test_exclusion_file_is_reread_while_scanning(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "CLEARTEXT_STORE": "none"},
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 20):
@@ -260,3 +275,31 @@ def test_bad_exclusion_line_names_the_line(tmp_path: Path) -> None:
     exclude.write_text("127.0.9.1\nnot-an-address\n")
     result = run_cli("scan", "127.0.9.0/30", "--ports", "25", "--exclude", str(exclude), *FAST)
     assert result.returncode == 2 and f"{exclude}:2" in result.stderr
+
+
+def test_scan_writes_its_records_into_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "results.duckdb"
+    result = run_cli("scan", "127.0.9.0/29", "--ports", "25,993", "--store", str(store), *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "in the store" in result.stderr
+    listed = run_cli("scans", "--store", str(store), "--json")
+    assert listed.returncode == 0, listed.stderr
+    (scan,) = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()] or [None]
+    assert scan is not None and scan["endpoints"] == 16 and scan["counts"] == {"refused": 16}
+    assert scan["params"]["targets"] == ["127.0.9.0/29"]
+    nothing = tmp_path / "none.duckdb"
+    assert (
+        run_cli(
+            "scan", "127.0.9.0/30", "--ports", "25", "--no-store", "--store", str(nothing), *FAST
+        ).returncode
+        == 0
+    )
+    assert not nothing.exists()
+
+
+def test_unusable_store_is_exit_2_before_scanning(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-db.duckdb"
+    bad.write_text("this is not a database\n")
+    result = run_cli("scan", "127.0.9.0/30", "--ports", "25", "--store", str(bad), *FAST)
+    assert result.returncode == 2 and result.stderr.startswith("cleartext: error:")
+    assert result.stdout == ""
