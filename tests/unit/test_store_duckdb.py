@@ -106,17 +106,21 @@ def test_formula_escaping() -> None:
     assert csv_cell(["-x"]) == "'-x"
 
 
-def test_store_write_is_columnar_and_fast(tmp_path: Path) -> None:
-    """20,000 full records in four batches: a row-by-row insert would take minutes, this well under 10 s."""
+def test_store_write_is_columnar(tmp_path: Path) -> None:
+    """A coarse guard against a row-by-row insert creeping back: 10,000 full records in two batches.
+
+    Columnar, this takes well under a second of insert time; row by row it would take minutes. The bound
+    is loose on purpose (a loaded CI machine must not make it flaky).
+    """
     import time
 
     with open_store(str(tmp_path / "fast.duckdb")) as store:
         scan_id = store.begin_scan({})
-        batch = [make_record(f"10.0.{i >> 8}.{i & 255}", 25, ("no-tls",)) for i in range(5000)]
+        batches = [
+            [make_record(f"10.{p}.{i >> 8}.{i & 255}", 25, ("no-tls",)) for i in range(5000)] for p in (1, 2)
+        ]
         started = time.monotonic()
-        for port in (25, 110, 143, 587):
-            for record in batch:
-                record.observation.port = port
+        for batch in batches:
             store.write(scan_id, batch)
-        assert time.monotonic() - started < 10
-        assert store.count(scan_id) == 20000
+        assert time.monotonic() - started < 30
+        assert store.count(scan_id) == 10000
