@@ -433,6 +433,7 @@ def schema() -> None:
 import cleartext.cli_report  # noqa: E402,F401
 from cleartext import cli_store  # noqa: E402,F401
 from cleartext import cli_enrich  # noqa: E402,F401
+from cleartext import cli_web  # noqa: E402,F401
 # -- end of command modules --
 
 

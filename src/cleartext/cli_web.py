@@ -1,0 +1,265 @@
+"""`cleartext serve` (the dashboard and REST API) and `cleartext token create|list|revoke`.
+
+Registered on the main ``app`` by the import in cli.py's command-module block. FastAPI, uvicorn and
+Jinja2 are imported inside the commands, so other commands do not pay for them at start-up.
+
+A DuckDB store is one file that one process holds open for writing: while `serve` runs on it, `token`
+commands (and `import`) on the same file fail with a one-line "locked" error. Create tokens before
+starting the server, or use a PostgreSQL store, where both run at once (see docs/web.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cleartext.cli import app, default_ehlo_name, fail
+
+if TYPE_CHECKING:
+    from cleartext.store import Store
+
+token_app = typer.Typer(
+    no_args_is_help=True,
+    help="API tokens for `cleartext serve`: create (shown once), list, revoke.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(token_app, name="token")
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="Results store: a DuckDB file, duckdb:///PATH or postgresql://... "
+        "(default: $CLEARTEXT_STORE, else ./cleartext.duckdb).",
+    ),
+]
+FilesOpt = list[Path] | None
+
+
+def _files(flag: str, what: str) -> Any:  # typer.Option is typed Any
+    return typer.Option(flag, help=f"{what} (repeatable; the first file given wins).", metavar="FILE")
+
+
+def _open(url: str | None, *, create: bool) -> Store:
+    from cleartext.store import StoreError, default_store_url, open_store
+
+    try:
+        return open_store(url or default_store_url(), create=create)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+@token_app.command("create")
+def token_create(
+    owner: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--owner",
+            help="What the token owns: AS64496, a CIDR (192.0.2.0/24) or a country code (FR); repeatable.",
+        ),
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="A token that sees everything.")] = False,
+    label: Annotated[
+        str | None, typer.Option("--label", help="Who the token is for (shown in listings).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Create a token and print it once: the store keeps only its hash."""
+    from cleartext.store import StoreError
+    from cleartext.web.tokens import TokenError, TokenStore, parse_owner
+
+    try:
+        owners = parse_owner(owner or [])
+    except TokenError as exc:
+        fail(str(exc))
+    if admin == (not owners.empty):
+        fail("give either --admin or at least one --owner")
+    with _open(store, create=True) as st:
+        try:
+            token_id, token = TokenStore(st).create(admin=admin, owner=owners, label=label)
+        except (TokenError, StoreError) as exc:
+            fail(str(exc))
+    what = "admin" if admin else "owner of " + ", ".join(owners.specs())
+    print(f"cleartext: token {token_id} ({what}); it is shown only now:", file=sys.stderr)
+    print(token)
+
+
+@token_app.command("list")
+def token_list(
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per token instead.")] = False,
+) -> None:
+    """List tokens: id, kind, owners, label, created, revoked (never the secret)."""
+    from cleartext.store import StoreError
+    from cleartext.web.tokens import TokenStore
+
+    with _open(store, create=False) as st:
+        try:
+            infos = TokenStore(st).list()
+        except StoreError as exc:
+            fail(str(exc))
+    if as_json:
+        for info in infos:
+            print(json.dumps(info.to_dict(), sort_keys=True))
+        return
+    table = Table(title=f"tokens ({len(infos)})", title_justify="left")
+    for column in ("id", "kind", "owners", "label", "created", "revoked"):
+        table.add_column(column)
+    for info in infos:
+        d = info.to_dict()
+        table.add_row(
+            *(Text(str(v)) for v in (d["id"], d["kind"], " ".join(d["owners"]) or "-", d["label"] or "-")),
+            Text(d["created_at"]),
+            Text(d["revoked_at"] or "-"),
+        )
+    Console(highlight=False).print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (from `token list`).")],
+    store: StoreOpt = None,
+) -> None:
+    """Revoke a token: it stops working at the next request (sessions included)."""
+    from cleartext.store import StoreError
+    from cleartext.web.tokens import TokenError, TokenStore
+
+    with _open(store, create=False) as st:
+        try:
+            info = TokenStore(st).revoke(token_id)
+        except (TokenError, StoreError) as exc:
+            fail(str(exc))
+    print(f"cleartext: token {info.token_id} revoked at {info.revoked_at}", file=sys.stderr)
+
+
+@app.command()
+def serve(
+    store: StoreOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
+    mmdb: Annotated[FilesOpt, _files("--mmdb", "MMDB database (ASN, country)")] = None,
+    iptoasn: Annotated[FilesOpt, _files("--iptoasn", "iptoasn TSV ranges")] = None,
+    rir: Annotated[FilesOpt, _files("--rir", "RIR delegated-extended statistics")] = None,
+    rpsl: Annotated[FilesOpt, _files("--rpsl", "RPSL dump")] = None,
+    contacts: Annotated[FilesOpt, _files("--contacts", "contacts CSV")] = None,
+    country_source: Annotated[
+        str,
+        typer.Option(
+            "--country-source",
+            help="Country of an address for ownership and charts: geo (geolocation) or registry (RIR).",
+        ),
+    ] = "geo",
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Serve HTTPS with this PEM chain.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="The private key of --tls-cert.")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Trust X-Forwarded-Proto/For from these proxy addresses (behind a TLS reverse proxy).",
+        ),
+    ] = None,
+    self_checks: Annotated[
+        int, typer.Option("--self-checks", help="Self-checks per token per window.", min=0)
+    ] = 5,
+    self_check_window: Annotated[
+        float, typer.Option("--self-check-window", help="The rate-limit window, in seconds.", min=1)
+    ] = 600.0,
+    self_check_allow_reserved: Annotated[
+        bool,
+        typer.Option(
+            "--self-check-allow-reserved",
+            help="Let self-checks reach loopback, private and other reserved ranges (labs and tests only).",
+        ),
+    ] = False,
+    ca_file: Annotated[
+        list[Path] | None, typer.Option("--ca-file", help="Extra trusted CA certificates for self-checks.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve the dashboard and the read-only REST API over the store (see docs/web.md)."""
+    from cleartext.enrich import EnrichError
+    from cleartext.probe import ProbeSettings
+    from cleartext.store import StoreError
+    from cleartext.web.selfcheck import SelfCheckSettings
+
+    if country_source not in ("geo", "registry"):
+        fail(f"unknown --country-source {country_source!r} (choose geo or registry)")
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together")
+    for path in [*(ca_file or []), *([tls_cert, tls_key] if tls_cert and tls_key else [])]:
+        if not path.is_file():
+            fail(f"cannot read {path}: no such file")
+    try:
+        import uvicorn
+
+        from cleartext.web.app import AppConfig, create_app
+        from cleartext.web.data import data_fingerprint
+    except ImportError as exc:  # pragma: no cover - they are dependencies
+        fail(f"the web server needs {exc.name}: pip install cleartext")
+    paths = {
+        "mmdb": mmdb or [],
+        "iptoasn": iptoasn or [],
+        "rir": rir or [],
+        "rpsl": rpsl or [],
+        "contacts": contacts or [],
+    }
+    enricher = None
+    if any(paths.values()):
+        from cleartext.enrich import Enricher
+
+        try:
+            enricher = Enricher.from_paths(**paths)  # type: ignore[arg-type]
+        except EnrichError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot read attribution data: {exc.strerror or exc}")
+    fingerprint = data_fingerprint([p for kind in paths.values() for p in kind])
+    st = _open(store, create=False)
+    try:
+        settings = SelfCheckSettings(
+            allow_reserved=self_check_allow_reserved,
+            per_window=self_checks,
+            window_s=self_check_window,
+            probe=ProbeSettings(
+                connect_timeout=5.0,
+                read_timeout=10.0,
+                endpoint_timeout=30.0,
+                ca_files=tuple(str(p) for p in ca_file or []),
+                ehlo_name=default_ehlo_name(),
+            ),
+        )
+        config = AppConfig(country_source=country_source, selfcheck=settings)  # type: ignore[arg-type]
+        try:
+            web = create_app(st, enricher=enricher, fingerprint=fingerprint, config=config)
+        except StoreError as exc:
+            fail(str(exc))
+        print(
+            f"cleartext: serving {st.url} on {'https' if tls_cert else 'http'}://{host}:{port}/ "
+            f"(attribution: {', '.join(enricher.sources) if enricher else 'none'})",
+            file=sys.stderr,
+        )
+        uvicorn.run(
+            web,
+            host=host,
+            port=port,
+            log_level=log_level,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            proxy_headers=forwarded_allow_ips is not None,
+            forwarded_allow_ips=forwarded_allow_ips,
+            server_header=False,
+        )
+    finally:
+        st.close()
+        if enricher is not None:
+            enricher.close()
