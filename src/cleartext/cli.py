@@ -434,6 +434,7 @@ import cleartext.cli_report  # noqa: E402,F401
 from cleartext import cli_store  # noqa: E402,F401
 from cleartext import cli_enrich  # noqa: E402,F401
 from cleartext import cli_web  # noqa: E402,F401
+from cleartext import cli_notify  # noqa: E402,F401
 # -- end of command modules --
 
 

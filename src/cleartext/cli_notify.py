@@ -1,0 +1,406 @@
+"""Notification commands: `cleartext subscribe`, `unsubscribe`, `subscriptions`, `notify`, `notifications`.
+
+Registered on the shared typer app by the command-module block at the end of cleartext.cli. Like every
+cleartext command, bad input is one line on stderr and exit status 2 with nothing done: an invalid
+address, a malformed prefix, an unknown country code, an SMTP relay without TLS (nothing is sent).
+
+The notify package (and with it Jinja2, the store drivers) is imported inside the commands: this module
+is imported by every `cleartext` invocation, and `cleartext scan` should not start slower.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cleartext.cli import EXIT_FINDINGS, app, fail
+
+if TYPE_CHECKING:
+    from cleartext.notify.ledger import NotifyStore
+    from cleartext.store import Store
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="Results store: a DuckDB file, duckdb:///PATH or postgresql://... "
+        "(default: $CLEARTEXT_STORE, else ./cleartext.duckdb).",
+    ),
+]
+AsnOpt = Annotated[list[str] | None, typer.Option("--asn", metavar="N", help="An AS number (repeatable).")]
+CidrOpt = Annotated[
+    list[str] | None, typer.Option("--cidr", metavar="PREFIX", help="An IPv4/IPv6 prefix (repeatable).")
+]
+CountryOpt = Annotated[
+    list[str] | None,
+    typer.Option("--country", metavar="CC", help="An ISO 3166-1 alpha-2 country code (repeatable)."),
+]
+
+
+def _open(url: str | None, *, create: bool) -> tuple[Store, NotifyStore]:
+    from cleartext.notify.ledger import NotifyStore
+    from cleartext.store import StoreError, default_store_url, open_store
+
+    try:
+        store = open_store(url or default_store_url(), create=create)
+    except StoreError as exc:
+        fail(str(exc))
+    try:
+        return store, NotifyStore(store)
+    except StoreError as exc:
+        store.close()
+        fail(str(exc))
+
+
+def _selectors(
+    asn: list[str] | None, cidr: list[str] | None, country: list[str] | None
+) -> list[tuple[str, str]]:
+    from cleartext.notify.subscriptions import SubscriptionError, parse_selector
+
+    out: list[tuple[str, str]] = []
+    try:
+        for kind, values in (("asn", asn), ("cidr", cidr), ("country", country)):
+            for value in values or []:
+                selector = parse_selector(kind, value)
+                if selector not in out:
+                    out.append(selector)
+    except SubscriptionError as exc:
+        fail(str(exc))
+    return out
+
+
+def _email(text: str) -> str:
+    from cleartext.notify.subscriptions import SubscriptionError, check_email
+
+    try:
+        return check_email(text)
+    except SubscriptionError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def subscribe(
+    email: Annotated[str, typer.Argument(help="The recipient's e-mail address.")],
+    asn: AsnOpt = None,
+    cidr: CidrOpt = None,
+    country: CountryOpt = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language of the messages: en or fr (default en).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name used in the greeting and To: header.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Subscribe a recipient to notifications about ASNs, prefixes or whole countries."""
+    from cleartext.notify.subscriptions import Recipient, SubscriptionError, check_lang, check_name, describe
+    from cleartext.store import StoreError
+
+    address = _email(email)
+    selectors = _selectors(asn, cidr, country)
+    if not selectors:
+        fail("nothing to subscribe to: give --asn, --cidr or --country")
+    try:
+        language = check_lang(lang) if lang is not None else "en"
+        display = check_name(name)
+    except SubscriptionError as exc:
+        fail(str(exc))
+    st, ns = _open(store, create=True)
+    with st:
+        try:
+            added = ns.subscribe(Recipient(address, language, display), selectors, keep_lang=lang is None)
+        except StoreError as exc:
+            fail(str(exc))
+    print(f"{address}: {added} new subscription(s) ({describe(selectors)})")
+
+
+@app.command()
+def unsubscribe(
+    email: Annotated[str, typer.Argument(help="The recipient's e-mail address.")],
+    asn: AsnOpt = None,
+    cidr: CidrOpt = None,
+    country: CountryOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Remove subscriptions; with no --asn/--cidr/--country, remove the address and opt it out entirely."""
+    from cleartext.store import StoreError
+
+    address = _email(email)
+    selectors = _selectors(asn, cidr, country)
+    st, ns = _open(store, create=True)
+    with st:
+        try:
+            removed = ns.unsubscribe(address, selectors or None)
+        except StoreError as exc:
+            fail(str(exc))
+    if selectors:
+        print(f"{address}: {removed} subscription(s) removed")
+    else:
+        print(f"{address}: {removed} subscription(s) removed; opted out (never written to again)")
+
+
+@app.command()
+def subscriptions(
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per recipient instead.")] = False,
+) -> None:
+    """List recipients, what each subscribes to, and the addresses that opted out."""
+    from cleartext.store import StoreError
+
+    st, ns = _open(store, create=False)
+    with st:
+        try:
+            recipients = ns.recipients()
+            subs = ns.subscriptions()
+            optouts = sorted(ns.optouts())
+        except StoreError as exc:
+            fail(str(exc))
+    by_email: dict[str, list[str]] = {}
+    for sub in subs:
+        by_email.setdefault(sub.email, []).append(sub.label)
+    if as_json:
+        for address, recipient in recipients.items():
+            row = {"email": address, "lang": recipient.lang, "name": recipient.name}
+            print(json.dumps({**row, "subscriptions": by_email.get(address, [])}, sort_keys=True))
+        for address in optouts:
+            print(json.dumps({"email": address, "opted_out": True}, sort_keys=True))
+        return
+    table = Table(title="subscriptions", title_justify="left")
+    for column in ("email", "lang", "name", "subscribed to"):
+        table.add_column(column)
+    for address, recipient in recipients.items():
+        table.add_row(
+            Text(address),
+            Text(recipient.lang),
+            Text(recipient.name or ""),
+            Text(", ".join(by_email.get(address, []))),
+        )
+    for address in optouts:
+        table.add_row(Text(address), Text(""), Text(""), Text("(opted out)"))
+    Console(highlight=False, file=sys.stdout).print(table)
+
+
+@app.command()
+def notify(
+    scan: Annotated[str | None, typer.Option("--scan", help="Scan id (default: the latest).")] = None,
+    store: StoreOpt = None,
+    dry_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--dry-run", metavar="DIR", help="Write the messages (.eml) into DIR instead of sending."
+        ),
+    ] = None,
+    mmdb: Annotated[list[Path] | None, typer.Option("--mmdb", help="MMDB database (ASN, country).")] = None,
+    iptoasn: Annotated[list[Path] | None, typer.Option("--iptoasn", help="iptoasn TSV ranges.")] = None,
+    rir: Annotated[
+        list[Path] | None, typer.Option("--rir", help="RIR delegated-extended statistics.")
+    ] = None,
+    rpsl: Annotated[list[Path] | None, typer.Option("--rpsl", help="RPSL dump (abuse contacts).")] = None,
+    contacts: Annotated[list[Path] | None, typer.Option("--contacts", help="Contacts CSV.")] = None,
+    country_source: Annotated[
+        str, typer.Option("--country-source", help="Match countries on geolocation (geo) or registry.")
+    ] = "geo",
+    abuse_contacts: Annotated[
+        bool,
+        typer.Option(
+            "--abuse-contacts", help="Write to the abuse contact of endpoints nobody subscribed to."
+        ),
+    ] = False,
+    abuse_lang: Annotated[
+        str, typer.Option("--abuse-lang", help="Language for abuse contacts: en or fr.")
+    ] = "en",
+    smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="The operator's SMTP relay.")] = None,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option("--smtp-port", help="Default 587 (starttls) or 465 (implicit).", min=1, max=65535),
+    ] = None,
+    smtp_user: Annotated[
+        str | None, typer.Option("--smtp-user", help="Log in as this user (inside TLS).")
+    ] = None,
+    smtp_password_file: Annotated[
+        Path | None, typer.Option("--smtp-password-file", help="File holding the password (first line).")
+    ] = None,
+    tls: Annotated[str, typer.Option("--tls", help="starttls (default) or implicit.")] = "starttls",
+    ca_file: Annotated[
+        list[Path] | None, typer.Option("--ca-file", help="Extra CA certificates to trust, PEM (repeatable).")
+    ] = None,
+    insecure_skip_verify: Annotated[
+        bool,
+        typer.Option("--insecure-skip-verify", help="Do not verify the relay's certificate (still TLS)."),
+    ] = False,
+    smtp_timeout: Annotated[
+        float, typer.Option("--smtp-timeout", help="Seconds to wait for each SMTP reply.", min=1)
+    ] = 30.0,
+    ehlo_name: Annotated[str | None, typer.Option("--ehlo-name", help="Name sent in EHLO.")] = None,
+    from_addr: Annotated[str | None, typer.Option("--from", help="Sender address (From:).")] = None,
+    contact: Annotated[
+        str | None, typer.Option("--contact", help="Where replies and opt-outs go (default: --from).")
+    ] = None,
+    operator_name: Annotated[
+        str, typer.Option("--operator", help="Who is writing, as shown to readers.")
+    ] = "cleartext scanner",
+    rate_per_run: Annotated[
+        int, typer.Option("--rate-per-run", help="Messages at most per run.", min=1)
+    ] = 1000,
+    rate_per_domain: Annotated[
+        int, typer.Option("--rate-per-domain", help="Messages at most per recipient domain per run.", min=1)
+    ] = 100,
+    retry_base: Annotated[
+        float, typer.Option("--retry-base", help="Seconds before the first retry of a 4xx (doubles).", min=0)
+    ] = 600.0,
+    max_attempts: Annotated[
+        int,
+        typer.Option("--max-attempts", help="Attempts before a temporary failure is final.", min=1, max=50),
+    ] = 5,
+    resend_uncertain: Annotated[
+        bool, typer.Option("--resend-uncertain", help="Send again messages recorded as assumed-sent.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run's report as JSON.")] = False,
+) -> None:
+    """Notify owners by e-mail: one message per recipient per scan, over TLS, exactly once."""
+    from cleartext.cli_report import attributor
+    from cleartext.notify.compose import Operator
+    from cleartext.notify.run import NotifyOptions, Outcome, run
+    from cleartext.notify.smtp import DEFAULT_PORTS, TLS_MODES, Relay, RelayError, SmtpSettings
+    from cleartext.notify.subscriptions import SubscriptionError, check_email, check_lang, check_name
+    from cleartext.store import StoreError
+
+    if tls not in TLS_MODES:
+        fail(f"unknown --tls {tls!r}: expected starttls or implicit")
+    if country_source not in ("geo", "registry"):
+        fail(f"unknown --country-source {country_source!r}: expected geo or registry")
+    try:
+        abuse_language = check_lang(abuse_lang)
+        name = check_name(operator_name) or "cleartext scanner"
+        sender = check_email(from_addr) if from_addr else None
+        reply_to = check_email(contact) if contact else sender
+    except SubscriptionError as exc:
+        fail(str(exc).replace("e-mail address", "--from/--contact address"))
+    if dry_run is None:
+        if smtp_host is None:
+            fail("--smtp-host is needed to send (or --dry-run DIR to write the messages instead)")
+        if sender is None:
+            fail("--from is needed to send")
+    if sender is None:
+        sender = "cleartext@example.invalid"
+    if reply_to is None:
+        reply_to = sender
+    if dry_run is not None and dry_run.exists() and not dry_run.is_dir():
+        fail(f"--dry-run {dry_run} is not a directory")
+    for path in ca_file or []:
+        if not path.is_file():
+            fail(f"cannot read CA file {path}: no such file")
+    password: str | None = None
+    if smtp_password_file is not None:
+        try:
+            lines = smtp_password_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            fail(f"cannot read --smtp-password-file {smtp_password_file}: {reason}")
+        password = lines[0] if lines else ""
+        if smtp_user is None:
+            fail("--smtp-password-file needs --smtp-user")
+    relay: Relay | None = None
+    if dry_run is None:
+        assert smtp_host is not None
+        settings = SmtpSettings(
+            host=smtp_host,
+            port=smtp_port or DEFAULT_PORTS[tls],
+            tls=tls,
+            user=smtp_user,
+            password=password,
+            ca_files=tuple(ca_file or ()),
+            insecure_skip_verify=insecure_skip_verify,
+            timeout=smtp_timeout,
+            ehlo_name=ehlo_name,
+        )
+        try:
+            relay = Relay(settings)
+        except (OSError, ValueError) as exc:  # an unreadable or malformed CA file
+            fail(f"cannot load CA files: {exc}")
+    lookup = attributor(mmdb or [], iptoasn or [], rir or [], rpsl or [], contacts or [])
+    options = NotifyOptions(
+        scan_id=scan,
+        dry_run=dry_run,
+        abuse_contacts=abuse_contacts,
+        abuse_lang=abuse_language,
+        country_source=country_source,
+        rate_per_run=rate_per_run,
+        rate_per_domain=rate_per_domain,
+        retry_base_s=retry_base,
+        max_attempts=max_attempts,
+        resend_uncertain=resend_uncertain,
+    )
+    operator = Operator(name=name, from_addr=sender, contact=reply_to)
+
+    def show(outcome: Outcome) -> None:
+        if not as_json:
+            print(f"{outcome.state}\t{outcome.recipient}\t{outcome.detail}", flush=True)
+
+    st, _ = _open(store, create=False)
+    with st:
+        try:
+            report = run(st, options, lookup, operator, relay, on_outcome=show)
+        except (StoreError, RelayError) as exc:
+            fail(str(exc))
+        except OSError as exc:  # the dry-run directory
+            fail(f"cannot write messages: {exc.strerror or exc}")
+    for row in report.reconciled:
+        after = "pending (will be sent)" if row.state == "sending" else "assumed-sent"
+        print(
+            f"cleartext: reconciled {row.recipient} (scan {row.scan_id}): {row.state} -> {after}",
+            file=sys.stderr,
+        )
+    for contact_text in report.skipped_contacts:
+        print(f"cleartext: skipped abuse contact {contact_text!r}: not an e-mail address", file=sys.stderr)
+    if as_json:
+        print(json.dumps(report.to_dict(), sort_keys=True))
+    if report.fatal:
+        print(f"cleartext: error: {report.fatal}", file=sys.stderr)
+    print(report.summary(), file=sys.stderr)
+    if report.failed:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def notifications(
+    scan: Annotated[str | None, typer.Option("--scan", help="Only this scan.")] = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per message instead.")] = False,
+) -> None:
+    """The notification ledger: every message, its state, attempts, last error."""
+    from cleartext.store import StoreError
+
+    st, ns = _open(store, create=False)
+    with st:
+        try:
+            rows = ns.ledger(scan)
+        except StoreError as exc:
+            fail(str(exc))
+    if as_json:
+        for row in rows:
+            print(json.dumps(row.to_dict(), sort_keys=True))
+        return
+    table = Table(title="notifications", title_justify="left")
+    for column in ("scan", "recipient", "state", "attempts", "endpoints", "last error", "next attempt"):
+        table.add_column(column)
+    for row in rows:
+        nxt = row.next_attempt_at.strftime("%Y-%m-%d %H:%M:%SZ") if row.next_attempt_at else ""
+        table.add_row(
+            Text(row.scan_id),
+            Text(row.recipient),
+            Text(row.state),
+            Text(str(row.attempts)),
+            Text(str(row.endpoints)),
+            Text(row.last_error or ""),
+            Text(nxt),
+        )
+    Console(highlight=False, file=sys.stdout).print(table)
