@@ -230,7 +230,11 @@ class Enricher:
 
         if network is None and best_len >= 0:
             network = prefix_text(version, value, best_len)
-        names = [asn_source, country_source, registry_source, cc_source, *abuse_sources, cert_source]
+        # Provenance, in field order, without duplicates (a few comparisons beat a dict here).
+        sources: list[str] = []
+        for name in (asn_source, country_source, registry_source, cc_source, *abuse_sources, cert_source):
+            if name is not None and name not in sources:
+                sources.append(name)
         return _attribution(
             asn,
             as_name,
@@ -240,7 +244,7 @@ class Enricher:
             network,
             abuse,
             cert,
-            tuple(dict.fromkeys(n for n in names if n is not None)),
+            tuple(sources),
         )
 
 

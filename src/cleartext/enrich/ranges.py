@@ -81,10 +81,12 @@ def largest_prefix(start: int, end: int, value: int, bits: int) -> int:
     which gives ``h`` in two ``bit_length`` calls instead of a loop over prefix lengths.
     """
     host_bits = bits
-    if start > 0:
-        host_bits = min(host_bits, ((start - 1) ^ value).bit_length() - 1)
-    if end < (1 << bits) - 1:
-        host_bits = min(host_bits, ((end + 1) ^ value).bit_length() - 1)
+    if start:
+        host_bits = ((start - 1) ^ value).bit_length() - 1
+    if (end + 1) >> bits == 0:  # end is not the last address of the family
+        below_end = ((end + 1) ^ value).bit_length() - 1
+        if below_end < host_bits:
+            host_bits = below_end
     return bits - host_bits
 
 
