@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cleartext.enrich.model import Attribution
 from cleartext.record import Record, Severity, record_from_dict
 from cleartext.report.stats import Stats, StatsBuilder, Trends, trends
+from cleartext.store import StoreError
 from cleartext.web.sql import Sql
 from cleartext.web.tokens import IPNetwork, Owner, TokenInfo
 
@@ -285,6 +286,10 @@ class WebData:
                 self._insert_attributions(missing)
                 self._attributed[info.scan_id] = info.endpoints
 
+    def _ready(self, scan_id: str | None) -> None:
+        """Make sure the addresses of one scan (None: of every scan) are attributed before a query."""
+        self._ensure_attributed(self.store.scans() if scan_id is None else [self.store.scan(scan_id)])
+
     def _insert_attributions(self, addresses: Sequence[str]) -> None:
         rows: list[tuple[Any, ...]] = []
         for text in addresses:
@@ -484,6 +489,7 @@ class WebData:
     ) -> Page:
         limit = max(1, min(limit, MAX_LIMIT))
         offset = max(0, offset)
+        self._ready(scan_id)
         clause, params = self._from(scope, scan_id, filters)
         total = int(self.sql.query(f"SELECT count(*) {clause}", params)[0][0])
         order = "a.version, a.addr_key, r.address, r.port"
@@ -514,6 +520,10 @@ class WebData:
             address = str(ipaddress.ip_address(address))
         except ValueError:
             return None
+        try:
+            self._ready(scan_id)
+        except StoreError:
+            return None
         clause, params = self._from(scope, scan_id, address=address, port=port)
         rows = self.sql.query(f"SELECT {self._COLUMNS}, CAST(r.record AS TEXT) {clause}", params)
         if not rows:
@@ -526,6 +536,7 @@ class WebData:
             address = str(ipaddress.ip_address(address))
         except ValueError:
             return []
+        self._ready(None)
         clause, params = self._from(scope, None, address=address, port=port)
         rows = self.sql.query(f"SELECT {self._COLUMNS} {clause} ORDER BY r.scan_id", params)
         return [self._endpoint_row(row) for row in rows]
@@ -538,6 +549,7 @@ class WebData:
         """One row per finding per endpoint, worst first."""
         limit = max(1, min(limit, MAX_LIMIT))
         offset = max(0, offset)
+        self._ready(scan_id)
         clause, params = self._from(scope, scan_id, filters, findings=True)
         inner = (
             "SELECT r.scan_id, r.address, r.port, r.protocol, r.hostname, r.status, a.version AS v, "
@@ -575,6 +587,7 @@ class WebData:
 
     def records(self, scope: Scope, scan_id: str, filters: Filters | None = None) -> Iterator[Record]:
         """The scope's records of a scan, streamed (never all in memory)."""
+        self._ready(scan_id)
         clause, params = self._from(scope, scan_id, filters)
         for batch in self.sql.stream(f"SELECT CAST(r.record AS TEXT) AS record {clause}", params):
             for text in batch.column(0).to_pylist():
@@ -584,7 +597,6 @@ class WebData:
         """The report statistics of the scope's records of a scan (the same numbers `cleartext report`
         gives for those records), cached until the scan's endpoint count changes."""
         info = self.store.scan(scan_id)
-        self._ensure_attributed([info])
         key = (scope.key, scan_id, info.endpoints)
         with self._stats_lock:
             cached = self._stats.get(key)
@@ -615,7 +627,7 @@ class WebData:
         from cleartext.store.base import COLUMNS
         from cleartext.store.export import write_export
 
-        self._ensure_attributed([self.store.scan(scan_id)])
+        self._ready(scan_id)
         columns = ", ".join(
             "CAST(r.record AS TEXT) AS record" if c == "record" else f"r.{c} AS {c}" for c in COLUMNS
         )

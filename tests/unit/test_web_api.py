@@ -1,0 +1,450 @@
+"""The REST API against a real DuckDB store and real attribution files, through FastAPI's TestClient.
+
+The world every web test uses (:func:`build_world`): two scans of generated records in six networks,
+attributed by real iptoasn and MMDB files, and one token per kind of owner — an AS, a country, a CIDR,
+a mix — plus an admin. What each token may see is computed here by an oracle written independently
+of the server (address in CIDR, or the Enricher's AS / geolocation country), and every answer of the
+server is compared with it: lists, pages, filters, details, statistics, trends and downloads.
+
+tests/integration/test_web_browser.py reuses the world for the real browser against a real server.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from cleartext.enrich import Attribution, Enricher
+from cleartext.record import Record
+from cleartext.report.stats import Stats, compute
+from cleartext.store import Store, open_store
+from cleartext.web.app import AppConfig, create_app
+from cleartext.web.data import data_fingerprint
+from cleartext.web.tokens import TokenStore, parse_owner
+from tests.enrich_files import country_record, write_iptoasn, write_mmdb
+from tests.unit.report_samples import HOSTILE_BANNER, random_records, sample_records
+
+OWNERS: dict[str, list[str]] = {
+    "as": ["AS64500"],  # 192.0.2.0/24 by iptoasn
+    "country": ["FR"],  # 198.51.100.0/24 by geolocation
+    "cidr": ["203.0.113.0/24"],
+    "mix": ["NL", "AS64503"],  # geolocated NL (100.64.7.0/24, 2001:db8::/32) and 203.0.113.0/24 by AS
+    "nobody": ["2001:db8:ffff::/48"],  # a network holding no endpoint at all
+}
+SCAN_TIMES = ("2026-10-28T08:00:00Z", "2026-11-28T08:00:00Z")
+
+
+@dataclass
+class World:
+    store_path: Path
+    files: dict[str, list[Path]]
+    scans: list[str] = field(default_factory=list)
+    records: dict[str, list[Record]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    token_ids: dict[str, str] = field(default_factory=dict)
+    attribution: dict[str, Attribution] = field(default_factory=dict)
+    hostile: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def attribution_args(self) -> list[str]:
+        return [arg for kind, paths in self.files.items() for p in paths for arg in (f"--{kind}", str(p))]
+
+    def owned(self, who: str, address: str, country_source: str = "geo") -> bool:
+        """The oracle: written from the ownership rules, not from the server's code."""
+        if who == "admin":
+            return True
+        att = self.attribution[address]
+        country = att.country if country_source == "geo" else att.registry_country
+        for spec in OWNERS[who]:
+            if spec.startswith("AS"):
+                if att.asn == int(spec[2:]):
+                    return True
+            elif "/" in spec:
+                if ipaddress.ip_address(address) in ipaddress.ip_network(spec):
+                    return True
+            elif country == spec:
+                return True
+        return False
+
+    def visible(self, who: str, scan_id: str) -> list[Record]:
+        return [r for r in self.records[scan_id] if self.owned(who, r.observation.address)]
+
+    def stats(self, who: str, scan_id: str) -> Stats:
+        return compute(
+            ((r, self.attribution[r.observation.address]) for r in self.visible(who, scan_id)),
+            "geo",
+            scan_id=scan_id,
+        )
+
+
+def build_world(tmp: Path) -> World:
+    """Write the data files and the store (closed afterwards), create the tokens."""
+    iptoasn = write_iptoasn(
+        tmp / "ip2asn-v4.tsv",
+        [
+            ("100.64.7.0", "100.64.7.255", 64510, "BE", "CARRIER-GRADE"),
+            ("192.0.2.0", "192.0.2.255", 64500, "DE", "EXAMPLE-NET"),
+            ("198.51.100.0", "198.51.100.255", 64501, "FR", "OTHER-AS"),
+            ("203.0.113.0", "203.0.113.255", 64503, "US", "TRANSIT-3"),
+            ("2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 64502, "NL", "V6-NET"),
+        ],
+    )
+    geo = write_mmdb(
+        tmp / "country.mmdb",
+        {
+            "192.0.2.0/24": country_record("DE"),
+            "198.51.100.0/24": country_record("FR"),
+            "203.0.113.0/24": country_record("US"),
+            "100.64.7.0/24": country_record("NL"),
+            "2001:db8::/32": country_record("NL"),
+        },
+        database_type="GeoLite2-Country",
+    )
+    world = World(store_path=tmp / "web.duckdb", files={"iptoasn": [iptoasn], "mmdb": [geo]})
+    older = random_records(300, seed=11, started=SCAN_TIMES[0])
+    newer = random_records(500, seed=12, started=SCAN_TIMES[1]) + sample_records()
+    # Hostile banners on the newest scan: one endpoint with findings in each network.
+    seen: set[str] = set()
+    for record in newer:
+        prefix = record.observation.address.rsplit(".", 1)[0].rsplit(":", 1)[0]
+        if record.findings and prefix not in seen:
+            seen.add(prefix)
+            record.observation.greeting = HOSTILE_BANNER
+            world.hostile.append((record.observation.address, record.observation.port))
+    with Enricher.from_paths(iptoasn=[iptoasn], mmdb=[geo]) as enricher:
+        for record in older + newer:
+            address = record.observation.address
+            world.attribution[address] = enricher.lookup(address)
+    store = open_store(str(world.store_path))
+    try:
+        for when, records in zip(SCAN_TIMES, (older, newer), strict=True):
+            import datetime as dt
+
+            scan_id = store.begin_scan(
+                {"targets": ["198.51.100.0/24", "192.0.2.0/24"]}, started_at=dt.datetime.fromisoformat(when)
+            )
+            store.write(scan_id, records)
+            store.finish_scan(scan_id)
+            world.scans.append(scan_id)
+            world.records[scan_id] = records
+        tokens = TokenStore(store)
+        token_id, token = tokens.create(admin=True, label="CERT")
+        world.tokens["admin"], world.token_ids["admin"] = token, token_id
+        for who, specs in OWNERS.items():
+            token_id, token = tokens.create(admin=False, owner=parse_owner(specs), label=f"owner {who}")
+            world.tokens[who], world.token_ids[who] = token, token_id
+    finally:
+        store.close()
+    return world
+
+
+def web_app(world: World, store: Store, config: AppConfig | None = None) -> Any:
+    paths = [p for kind in world.files.values() for p in kind]
+    enricher = Enricher.from_paths(**world.files)  # type: ignore[arg-type]
+    return create_app(store, enricher=enricher, fingerprint=data_fingerprint(paths), config=config)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return build_world(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def client(world: World) -> Iterator[TestClient]:
+    store = open_store(str(world.store_path), create=False)
+    try:
+        with TestClient(web_app(world, store)) as test_client:
+            yield test_client
+    finally:
+        store.close()
+
+
+def bearer(world: World, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.tokens[who]}"}
+
+
+def all_pages(client: TestClient, url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Follow ``next`` links to the end (bounded: a bug must not loop forever)."""
+    items: list[dict[str, Any]] = []
+    for _ in range(100):
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items += body["items"]
+        if body["next"] is None:
+            assert len(items) == body["total"]
+            return items
+        url = body["next"]
+    raise AssertionError("pagination did not end")
+
+
+WHO = ["admin", *OWNERS]
+
+
+# -- isolation: every route, every filter -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_endpoint_lists_are_exactly_the_owned_ones(client: TestClient, world: World, who: str) -> None:
+    for scan_id in world.scans:
+        items = all_pages(client, f"/api/endpoints?scan={scan_id}&limit=97", bearer(world, who))
+        got = {(i["address"], i["port"]) for i in items}
+        want = {(r.observation.address, r.observation.port) for r in world.visible(who, scan_id)}
+        assert got == want
+        assert all(i["scan_id"] == scan_id for i in items)
+    if who == "nobody":
+        assert got == set()
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_findings_lists_are_exactly_the_owned_ones(client: TestClient, world: World, who: str) -> None:
+    scan_id = world.scans[-1]
+    items = all_pages(client, f"/api/findings?scan={scan_id}&limit=250", bearer(world, who))
+    got = sorted((i["address"], i["port"], i["code"]) for i in items)
+    want = sorted(
+        (r.observation.address, r.observation.port, f.code)
+        for r in world.visible(who, scan_id)
+        for f in r.findings
+    )
+    assert got == want
+    ranks = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+    assert [ranks[i["severity"]] for i in items] == sorted(
+        (ranks[i["severity"]] for i in items), reverse=True
+    )
+
+
+FILTERS = [
+    "protocol=imap",
+    "protocol=smtp&port=25",
+    "port=993",
+    "status=success",
+    "status=refused",
+    "code=cleartext-login",
+    "code=no-tls",
+    "severity=high",
+    "severity=none",
+    "country=FR",
+    "country=de",
+    "asn=AS64500",
+    "asn=64503",
+    "address=192.0.2.0/24",
+    "address=198.51.100.0/25",
+    "address=2001:db8::/32",
+    "address=10.0.0.0/8",
+    "software=dovecot",
+]
+
+
+def _matches(world: World, record: Record, query: str) -> bool:
+    """The filters' meaning, restated for the oracle."""
+    o = record.observation
+    att = world.attribution[o.address]
+    for part in query.split("&"):
+        name, value = part.split("=", 1)
+        if name == "protocol" and o.protocol.value != value:
+            return False
+        if name == "port" and o.port != int(value):
+            return False
+        if name == "status" and o.status.value != value:
+            return False
+        if name == "code" and value not in {f.code for f in record.findings}:
+            return False
+        if name == "severity":
+            worst = record.worst.value if record.worst else "none"
+            if worst != value:
+                return False
+        if name == "country" and att.country != value.upper():
+            return False
+        if name == "asn" and att.asn != int(value.removeprefix("AS")):
+            return False
+        if name == "address" and ipaddress.ip_address(o.address) not in ipaddress.ip_network(value):
+            return False
+        if name == "software" and o.software != value:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("query", FILTERS)
+def test_filters_never_widen_the_scope(client: TestClient, world: World, query: str) -> None:
+    """Each filter, for each token: exactly the owned endpoints that match, never one more."""
+    scan_id = world.scans[-1]
+    for who in WHO:
+        items = all_pages(client, f"/api/endpoints?scan={scan_id}&{query}&limit=1000", bearer(world, who))
+        got = {(i["address"], i["port"]) for i in items}
+        want = {
+            (r.observation.address, r.observation.port)
+            for r in world.visible(who, scan_id)
+            if _matches(world, r, query)
+        }
+        assert got == want, (who, query)
+    admin_total = client.get(f"/api/endpoints?scan={scan_id}&{query}", headers=bearer(world, "admin"))
+    assert admin_total.json()["total"] > 0 or query in ("address=10.0.0.0/8",)
+
+
+@pytest.mark.parametrize("who", [w for w in OWNERS if w != "nobody"])
+def test_detail_of_another_owners_endpoint_is_404(client: TestClient, world: World, who: str) -> None:
+    scan_id = world.scans[-1]
+    mine = world.visible(who, scan_id)
+    theirs = [r for r in world.records[scan_id] if not world.owned(who, r.observation.address)]
+    assert mine and theirs
+    for record in mine[:5]:
+        o = record.observation
+        response = client.get(f"/api/endpoints/{scan_id}/{o.address}/{o.port}", headers=bearer(world, who))
+        assert response.status_code == 200
+        assert response.json()["record"]["address"] == o.address
+    for record in theirs[::7]:
+        o = record.observation
+        response = client.get(f"/api/endpoints/{scan_id}/{o.address}/{o.port}", headers=bearer(world, who))
+        assert response.status_code == 404, o.address
+        assert o.address not in response.text
+        # and the other owner's history is not reachable through an own endpoint either
+    for record in mine[:3]:
+        o = record.observation
+        history = client.get(f"/api/endpoints/{scan_id}/{o.address}/{o.port}", headers=bearer(world, who))
+        for row in history.json()["history"]:
+            assert world.owned(who, row["address"])
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_scans_and_statistics_count_only_owned_rows(client: TestClient, world: World, who: str) -> None:
+    listed = client.get("/api/scans", headers=bearer(world, who)).json()["items"]
+    assert [s["scan_id"] for s in listed] == world.scans
+    for view in listed:
+        visible = world.visible(who, view["scan_id"])
+        assert view["endpoints"] == len(visible)
+        assert sum(view["counts"].values()) == len(visible)
+        assert ("params" in view) == (who == "admin")  # scan targets may name other owners' networks
+    for scan_id in world.scans:
+        got = client.get(f"/api/scans/{scan_id}/stats", headers=bearer(world, who)).json()
+        want = world.stats(who, scan_id).to_dict()
+        assert got["totals"] == want["totals"]
+        assert got["by_status"] == want["by_status"]
+        assert got["breakdowns"] == want["breakdowns"]
+        assert {(w["address"], w["port"]) for w in got["worst"]} <= {
+            (r.observation.address, r.observation.port) for r in world.visible(who, scan_id)
+        }
+    trend = client.get("/api/trend", headers=bearer(world, who)).json()
+    if who == "nobody":
+        assert trend == {"scans": [], "series": {}}
+    else:
+        assert trend["series"]["open"] == [world.stats(who, s).open for s in world.scans]
+        assert trend["series"]["exposed"] == [world.stats(who, s).exposed for s in world.scans]
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_downloads_hold_only_owned_rows(client: TestClient, world: World, who: str) -> None:
+    scan_id = world.scans[-1]
+    want = {(r.observation.address, r.observation.port) for r in world.visible(who, scan_id)}
+    csv_body = client.get(f"/api/scans/{scan_id}/export.csv", headers=bearer(world, who))
+    assert csv_body.status_code == 200
+    assert csv_body.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(csv_body.text)))
+    assert {(r["address"], int(r["port"])) for r in rows} == want
+    jsonl = client.get(f"/api/scans/{scan_id}/export.jsonl", headers=bearer(world, who))
+    lines = [json.loads(line) for line in jsonl.text.splitlines() if line]
+    assert {(d["address"], d["port"]) for d in lines} == want
+    parquet = client.get(f"/api/scans/{scan_id}/export.parquet", headers=bearer(world, who))
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert (
+        set(zip(table.column("address").to_pylist(), table.column("port").to_pylist(), strict=True)) == want
+    )
+    # Filters apply to downloads too, inside the scope.
+    filtered = client.get(f"/api/scans/{scan_id}/export.csv?protocol=imap", headers=bearer(world, who))
+    rows = list(csv.DictReader(io.StringIO(filtered.text)))
+    assert all(r["protocol"] == "imap" for r in rows)
+    assert {(r["address"], int(r["port"])) for r in rows} <= want
+    report = client.get(f"/api/scans/{scan_id}/report.html", headers=bearer(world, who))
+    assert report.status_code == 200
+    assert "attachment" in report.headers["content-disposition"]
+    others = {r.observation.address for r in world.records[scan_id]} - {a for a, _ in want}
+    assert not any(f"<code>{address}</code>" in report.text for address in others)
+
+
+def test_unknown_scan_and_bad_filters(client: TestClient, world: World) -> None:
+    admin = bearer(world, "admin")
+    assert client.get("/api/scans/nope", headers=admin).status_code == 404
+    assert client.get("/api/endpoints?scan=nope", headers=admin).status_code == 404
+    assert client.get("/api/scans/nope/export.csv", headers=admin).status_code == 404
+    for query in ("protocol=http", "port=70000", "country=FRA", "asn=ASX", "address=300.1.1.1", "limit=0"):
+        assert client.get(f"/api/endpoints?{query}", headers=admin).status_code == 422, query
+    assert client.get(f"/api/scans/{world.scans[-1]}/export.xml", headers=admin).status_code == 422
+
+
+def test_default_scan_is_the_latest_and_pages_are_stable(client: TestClient, world: World) -> None:
+    admin = bearer(world, "admin")
+    first = client.get("/api/endpoints?limit=10&sort=severity", headers=admin).json()
+    assert first["scan_id"] == world.scans[-1]
+    assert first["total"] == len(world.records[world.scans[-1]])
+    second = client.get(first["next"], headers=admin).json()
+    assert not {(i["address"], i["port"]) for i in first["items"]} & {
+        (i["address"], i["port"]) for i in second["items"]
+    }
+    ranks = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0, None: -1}
+    worst = [ranks[i["worst_severity"]] for i in first["items"] + second["items"]]
+    assert worst == sorted(worst, reverse=True)
+
+
+def test_endpoint_detail_has_remediation_for_its_software(client: TestClient, world: World) -> None:
+    scan_id = world.scans[-1]
+    record = next(r for r in world.records[scan_id] if r.observation.software == "dovecot" and r.findings)
+    o = record.observation
+    body = client.get(f"/api/endpoints/{scan_id}/{o.address}/{o.port}", headers=bearer(world, "admin")).json()
+    assert [r["code"] for r in body["remediation"]] == [f.code for f in record.findings]
+    assert all(r["software"] == "Dovecot" for r in body["remediation"])
+    assert body["attribution"]["asn"] == world.attribution[o.address].asn
+    assert [h["scan_id"] for h in body["history"]][-1] == scan_id
+
+
+def test_country_source_registry_moves_ownership(world: World) -> None:
+    """With --country-source registry, 100.64.7.0/24 is BE (iptoasn), not NL (geolocation)."""
+    store = open_store(str(world.store_path), create=False)
+    try:
+        with TestClient(web_app(world, store, AppConfig(country_source="registry"))) as client:
+            scan_id = world.scans[-1]
+            items = all_pages(client, f"/api/endpoints?scan={scan_id}&limit=1000", bearer(world, "mix"))
+            got = {i["address"] for i in items}
+            want = {
+                r.observation.address
+                for r in world.records[scan_id]
+                if world.owned("mix", r.observation.address, "registry")
+            }
+            assert got == want
+            assert not any(a.startswith("100.64.7.") for a in got)
+            assert any(a.startswith("2001:db8:") for a in got)
+            me = client.get("/api/me", headers=bearer(world, "mix")).json()
+            assert me["country_source"] == "registry" and me["owners"] == ["AS64503", "NL"]
+    finally:
+        store.close()
+
+
+def test_openapi_describes_the_api(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    for path in (
+        "/api/scans",
+        "/api/scans/{scan_id}",
+        "/api/scans/{scan_id}/stats",
+        "/api/scans/{scan_id}/export.{fmt}",
+        "/api/scans/{scan_id}/report.html",
+        "/api/endpoints",
+        "/api/endpoints/{scan_id}/{address}/{port}",
+        "/api/findings",
+        "/api/trend",
+        "/api/self-check",
+    ):
+        assert path in paths
+    assert not any(p.startswith(("/login", "/static", "/endpoints")) for p in paths)
+    params = {p["name"] for p in spec["paths"]["/api/endpoints"]["get"]["parameters"]}
+    assert {"scan", "protocol", "port", "code", "severity", "status", "country", "asn", "address"} <= params
+    assert "HTTPBearer" in json.dumps(spec["components"]["securitySchemes"])
+    assert client.get("/docs").status_code == 404  # the interactive docs load scripts from a CDN
