@@ -643,7 +643,7 @@ def create_app(
 
     # -- pages ------------------------------------------------------------------------------------------
 
-    def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def render(name: str, code: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("scope", None)
         context.setdefault("page", "")
         context.setdefault("who", "")
@@ -654,7 +654,7 @@ def create_app(
             country_source=config.country_source,
             **context,
         )
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=code)
 
     @dataclass(slots=True)
     class PageAuth:
