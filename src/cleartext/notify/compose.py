@@ -324,10 +324,10 @@ def build_message(
     # RFC 3834: an automatic message; vacation responders and ticket systems should not answer it.
     msg["Auto-Submitted"] = "auto-generated"
     msg["List-Unsubscribe"] = f"<mailto:{operator.contact}?subject=unsubscribe>"
-    msg["Content-Language"] = lang
     msg["X-Cleartext-Scan"] = scan_id
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     for name, data in attachments:
         msg.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    msg["Content-Language"] = lang  # last: set_content and add_attachment move or drop Content-* headers
     return msg

@@ -4,16 +4,16 @@ The order of a run, and why:
 
 1. **Lock** (PostgreSQL: an advisory lock; DuckDB: the file lock): one run per store, so whatever is in
    flight in the ledger at start belongs to a dead run.
-2. **Reconcile** the rows a dead run left: ``sending`` back to ``pending`` (the final dot was never
-   written, so no server accepted the message), ``end-of-data`` to ``assumed-sent``.
+2. **Reconcile** the rows a dead run left in ``sending``: to ``assumed-sent`` when the journal says the
+   final dot may have been written, else back to ``pending`` (no dot, no message).
 3. **Plan**: stream the scan's records, keep those with findings, attribute each address, match the
    subscriptions (else, with ``--abuse-contacts``, the attribution's abuse contacts): recipient ->
    endpoints.
 4. **Due**: new recipients, ``pending`` rows, ``failed-temporary`` rows whose backoff has passed; then
    the rate limits (per run, per recipient domain) cut the list; the rest waits for the next run.
 5. **Connect** to the relay with TLS (refused without: exit 2, nothing sent), create the ledger rows,
-   and for each due recipient: claim the row (``sending``), build the message, MAIL/RCPT/DATA/body,
-   commit ``end-of-data``, write the dot, commit ``sent`` on 250 — or record the failure.
+   and for each due recipient: claim the row (``sending``, committed), build the message,
+   MAIL/RCPT/DATA/body, mark the journal, write the dot, commit ``sent`` on 250 — or the failure.
 
 A dry run (``--dry-run DIR``) does 1, 3 and 4 without writing the ledger and writes each message as an
 ``.eml`` file instead of sending it.
@@ -31,7 +31,7 @@ from typing import Any
 
 from cleartext.enrich.model import Attribution
 from cleartext.notify.compose import Affected, Operator, Planned, build_message, message_id_for
-from cleartext.notify.ledger import LedgerRow, NewMessage, NotifyStore, now_utc
+from cleartext.notify.ledger import Journal, LedgerRow, NewMessage, NotifyStore, journal_path, now_utc
 from cleartext.notify.smtp import Relay, RelayError, SendError, UncertainDelivery
 from cleartext.notify.subscriptions import Matcher, Recipient, SubscriptionError, check_email
 from cleartext.store import Store, StoreError
@@ -73,7 +73,7 @@ class RunReport:
     scan_id: str
     planned: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
-    reconciled: list[LedgerRow] = field(default_factory=list)
+    reconciled: list[tuple[LedgerRow, str]] = field(default_factory=list)  # (as found, new state)
     already_done: int = 0  # recipients whose message is sent, assumed sent or failed for good
     waiting: int = 0  # failed-temporary, backoff not over
     skipped_contacts: list[str] = field(default_factory=list)  # abuse contacts that are not addresses
@@ -92,7 +92,8 @@ class RunReport:
             "planned": self.planned,
             "outcomes": [o.to_dict() for o in self.outcomes],
             "reconciled": [
-                {"recipient": r.recipient, "scan_id": r.scan_id, "state": r.state} for r in self.reconciled
+                {"recipient": r.recipient, "scan_id": r.scan_id, "was": r.state, "now": state}
+                for r, state in self.reconciled
             ],
             "already_done": self.already_done,
             "waiting": self.waiting,
@@ -177,14 +178,23 @@ def plan(
     return plans
 
 
-def _due(row: LedgerRow | None, now: dt.datetime, resend_uncertain: bool) -> tuple[bool, str]:
-    """Is this recipient's message due now? (and if not, why: done or waiting)."""
-    if row is None or row.state in ("pending", "sending"):  # "sending": a dead run's, reconciled to pending
+def _due(
+    row: LedgerRow | None, now: dt.datetime, resend_uncertain: bool, marked: set[tuple[str, str, int]]
+) -> tuple[bool, str]:
+    """Is this recipient's message due now? (and if not, why: done or waiting).
+
+    A ``sending`` row is a dead run's (only a dry run sees one: a real run reconciles first): due
+    unless the journal says its end of data may have been written.
+    """
+    if row is not None and row.state == "sending":
+        uncertain = (row.scan_id, row.recipient, row.attempts) in marked
+        return (True, "") if not uncertain or resend_uncertain else (False, "done")
+    if row is None or row.state == "pending":
         return True, ""
     if row.state == "failed-temporary":
         ready = row.next_attempt_at is None or row.next_attempt_at <= now
         return ready, "" if ready else "waiting"
-    if row.state in ("assumed-sent", "end-of-data"):
+    if row.state == "assumed-sent":
         return resend_uncertain, "" if resend_uncertain else "done"
     return False, "done"
 
@@ -241,16 +251,18 @@ def run(
         if on_outcome is not None:
             on_outcome(outcome)
 
+    journal = Journal(journal_path(store))
     with ns.run_lock():
         if options.dry_run is None:
-            report.reconciled = ns.reconcile()
+            report.reconciled = ns.reconcile(journal)
         plans = plan(store, ns, scan_id, lookup, options, report)
         report.planned = len(plans)
         rows = {row.recipient: row for row in ns.ledger(scan_id)}
+        marked = journal.entries() if options.dry_run is not None else set()
         now = now_utc()
         due: list[str] = []
         for mail in sorted(plans):
-            ready, why = _due(rows.get(mail), now, options.resend_uncertain)
+            ready, why = _due(rows.get(mail), now, options.resend_uncertain, marked)
             if ready:
                 due.append(mail)
             elif why == "waiting":
@@ -305,9 +317,11 @@ def run(
                         report.fatal = str(exc)
                         deferred = chosen[index:] + deferred
                         break
-                emit(_send_one(ns, relay, scan_id, mail, message, operator, options))
+                emit(_send_one(ns, journal, relay, scan_id, mail, message, operator, options))
+            journal.clear()  # every row marked in this run is settled in the ledger
         finally:
             relay.close()
+            journal.close()
         for mail in deferred:
             emit(Outcome(mail, "deferred", "rate limit" if report.fatal is None else "relay unusable"))
     return report
@@ -315,6 +329,7 @@ def run(
 
 def _send_one(
     ns: NotifyStore,
+    journal: Journal,
     relay: Relay,
     scan_id: str,
     mail: str,
@@ -332,7 +347,7 @@ def _send_one(
     data = message(mail)
     try:
         reply = relay.send(
-            operator.from_addr, mail, data, before_end=lambda: ns.mark(scan_id, mail, "end-of-data")
+            operator.from_addr, mail, data, before_end=lambda: journal.mark(scan_id, mail, row.attempts)
         )
     except UncertainDelivery as exc:
         ns.mark(scan_id, mail, "assumed-sent", error=str(exc))
