@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cleartext.enrich.model import Attribution
-from cleartext.record import Record
+from cleartext.record import Finding, Record, Severity, Status, TLSPhase
 from cleartext.report.stats import Stats, StatsBuilder, compute, trends
 from tests.unit.report_samples import (
     attribution,
@@ -197,6 +197,12 @@ def store_records(path: Path, records: list[Record]) -> str:
 def random_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Record]]:
     pytest.importorskip("duckdb")
     records = random_records(600, seed=11) + sample_records()
+    # A record from a newer cleartext: a code and a TLS version the known lists do not have.
+    future = random_records(1, seed=12)[0]
+    future.observation.address, future.observation.status = "192.0.2.250", Status.SUCCESS
+    future.observation.tls = TLSPhase(version="TLSv1.4")
+    future.findings = [Finding("future-code", Severity.LOW, "from the future", {})]
+    records.append(future)
     path = tmp_path_factory.mktemp("store") / "report.duckdb"
     return path, store_records(path, records), records
 
@@ -229,11 +235,20 @@ def test_duckdb_uses_an_attribution_table_and_a_tls_versions_column(
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(path.read_bytes())
     con = duckdb.connect(str(copy))
-    # What the store could keep: the accepted versions as a typed column, and the enrich stage's table.
-    con.execute("ALTER TABLE records ADD COLUMN tls_versions VARCHAR[]")
-    con.executemany(
-        "UPDATE records SET tls_versions = ? WHERE scan_id = ? AND address = ? AND port = ?",
-        [[sorted(accepted_versions(r)), scan_id, r.observation.address, r.observation.port] for r in records],
+    # What the store could keep: the accepted versions as a typed column (in a copy of the table).
+    import pyarrow as pa
+
+    versions = pa.table(
+        {
+            "address": [r.observation.address for r in records],
+            "port": [r.observation.port for r in records],
+            "v": [sorted(accepted_versions(r)) for r in records],
+        }
+    )
+    con.register("versions", versions)
+    con.execute(
+        "CREATE TABLE records_typed AS SELECT r.*, v.v AS tls_versions FROM records r "
+        "JOIN versions v ON v.address = r.address AND v.port = r.port"
     )
     con.execute(
         "CREATE TABLE attribution (address VARCHAR, asn BIGINT, as_name VARCHAR, country VARCHAR, "
@@ -249,7 +264,7 @@ def test_duckdb_uses_an_attribution_table_and_a_tls_versions_column(
         ],
     )
     streamed = compute(((r, random_attribution(r.observation.address)) for r in records), scan_id=scan_id)
-    assert stats_from_duckdb(con, scan_id, attributions="attribution") == streamed
+    assert stats_from_duckdb(con, scan_id, attributions="attribution", table="records_typed") == streamed
     con.close()
 
 

@@ -20,7 +20,8 @@ Two things the typed columns do not hold:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,128 +113,194 @@ def _compute(
     if attr_table is None and lookup is not None:
         attr_table = _load_attributions(con, scan_id, lookup, table)
     country_col = "country" if country_source == "geo" else "registry_country"
-    if attr_table is not None:
-        join = f"LEFT JOIN {attr_table} a ON a.address = r.address"
-        attr_cols = f"a.asn AS asn, a.as_name AS as_name, a.{country_col} AS country"
-    else:
-        join = ""
-        attr_cols = "NULL::BIGINT AS asn, NULL::VARCHAR AS as_name, NULL::VARCHAR AS country"
-
     stats = Stats(country_source=country_source, scan_id=scan_id)
     stats.breakdowns = {name: Breakdown(name) for name in DIMENSIONS}
-    for status, count in con.execute(
-        f"SELECT status, count(*) FROM {table} WHERE scan_id = ? GROUP BY status", [scan_id]
-    ).fetchall():
-        stats.by_status[status] = int(count)
-        stats.records += int(count)
-    first = con.execute(f"SELECT min(started_at) FROM {table} WHERE scan_id = ?", [scan_id]).fetchone()[0]
-    if first is not None:
-        row = con.execute(
-            f"SELECT json_extract_string(record, '$.started_at') FROM {table} "
-            "WHERE scan_id = ? AND started_at = ? LIMIT 1",
-            [scan_id, first],
-        ).fetchone()
-        stats.scanned_at = row[0] if row else None
-
-    # The open endpoints with the few derived columns every breakdown needs, kept for the queries below.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _report_open AS
-        SELECT r.address, r.port, r.protocol, r.software, r.worst_severity, r.finding_codes,
-               r.cleartext_login AS login,
-               list_contains(r.finding_codes, 'no-tls') AS no_tls,
-               len(r.finding_codes) > 0 AS exposed,
-               {versions} AS versions,
-               {attr_cols}
-        FROM {table} r {join}
-        WHERE r.scan_id = ? AND r.status NOT IN ({_SILENT_SQL})
-        """,
-        [scan_id],
-    )
     try:
-        _fill(con, stats, worst_limit, table, scan_id, attr_table, country_col)
+        query = _Query(con, scan_id, table)
+        _combinations(query, stats, versions)
+        _attributed_dimensions(query, stats, attr_table, country_col)
+        _worst(query, stats, worst_limit, attr_table, country_col)
     finally:
-        con.execute("DROP TABLE IF EXISTS _report_open")
         if attributions is None and attr_table is not None:
             con.execute(f"DROP TABLE IF EXISTS {attr_table}")
     return stats
 
 
-def _fill(
-    con: Any,
-    stats: Stats,
-    worst_limit: int,
-    table: str,
-    scan_id: str,
-    attr_table: str | None,
-    country_col: str,
-) -> None:
-    sums = "count(*), sum(exposed::INT), sum(login::INT), sum(no_tls::INT)"
-    total = con.execute(f"SELECT {sums}, sum(len(finding_codes)) FROM _report_open").fetchone()
-    stats.open = int(total[0])
-    stats.exposed, stats.cleartext_login, stats.no_tls, stats.findings = (int(v or 0) for v in total[1:])
+class _Query:
+    """Queries over one scan's open endpoints, each a single scan of the typed columns (no temp copy:
+    materialising five million rows of lists costs more than reading the columns again)."""
 
-    # One pass for the scalar dimensions: GROUPING SETS, told apart by GROUPING().
-    keys = {
-        "protocol": "protocol",
-        "port": "CAST(port AS VARCHAR)",
-        "severity": f"coalesce(worst_severity, '{NONE}')",
-        "software": f"coalesce(software, '{UNKNOWN}')",
-        "country": f"coalesce(country, '{UNKNOWN}')",
-        "asn": f"coalesce(CAST(asn AS VARCHAR), '{UNKNOWN}')",
-    }
-    select = ", ".join(f"{expr} AS k_{name}" for name, expr in keys.items())
-    sets = ", ".join(f"(k_{name})" for name in keys)
-    flags = ", ".join(f"GROUPING(k_{name})" for name in keys)
-    rows = con.execute(
-        f"SELECT {flags}, {', '.join(f'k_{n}' for n in keys)}, {sums}, min(as_name) "
-        f"FROM (SELECT {select}, exposed, login, no_tls, as_name FROM _report_open) "
-        f"GROUP BY GROUPING SETS ({sets})"
-    ).fetchall()
-    names = list(keys)
-    for row in rows:
-        grouping, values, counts, as_name = (
-            row[: len(names)],
-            row[len(names) : 2 * len(names)],
-            row[-5:-1],
-            row[-1],
+    def __init__(self, con: Any, scan_id: str, table: str) -> None:
+        self.con, self.scan_id, self.table = con, scan_id, table
+        self.open = f"{table} r WHERE r.scan_id = $scan AND r.status NOT IN ({_SILENT_SQL})"
+
+    def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        given = {"scan": self.scan_id, **params}
+        # DuckDB refuses named parameters that a statement does not use.
+        return self.con.execute(sql, {k: v for k, v in given.items() if f"${k}" in sql}).fetchall()
+
+
+_SUMS = (
+    "count(*), count(*) FILTER (len(finding_codes) > 0), count(*) FILTER (cleartext_login), "
+    "count(*) FILTER (list_contains(finding_codes, 'no-tls'))"
+)
+
+
+def _tally(values: Sequence[Any]) -> Tally:
+    return Tally(*(int(v or 0) for v in values))
+
+
+def _combinations(q: _Query, stats: Stats, versions: str) -> None:
+    """Everything but attribution and the worst list from one scan of the table.
+
+    The rows are grouped by every column the statistics read — status, protocol, port, software, worst
+    severity, the list of finding codes, cleartext_login, the accepted versions — and the few thousand
+    distinct combinations are summed here. One pass over the columns is the cost; grouping sets or a
+    count per code would each read the lists again.
+    """
+    combos = q.rows(
+        "SELECT status, protocol, port, software, worst_severity, finding_codes, cleartext_login, v, "
+        "count(*), min(started_at) "
+        f"FROM (SELECT status, protocol, port, software, worst_severity, finding_codes, cleartext_login, "
+        f"CASE WHEN status IN ({_SILENT_SQL}) THEN NULL ELSE {versions} END AS v, started_at "
+        f"FROM {q.table} WHERE scan_id = $scan) GROUP BY ALL"
+    )
+    b = stats.breakdowns
+    first: Any = None
+    for status, protocol, port, software, worst, codes, login, accepted, count, earliest in combos:
+        count = int(count)
+        stats.records += count
+        stats.by_status[status] = stats.by_status.get(status, 0) + count
+        if earliest is not None and (first is None or earliest < first):
+            first = earliest
+        if status in SILENT:
+            continue
+        codes = codes or []
+        distinct = set(codes)
+        exposed, no_tls = bool(codes), "no-tls" in distinct
+        login = bool(login)
+        stats.open += count
+        stats.exposed += count * exposed
+        stats.cleartext_login += count * login
+        stats.no_tls += count * no_tls
+        stats.findings += count * len(codes)
+        keys = (
+            ("protocol", protocol),
+            ("port", str(port)),
+            ("severity", worst or NONE),
+            ("software", software or UNKNOWN),
+            *(("finding", code) for code in distinct),
+            *(("tls_version", v) for v in (set(accepted or ()) or {NONE})),
         )
-        index = grouping.index(0)
-        name = names[index]
-        key = str(values[index])
-        stats.breakdowns[name].rows[key] = Tally(*(int(v or 0) for v in counts))
-        if name == "asn" and as_name and key != UNKNOWN:
-            stats.breakdowns[name].labels[key] = as_name
+        for dimension, key in keys:
+            rows = b[dimension].rows
+            tally = rows.get(key)
+            if tally is None:
+                tally = rows[key] = Tally()
+            tally.endpoints += count
+            tally.exposed += count * exposed
+            tally.cleartext_login += count * login
+            tally.no_tls += count * no_tls
+    if first is not None:
+        # The record's own text, so that both paths report the same string.
+        row = q.rows(
+            f"SELECT json_extract_string(record, '$.started_at') FROM {q.table} "
+            "WHERE scan_id = $scan AND started_at = $first LIMIT 1",
+            first=first,
+        )
+        stats.scanned_at = row[0][0] if row else None
 
-    for code, *counts in con.execute(
-        f"SELECT code, {sums} FROM (SELECT unnest(list_distinct(finding_codes)) AS code, exposed, login, "
-        "no_tls FROM _report_open) GROUP BY code"
-    ).fetchall():
-        stats.breakdowns["finding"].rows[code] = Tally(*(int(v or 0) for v in counts))
-    for version, *counts in con.execute(
-        f"SELECT v, {sums} FROM (SELECT unnest(CASE WHEN len(versions) = 0 THEN ['{NONE}'] "
-        "ELSE list_distinct(versions) END) AS v, exposed, login, no_tls FROM _report_open) GROUP BY v"
-    ).fetchall():
-        stats.breakdowns["tls_version"].rows[version] = Tally(*(int(v or 0) for v in counts))
 
-    if worst_limit <= 0:
+def _grouped(q: _Query, stats: Stats, keys: dict[str, str], source: str, label: str | None = None) -> None:
+    names = list(keys)
+    select = ", ".join(f"{expr} AS k_{name}" for name, expr in keys.items())
+    if label:
+        select += f", {label} AS label"
+    sets = ", ".join(f"(k_{name})" for name in names)
+    flags = ", ".join(f"GROUPING(k_{name})" for name in names)
+    label_agg = ", min(label)" if label else ", NULL"
+    for row in q.rows(
+        f"SELECT {flags}, {', '.join(f'k_{n}' for n in names)}, {_SUMS}{label_agg} "
+        f"FROM ({source.format(select=select)}) GROUP BY GROUPING SETS ({sets})"
+    ):
+        n = len(names)
+        index = list(row[:n]).index(0)
+        name, key = names[index], str(row[n + index])
+        stats.breakdowns[name].rows[key] = _tally(row[2 * n : 2 * n + 4])
+        if name == "asn" and row[-1] and key != UNKNOWN:
+            stats.breakdowns[name].labels[key] = row[-1]
+
+
+def _attributed_dimensions(q: _Query, stats: Stats, attr_table: str | None, country_col: str) -> None:
+    if attr_table is None:
+        # Nothing attributed: every open endpoint is of unknown country and AS.
+        total = Tally(stats.open, stats.exposed, stats.cleartext_login, stats.no_tls)
+        if stats.open:
+            stats.breakdowns["country"].rows[UNKNOWN] = total
+            stats.breakdowns["asn"].rows[UNKNOWN] = Tally(**asdict(total))
         return
-    top = con.execute(
-        f"""
-        SELECT o.address, o.port, CAST(t.record AS VARCHAR), o.asn, o.as_name, o.country
-        FROM (SELECT address, port, asn, as_name, country FROM _report_open WHERE exposed
-              ORDER BY {_RANK_SQL} DESC, len(list_distinct(finding_codes)) DESC, address, port
-              LIMIT {int(worst_limit)}) o
-        JOIN {table} t ON t.scan_id = ? AND t.address = o.address AND t.port = o.port
-        ORDER BY {_RANK_SQL.replace("worst_severity", "t.worst_severity")} DESC,
-                 len(list_distinct(t.finding_codes)) DESC, o.address, o.port
-        """,
-        [scan_id],
-    ).fetchall()
-    for _address, _port, record_json, asn, as_name, country in top:
-        record = record_from_dict(json.loads(record_json))
-        attribution = Attribution(asn=asn, as_name=as_name)
-        stats.worst.append(worst_endpoint(record, attribution, country))
+    keys = {
+        "country": f"coalesce(a.{country_col}, '{UNKNOWN}')",
+        "asn": f"coalesce(CAST(a.asn AS VARCHAR), '{UNKNOWN}')",
+    }
+    source = (
+        "SELECT {select}, r.finding_codes, r.cleartext_login "
+        f"FROM {q.open.replace(' WHERE ', f' LEFT JOIN {attr_table} a ON a.address = r.address WHERE ', 1)}"
+    )
+    _grouped(q, stats, keys, source, label="a.as_name")
+
+
+def _worst(q: _Query, stats: Stats, limit: int, attr_table: str | None, country_col: str) -> None:
+    """The worst endpoints without sorting millions of rows: count (severity, findings) groups first,
+    then order only the rows of the groups that can reach the top."""
+    if limit <= 0:
+        return
+    groups = q.rows(
+        f"SELECT worst_severity, len(finding_codes) AS n, count(*) FROM {q.open} AND len(finding_codes) > 0 "
+        "GROUP BY ALL"
+    )
+    groups.sort(key=lambda g: (-_RANK.get(g[0], -1), -g[1]))
+    wanted: list[tuple[str, int]] = []
+    taken = 0
+    for severity, n, count in groups:
+        wanted.append((severity, n))
+        taken += count
+        if taken >= limit:
+            break
+    if not wanted:
+        return
+    match = " OR ".join(f"(worst_severity = '{sev}' AND len(finding_codes) = {int(n)})" for sev, n in wanted)
+    top = q.rows(
+        f"SELECT address, port FROM {q.open} AND ({match}) "
+        f"ORDER BY {_RANK_SQL} DESC, len(finding_codes) DESC, address, port LIMIT {int(limit)}"
+    )
+    keys = [(a, p) for a, p in top]
+    addresses = sorted({a for a, _ in keys})
+    # IN with one parameter per address: DuckDB pushes it into the scan (a list_contains would not).
+    marks = ", ".join(f"$a{i}" for i in range(len(addresses)))
+    named = {f"a{i}": a for i, a in enumerate(addresses)}
+    texts = {
+        (a, p): text
+        for a, p, text in q.rows(
+            f"SELECT address, port, CAST(record AS VARCHAR) FROM {q.table} WHERE scan_id = $scan "
+            f"AND address IN ({marks})",
+            **named,
+        )
+    }
+    attrs: dict[str, tuple[Any, Any, Any]] = {}
+    if attr_table is not None:
+        for address, asn, as_name, country in q.rows(
+            f"SELECT address, asn, as_name, {country_col} FROM {attr_table} WHERE address IN ({marks})",
+            **named,
+        ):
+            attrs[address] = (asn, as_name, country)
+    for key in keys:
+        record = record_from_dict(json.loads(texts[key]))
+        asn, as_name, country = attrs.get(key[0], (None, None, None))
+        stats.worst.append(worst_endpoint(record, Attribution(asn=asn, as_name=as_name), country))
+
+
+_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
 
 
 def _load_attributions(con: Any, scan_id: str, lookup: Callable[[str], Attribution], table: str) -> str:

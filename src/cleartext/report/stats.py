@@ -154,9 +154,11 @@ class WorstEndpoint:
     country: str | None
     asn: int | None
     as_name: str | None
+    findings: int  # how many findings; ranks endpoints of the same worst severity
 
     def sort_key(self) -> tuple[int, int, str, int]:
-        return (-_RANK[self.worst], -len(self.codes), self.address, self.port)
+        """Worst first: by worst severity, then number of findings, then address and port (as text)."""
+        return (-_RANK.get(self.worst, -1), -self.findings, self.address, self.port)
 
 
 @dataclass(slots=True)
@@ -336,6 +338,7 @@ def worst_endpoint(record: Record, attribution: Attribution, country: str | None
         software=obs.software,
         worst=ordered[0].severity.value,
         codes=list(dict.fromkeys(f.code for f in ordered)),
+        findings=len(ordered),
         banner=obs.greeting,
         country=country,
         asn=attribution.asn,
