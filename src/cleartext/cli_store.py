@@ -57,6 +57,12 @@ def _open(url: str | None, *, create: bool) -> Store:
         fail(str(exc))
 
 
+def _console() -> Console:
+    """The terminal's width on a terminal; unbounded into a pipe or file, so no cell is cut or wrapped."""
+    console = Console(highlight=False, soft_wrap=False)
+    return console if console.is_terminal else Console(highlight=False, soft_wrap=False, width=10_000)
+
+
 def _when(moment: dt.datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
@@ -95,7 +101,7 @@ def scans(
             Text(str(info.endpoints)),
             Text(counts or "-"),
         )
-    Console(highlight=False, soft_wrap=False).print(table)
+    _console().print(table)
 
 
 @app.command()
@@ -120,7 +126,7 @@ def diff(
     if as_json:
         print(json.dumps(result.to_dict(), sort_keys=True))
         return
-    console = Console(highlight=False, soft_wrap=False)
+    console = _console()
     sections = (
         ("new", f"New in {b}"),
         ("fixed", f"Fixed since {a}"),
