@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from cleartext.record import Record, record_from_dict
 from cleartext.store import StoreError, default_store_url, open_store
+from cleartext.store.base import check_record
 from cleartext.store.export import csv_cell, escape_formula
 from tests.store_contract import StoreContract, make_record
 
@@ -124,3 +126,24 @@ def test_store_write_is_columnar(tmp_path: Path) -> None:
             store.write(scan_id, batch)
         assert time.monotonic() - started < 30
         assert store.count(scan_id) == 10000
+
+
+def test_check_record_names_the_bad_field() -> None:
+    """What `import` refuses by FILE:LINE before anything reaches Arrow or the database."""
+    good = make_record("192.0.2.1", 25).to_dict()
+    check_record(record_from_dict(good))
+    for change, needle in (
+        ({"address": "mail.example"}, "not an IP address"),
+        ({"address": 7}, "address must be a string"),
+        ({"port": "25"}, "not a TCP port"),
+        ({"port": 70000}, "not a TCP port"),
+        ({"port": True}, "not a TCP port"),
+        ({"hostname": ["a"]}, "hostname"),
+        ({"software": 1}, "software"),
+        ({"started_at": None}, "started_at"),
+        ({"timings_ms": {"total": "fast"}}, "timings_ms"),
+        ({"tls": {**good["tls"], "version": 13}}, "tls.version"),
+    ):
+        record: Record = record_from_dict({**good, **change})
+        with pytest.raises(ValueError, match=needle):
+            check_record(record)
