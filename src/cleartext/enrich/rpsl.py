@@ -176,10 +176,10 @@ class _State:
     def _ref(self, attrs: dict[str, list[str]], file_index: int) -> int:
         """Intern the object's references: far fewer distinct combinations than ranges."""
         ref = (
-            _handles(attrs.get("abuse-c", ())),
-            _handles(attrs.get("org", ())),
-            _handles(attrs.get("mnt-irt", ())),
-            _mailboxes(attrs.get("abuse-mailbox", ())),
+            _handles(attrs["abuse-c"]) if "abuse-c" in attrs else (),
+            _handles(attrs["org"]) if "org" in attrs else (),
+            _handles(attrs["mnt-irt"]) if "mnt-irt" in attrs else (),
+            _mailboxes(attrs["abuse-mailbox"]) if "abuse-mailbox" in attrs else (),
             file_index,
         )
         found = self.refs.get(ref)

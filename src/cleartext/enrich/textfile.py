@@ -24,6 +24,9 @@ def open_text(path: Path, *, encoding: str = "utf-8") -> Iterator[Iterator[str]]
 
     Undecodable bytes are replaced rather than fatal: a stray Latin-1 byte in a description must not
     cost the whole file, and a file that is not text at all is caught by the readers' format checks.
+    A damaged gzip stream or a failing disk surfaces while the caller iterates, inside the ``with``
+    block, where this context manager turns it into the same one-line error (no per-line wrapper:
+    these files have millions of lines).
     """
     try:
         raw = path.open("rb")
@@ -32,15 +35,8 @@ def open_text(path: Path, *, encoding: str = "utf-8") -> Iterator[Iterator[str]]
     try:
         magic = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
         binary: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if magic == GZIP_MAGIC else raw
-        text = io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline=None)
-        yield _guarded(path, text)
-    finally:
-        raw.close()
-
-
-def _guarded(path: Path, text: io.TextIOWrapper) -> Iterator[str]:
-    """The lines, with a damaged gzip stream or a failing disk reported as one EnrichError."""
-    try:
-        yield from text
+        yield io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline=None)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise EnrichError(path, f"cannot read: {exc}") from None
+    finally:
+        raw.close()
