@@ -458,15 +458,16 @@ class Store(ABC):
         with self._lock:
             for _ in range(16):  # 16 random-suffix clashes in one second: something else is wrong
                 scan_id = new_scan_id(moment)
+                # ON CONFLICT, not a look-up first: two PostgreSQL writers may pick an id at once.
                 with self._transaction():
-                    if self._query("SELECT 1 FROM scans WHERE scan_id = ?", (scan_id,)):
-                        continue
-                    self._execute(
-                        "INSERT INTO scans (scan_id, started_at, params) VALUES (?, ?, ?)",
+                    inserted = self._query(
+                        "INSERT INTO scans (scan_id, started_at, params) VALUES (?, ?, ?) "
+                        "ON CONFLICT DO NOTHING RETURNING scan_id",
                         (scan_id, moment, text),
                     )
-                self._known_scans.add(scan_id)
-                return scan_id
+                if inserted:
+                    self._known_scans.add(scan_id)
+                    return scan_id
         raise StoreError("could not find a free scan id")
 
     def finish_scan(
