@@ -23,7 +23,7 @@ from rich.text import Text
 from cleartext.cli import EXIT_FINDINGS, app, fail
 
 if TYPE_CHECKING:
-    from cleartext.notify.ledger import NotifyStore
+    from cleartext.notify.ledger import LedgerRow, NotifyStore
     from cleartext.store import Store
 
 StoreOpt = Annotated[
@@ -345,20 +345,18 @@ def notify(
         if not as_json:
             print(f"{outcome.state}\t{outcome.recipient}\t{outcome.detail}", flush=True)
 
+    def reconciled(row: LedgerRow, state: str) -> None:
+        line = f"cleartext: reconciled {row.recipient} (scan {row.scan_id}): {row.state} -> {state}"
+        print(line, file=sys.stderr, flush=True)
+
     st, _ = _open(store, create=False)
     with st:
         try:
-            report = run(st, options, lookup, operator, relay, on_outcome=show)
+            report = run(st, options, lookup, operator, relay, on_outcome=show, on_reconciled=reconciled)
         except (StoreError, RelayError) as exc:
             fail(str(exc))
         except OSError as exc:  # the dry-run directory
             fail(f"cannot write messages: {exc.strerror or exc}")
-    for row in report.reconciled:
-        after = "pending (will be sent)" if row.state == "sending" else "assumed-sent"
-        print(
-            f"cleartext: reconciled {row.recipient} (scan {row.scan_id}): {row.state} -> {after}",
-            file=sys.stderr,
-        )
     for contact_text in report.skipped_contacts:
         print(f"cleartext: skipped abuse contact {contact_text!r}: not an e-mail address", file=sys.stderr)
     if as_json:

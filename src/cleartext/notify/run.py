@@ -235,6 +235,7 @@ def run(
     relay: Relay | None,
     *,
     on_outcome: Callable[[Outcome], None] | None = None,
+    on_reconciled: Callable[[LedgerRow, str], None] | None = None,
 ) -> RunReport:
     """One run; see the module docstring. ``relay`` is None only for a dry run.
 
@@ -255,6 +256,9 @@ def run(
     with ns.run_lock():
         if options.dry_run is None:
             report.reconciled = ns.reconcile(journal)
+            for row, state in report.reconciled:  # said at once: this run may die too
+                if on_reconciled is not None:
+                    on_reconciled(row, state)
         plans = plan(store, ns, scan_id, lookup, options, report)
         report.planned = len(plans)
         rows = {row.recipient: row for row in ns.ledger(scan_id)}
