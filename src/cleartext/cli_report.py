@@ -216,8 +216,8 @@ def report(
     if output_format == "shadowserver" and out is None:
         fail("--format shadowserver needs --out DIRECTORY")
     for path in sources:
-        if str(path) != "-" and not path.is_file():
-            fail(f"cannot read {path}: no such file")
+        if str(path) != "-" and (not path.exists() or path.is_dir()):
+            fail(f"cannot read {path}: {'a directory' if path.is_dir() else 'no such file'}")
     history = read_previous(previous or [])
     lookup = attributor(mmdb or [], iptoasn or [], rir or [], rpsl or [], contacts or [])
     pairs = _guarded(attributed(iter_records(sources), lookup))

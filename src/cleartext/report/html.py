@@ -355,6 +355,19 @@ def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cle
             ),
         )
     )
+    # The severity chart counts every open endpoint under its worst severity: draw the full count.
+    sev = stats.breakdown("severity")
+    sev_rows = [
+        (_label("severity", key, sev), Tally(t.endpoints, t.endpoints, t.cleartext_login, t.no_tls))
+        for key, t in sev.ordered()
+    ]
+    severity_chart = bar_chart(
+        "By worst severity",
+        sev_rows,
+        note="open endpoints by their worst finding",
+        value="exposed",
+        colour_of={_label("severity", k, sev): c for k, c in SEVERITY_COLOUR.items()},
+    )
     charts = [
         _breakdown_chart(stats, "protocol", "By protocol", "exposed / open endpoints"),
         _breakdown_chart(
@@ -365,7 +378,7 @@ def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cle
             value="exposed",
             colour_of=finding_colours,
         ),
-        "",  # by worst severity, below
+        severity_chart,
         _breakdown_chart(
             stats, "tls_version", "TLS versions accepted", "exposed / open endpoints accepting it"
         ),
@@ -374,19 +387,6 @@ def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cle
         _breakdown_chart(stats, "port", "By port", "exposed / open endpoints"),
         _breakdown_chart(stats, "software", "By server software", "exposed / open endpoints"),
     ]
-    # The severity chart counts every open endpoint under its worst severity: draw the full count.
-    sev = stats.breakdown("severity")
-    sev_rows = [
-        (_label("severity", key, sev), Tally(t.endpoints, t.endpoints, t.cleartext_login, t.no_tls))
-        for key, t in sev.ordered()
-    ]
-    charts[2] = bar_chart(
-        "By worst severity",
-        sev_rows,
-        note="open endpoints by their worst finding",
-        value="exposed",
-        colour_of={_label("severity", k, sev): c for k, c in SEVERITY_COLOUR.items()},
-    )
     trend_html = ""
     if trends is not None and len(trends.scans) >= 2:
         trend_html = (
