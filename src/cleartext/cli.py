@@ -206,6 +206,21 @@ def scan(
     max_connections: MaxConnOpt = 6,
     ehlo_name: EhloOpt = None,
     source_address: SourceOpt = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            "--broker",
+            metavar="URL",
+            help="Distribute the scan: queue its shards on this Redis (redis://HOST:PORT/DB) for "
+            "`cleartext worker`s; needs a postgresql:// store. See docs/distributed.md.",
+        ),
+    ] = None,
+    shards: Annotated[
+        int | None, typer.Option("--shards", help="With --broker: shards to cut the scan into.", min=1)
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="With --broker: follow the scan to its end.")
+    ] = False,
 ) -> None:
     """Probe every mail port of every target; stream one JSON record per endpoint as it finishes."""
     from cleartext.job import JobAborted, JobError, JobOptions, run_job
@@ -262,6 +277,11 @@ def scan(
             "ehlo_name": settings.ehlo_name,
         },
     )
+    if broker is not None:  # distributed: queue the shards for workers (cleartext.distributed)
+        from cleartext.distributed import submit
+
+        code = submit(options, settings, resolver, broker=broker, shards=shards, wait=wait, warn=_warn)
+        raise typer.Exit(code)
     try:
         result = run_loop(run_job(options, settings, resolver, _warn))
     except JobError as exc:
@@ -435,6 +455,7 @@ from cleartext import cli_store  # noqa: E402,F401
 from cleartext import cli_enrich  # noqa: E402,F401
 from cleartext import cli_web  # noqa: E402,F401
 from cleartext import cli_notify  # noqa: E402,F401
+from cleartext.distributed import cli as _distributed_cli  # noqa: E402,F401
 # -- end of command modules --
 
 

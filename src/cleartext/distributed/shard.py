@@ -1,0 +1,308 @@
+"""One shard on one worker: claim it, scan it with the ordinary Engine, store it, mark it done.
+
+The life of a shard message (the Dramatiq actor calls :func:`run_shard`):
+
+1. **Claim**: the shard's row becomes ``running`` under a fresh token (host/pid/random). If it is
+   already ``done`` (a redelivery after the worker died between marking it done and acknowledging the
+   message) there is nothing to scan; the scan's end is checked again and the message acknowledged.
+2. **Resume**: a shard that an earlier attempt had begun continues from that attempt's last saved
+   checkpoint (its tracker's watermark and the positions done above it, with their counts), which only
+   ever covers records already in the store. Endpoints after it are probed again; their records replace
+   the earlier ones (the store writes per scan and endpoint), so each endpoint ends up stored once.
+3. **Scan**: the Engine walks shard I of N of the seeded permutation — the very order of a
+   single-machine ``--shard I/N`` — through a :class:`~cleartext.distributed.gate.SharedGate`, emitting
+   into a :class:`~cleartext.distributed.sink.ShardSink`. When Redis or the store goes away, the engine
+   is stopped (what was in flight is dropped, not recorded) and started again from its tracker once they
+   are back, within the worker's patience.
+4. **Finish**: every record written, the row is marked ``done`` with its counts; when it was the last
+   shard, the scan is finished in the store (``finish_scan``). Only then does the actor return, so the
+   broker acknowledges the message: a worker killed at any earlier point leaves the message to be
+   delivered again.
+
+A worker that stops (SIGTERM) or gives up on an outage saves a checkpoint, queues the row again and
+raises :class:`ShardHandedBack`, which Dramatiq retries — the shard continues elsewhere from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from dramatiq.errors import Retry
+
+from cleartext.checkpoint import Tracker
+from cleartext.distributed import db
+from cleartext.distributed.common import DistributedError, ScanPlan, ShardTask
+from cleartext.distributed.gate import GateUnavailable, SharedGate, async_client, exclusions_key, rate_key
+from cleartext.distributed.sink import Checkpoint, ShardSink
+from cleartext.scan import Engine, Plan, run_loop
+from cleartext.store import StoreError
+
+log = logging.getLogger("cleartext.distributed")
+
+# Set when this worker process shuts down: every running shard stops, checkpoints and hands itself back.
+STOPPING = threading.Event()
+
+_plans: dict[str, ScanPlan] = {}
+_plans_lock = threading.Lock()
+
+
+class ShardHandedBack(Retry):
+    """The shard stopped unfinished and was queued again (worker stopping, an outage): not an error."""
+
+
+class ShardRejected(Exception):
+    """A message this worker must not run (its scan is not in this store, the plan does not match)."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    store_url: str
+    broker_url: str
+    concurrency: int  # endpoints in flight per shard
+    patience: float  # seconds to wait for an unreachable Redis or store before handing a shard back
+    ca_dir: str | None = None
+
+
+def run_shard(payload: dict[str, Any], config: WorkerConfig) -> None:
+    """The actor's body: one shard from claim to done (see the module docstring)."""
+    try:
+        task = ShardTask.from_message(payload)
+    except (DistributedError, KeyError, TypeError, ValueError) as exc:
+        raise ShardRejected(f"not a shard message: {exc}") from None
+    token = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+    central = db.Central(config.store_url, patience=config.patience)
+    try:
+        _ShardRun(task, token, central, config).run()
+    finally:
+        central.close()
+
+
+def _load_plan(task: ShardTask, central: db.Central) -> ScanPlan:
+    if task.plan is not None:
+        return task.plan
+    with _plans_lock:
+        plan = _plans.get(task.scan_id)
+    if plan is None:
+        plan = central.call("plan", lambda store: db.load_plan(store, task.scan_id))
+        if plan is None:
+            raise ShardRejected(f"scan {task.scan_id} is not a distributed scan of {central.url}")
+        with _plans_lock:
+            _plans[task.scan_id] = plan
+    return plan
+
+
+class _ShardRun:
+    def __init__(self, task: ShardTask, token: str, central: db.Central, config: WorkerConfig) -> None:
+        self.task = task
+        self.token = token
+        self.central = central
+        self.config = config
+        self.name = f"shard {task.shard}"
+
+    def run(self) -> None:
+        task, central = self.task, self.central
+        plan = _load_plan(task, central)
+        self.name = f"shard {task.shard}/{plan.shards} of {task.scan_id}"
+        claim = central.call("claim", lambda store: db.claim(store, task.scan_id, task.shard, self.token))
+        if claim is None:
+            raise ShardRejected(f"{self.name}: not in {central.url}")
+        if claim.state == "done":
+            log.info("%s: already done (a redelivery)", self.name)
+            self._finish_scan()
+            return
+        try:
+            space = plan.space()
+        except DistributedError as exc:
+            raise ShardRejected(f"{self.name}: {exc}") from None
+        self.plan = Plan(space, plan.seed, task.shard, plan.shards, plan.allow_reserved)
+        self.scan_plan = plan
+        settings = plan.settings(self.config.ca_dir)
+        if claim.checkpoint:
+            cp = claim.checkpoint
+            self.tracker = Tracker(int(cp["watermark"]), plan.shards, {int(p) for p in cp["above"]})
+        else:
+            self.tracker = Tracker(task.shard, plan.shards)
+        self.counts: Counter[str] = Counter(claim.counts)
+        done_before = self._done()
+        log.info(
+            "%s: attempt %d, %s (%d endpoints)",
+            self.name,
+            claim.attempts,
+            f"resuming after {done_before} done" if done_before else "starting",
+            claim.size,
+        )
+        self.sink = ShardSink(central, task.scan_id, task.shard, self.token)
+        central.on_trouble = self.sink.on_trouble
+        started = time.monotonic()
+        try:
+            outcome = run_loop(self._scan(settings))
+        except Exception as exc:  # a bug: hand the shard back with the error, let Dramatiq retry it
+            self._stop_sink()
+            self._hand_back(f"{type(exc).__name__}: {exc}")
+            raise
+        flushed = self._stop_sink()
+        if outcome == "complete" and flushed:
+            counts = dict(self.counts)
+            if central.call(
+                "done", lambda store: db.mark_done(store, task.scan_id, task.shard, self.token, counts)
+            ):
+                elapsed = time.monotonic() - started
+                summary = ", ".join(f"{n} {s}" for s, n in self.counts.most_common())
+                log.info("%s: done in %.1f s: %s", self.name, elapsed, summary or "nothing")
+                self._finish_scan()
+            else:
+                log.info("%s: complete, but another attempt owns it now", self.name)
+            return
+        if outcome == "lost" or self.sink.lost:
+            return  # another attempt owns the shard; it acknowledges its own message
+        reason = outcome if flushed else f"store unreachable: {self.sink.error}"
+        if flushed:
+            self.sink.save_final(self._checkpoint())
+        self._hand_back(None if outcome == "stopping" else reason)
+        log.warning("%s: handed back after %d done (%s)", self.name, self._done(), reason)
+        raise ShardHandedBack(f"{self.name}: {reason}", delay=1000 if outcome == "stopping" else 5000)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _done(self) -> int:
+        """Positions of this shard done (passed-over ones included), from the tracker."""
+        t, shard, shards = self.tracker, self.task.shard, self.plan.shards
+        below = max(0, (t.watermark - shard + shards - 1) // shards)
+        return below + len(t.above)
+
+    def _checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.tracker.watermark, sorted(self.tracker.above), dict(self.counts), self._done())
+
+    def _stop_sink(self) -> bool:
+        """Write out what the sink holds; False if the store stayed away."""
+        try:
+            self.sink.close(self.config.patience + 30)
+        except StoreError as exc:
+            log.error("%s: records not stored: %s", self.name, exc)
+            return False
+        return True
+
+    def _hand_back(self, error: str | None) -> None:
+        try:
+            self.central.call(
+                "hand back",
+                lambda store: db.hand_back(store, self.task.scan_id, self.task.shard, self.token, error),
+                patience=min(self.config.patience, 30),
+            )
+        except StoreError as exc:  # the row stays "running"; its stale heartbeat tells the story
+            log.error("%s: could not queue the shard again in the store: %s", self.name, exc)
+
+    def _finish_scan(self) -> None:
+        scan_id = self.task.scan_id
+        if self.central.call("finish", lambda store: db.finish_if_complete(store, scan_id)):
+            log.info("scan %s: every shard done; finished", scan_id)
+            try:  # the scan's rate bucket and exclusion list are no longer needed
+                from cleartext.distributed.common import redis_client
+
+                redis_client(self.config.broker_url).delete(rate_key(scan_id), exclusions_key(scan_id))
+            except Exception as exc:
+                log.warning("scan %s: could not remove its Redis keys: %s", scan_id, exc)
+
+    # -- the scan itself, on this thread's own event loop -------------------------------------------
+
+    async def _scan(self, settings: Any) -> str:
+        plan, sink = self.scan_plan, self.sink
+        client = async_client(self.config.broker_url)
+        gate = SharedGate(
+            client,
+            self.task.scan_id,
+            rate=plan.rate,
+            per_host=plan.per_host,
+            exclusions=plan.exclusions,
+            patience=self.config.patience,
+        )
+        refresher: asyncio.Task[None] | None = None
+        try:
+            if plan.exclusions and not await gate.wait_healthy(time.monotonic() + self.config.patience):
+                return f"exclusion list unavailable for {self.config.patience:g} s"
+            refresher = asyncio.create_task(gate.refresher())
+            for _ in range(10_000):  # one round per outage survived; bounded by patience in practice
+                engine = Engine(
+                    self.plan,
+                    settings,
+                    sink,
+                    concurrency=self.config.concurrency,
+                    gate=gate,
+                    tracker=self.tracker,
+                    on_tick=lambda: sink.snapshot(self._checkpoint()),
+                )
+                engine.counts = self.counts  # carried over from the checkpoint and earlier rounds
+                stop = asyncio.Event()
+                watcher = asyncio.create_task(self._watch(engine, gate, stop))
+                try:
+                    await engine.run(stop)
+                except GateUnavailable as exc:
+                    return str(exc)
+                finally:
+                    watcher.cancel()
+                if self.tracker.watermark >= self.plan.space.size:
+                    return "complete"
+                if STOPPING.is_set():
+                    return "stopping"
+                if sink.lost:
+                    return "lost"
+                if sink.error is not None:
+                    return f"store unreachable: {sink.error}"
+                log.warning(
+                    "%s: paused (Redis or the store unreachable) after %d done", self.name, self._done()
+                )
+                if not await self._recover(gate):
+                    return f"Redis or the store unreachable for {self.config.patience:g} s"
+                gate.reset_hosts()
+                log.warning("%s: resumed", self.name)
+            return "too many interruptions"
+        finally:
+            if refresher is not None:
+                refresher.cancel()
+            await client.aclose()
+
+    async def _watch(self, engine: Engine, gate: SharedGate, stop: asyncio.Event) -> None:
+        """Stop the engine on trouble; hold back new endpoints while enough wait for rate tokens.
+
+        Waiting for a token runs against the endpoint's deadline, so the queue of endpoints waiting is
+        kept to about two chunks of tokens: the engine starts a new endpoint only when it is short.
+        """
+        sink, full = self.sink, self.config.concurrency
+        for _ in range(10**9):  # until the engine's round ends and cancels this
+            if STOPPING.is_set() or sink.lost or sink.error is not None or sink.troubled or not gate.healthy:
+                stop.set()
+                return
+            if gate.rate_value:
+                engine.concurrency = 1 if gate.waiting >= gate.max_waiting else full
+            await asyncio.sleep(0.05)
+
+    async def _recover(self, gate: SharedGate) -> bool:
+        """Wait, with backoff, until Redis answers and the store takes writes again."""
+        deadline = time.monotonic() + self.config.patience
+        if not await gate.wait_healthy(deadline):
+            return False
+        remaining = max(1.0, deadline - time.monotonic())
+        try:  # a round trip on the store's connection proves it (and reopens it if it was lost)
+            await asyncio.to_thread(self.central.call, "reconnect", _ping, patience=remaining)
+        except StoreError:
+            return False
+        for _ in range(int(remaining * 10) + 1):
+            if self.sink.error is not None or STOPPING.is_set():
+                return False
+            if not self.sink.troubled:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+
+def _ping(store: Any) -> None:
+    db._query(store, "SELECT 1")
