@@ -21,6 +21,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,10 +70,10 @@ class Killer:
             if self.armed != (kind, address):
                 return
             self.armed = None
+            self.fired.append((kind, address))
             assert self.ready.wait(10) and self.proc is not None
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)  # dead before the server says another word
-            self.fired.append((kind, address))
 
         return at
 
@@ -98,6 +100,13 @@ def start(args: list[str], killer: Killer, log: Path) -> tuple[int, str, str]:
                 proc.wait(timeout=10)
             killer.ready.clear()
     return code, out.read_text(), err.read_text()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def states(store: Path) -> dict[str, tuple[str, int]]:
@@ -139,6 +148,7 @@ def test_sigkill_mid_run_sends_every_message_exactly_once(
         code, _, err = start(args, killer, tmp_path / "run2")
         assert code == -signal.SIGKILL and killer.fired[-1] == ("data", PEOPLE[3])
         assert f"reconciled {PEOPLE[1]}" in err and "sending -> pending" in err
+        wait_for(lambda: PEOPLE[3] in mailbox())  # the server stores it once the hook returns
         assert mailbox() == dict.fromkeys(PEOPLE[:4], 1)  # the server accepted the fourth after the kill
         ledger = states(store)
         assert ledger[PEOPLE[1]] == ("sent", 2) and ledger[PEOPLE[3]] == ("sending", 1)
