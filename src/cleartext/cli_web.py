@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cleartext.cli import app, default_ehlo_name, fail
+from cleartext.cli import ResolveOpt, app, build_resolver, default_ehlo_name, fail
 
 if TYPE_CHECKING:
     from cleartext.store import Store
@@ -184,6 +184,7 @@ def serve(
     ca_file: Annotated[
         list[Path] | None, typer.Option("--ca-file", help="Extra trusted CA certificates for self-checks.")
     ] = None,
+    resolve: ResolveOpt = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
     """Serve the dashboard and the read-only REST API over the store (see docs/web.md)."""
@@ -230,6 +231,7 @@ def serve(
             allow_reserved=self_check_allow_reserved,
             per_window=self_checks,
             window_s=self_check_window,
+            resolver=build_resolver(resolve, None),
             probe=ProbeSettings(
                 connect_timeout=5.0,
                 read_timeout=10.0,

@@ -75,6 +75,11 @@ SECURITY_HEADERS: dict[str, str] = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 HSTS = "max-age=31536000; includeSubDomains"
+ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="3" fill="#0f172a"/><rect x="3" y="7" width="10" height="6" rx="1" '
+    'fill="#f59e0b"/><path d="M5 7V5a3 3 0 0 1 6 0" stroke="#f59e0b" stroke-width="1.6" fill="none"/></svg>'
+)
 
 
 class SeverityFilter(StrEnum):
@@ -685,9 +690,18 @@ def create_app(
         return RedirectResponse("/login", status_code=303)
 
     def same_origin(request: Request) -> bool:
+        """False for a form posted from another site.
+
+        Browsers say where a request comes from in ``Sec-Fetch-Site``; ``Origin`` is no help here,
+        because with ``Referrer-Policy: no-referrer`` Chromium sends ``Origin: null`` even for our own
+        forms. A client that sends neither (curl, scripts) is not a browser that could be tricked.
+        """
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:
+            return site in ("same-origin", "none")
         origin = request.headers.get("origin")
         if origin is None or origin == "null":
-            return origin is None
+            return True
         return origin.rstrip("/") == str(request.base_url).rstrip("/")
 
     async def form(request: Request) -> dict[str, str]:
@@ -700,6 +714,14 @@ def create_app(
     @app.get("/static/app.css", include_in_schema=False)
     def stylesheet() -> Response:
         return Response(CSS, media_type="text/css; charset=utf-8")
+
+    @app.get("/static/icon.svg", include_in_schema=False)
+    def icon() -> Response:
+        return Response(ICON, media_type="image/svg+xml")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/login", include_in_schema=False)
     def login_page(request: Request) -> Response:

@@ -14,6 +14,7 @@ and the stylesheet is a file of our own (``style-src 'self'``), so no inline sty
 from __future__ import annotations
 
 from jinja2 import DictLoader, Environment, StrictUndefined
+from markupsafe import Markup, escape
 
 from cleartext.report.html import CSS as REPORT_CSS
 from cleartext.report.html import _colour_css
@@ -70,6 +71,7 @@ _BASE = """<!DOCTYPE html>
 <meta name="referrer" content="no-referrer">
 <title>{% block title %}cleartext{% endblock %} · cleartext</title>
 <link rel="stylesheet" href="/static/app.css">
+<link rel="icon" href="/static/icon.svg" type="image/svg+xml">
 </head><body>
 {% if scope %}
 <nav>
@@ -264,7 +266,7 @@ _RECORD = """
   <p>{{ f.summary }}</p>
   {% if r %}
   <p><strong>How to fix it</strong> <small>(advice for {{ r.software }})</small></p>
-  <ol>{% for step in r.steps %}<li>{{ step }}</li>{% endfor %}</ol>
+  <ol>{% for step in r.steps %}<li>{{ step|code_spans }}</li>{% endfor %}</ol>
   {% if r.config %}<pre>{{ r.config }}</pre>{% endif %}
   {% if r.references %}<small>References: {{ r.references|join("; ") }}</small>{% endif %}
   {% endif %}
@@ -297,8 +299,7 @@ _SELFCHECK = """{% extends "base.html" %}
 {% block heading %}Self-check{% endblock %}
 {% block sub %}Check one of your own mail hosts now{% endblock %}
 {% block main %}
-<div class="notice">Enter a host name or an address in your networks{% if owner_specs %}
-({{ owner_specs|join(", ") }}){% endif %}. Every mail port is checked, without ever sending a password;
+<div class="notice">Enter a host name or an address in your networks{{ " (" ~ owner_specs|join(", ") ~ ")" if owner_specs else "" }}. Every mail port is checked, without ever sending a password;
 {{ per_window }} checks per {{ window_min }} minutes.</div>
 {% if error %}<div class="error" id="error">{{ error }}</div>{% endif %}
 <form class="filters" method="post" action="/self-check" id="self-check">
@@ -307,7 +308,7 @@ _SELFCHECK = """{% extends "base.html" %}
   <button class="primary" type="submit">Check</button>
 </form>
 {% if result %}
-<section id="result"><h2>{{ result.host }} ({{ result.addresses|join(", ") }})</h2>
+<section id="result"><h2>{{ result.host }}{% if result.addresses != [result.host] %} ({{ result.addresses|join(", ") }}){% endif %}</h2>
 <table id="verdicts"><thead><tr><th>Address</th><th class="num">Port</th><th>Protocol</th><th>Status</th><th>Worst</th>
 <th>Findings</th></tr></thead><tbody>
 {% for r in result.records %}<tr><td><code>{{ r.observation.address }}</code></td><td class="num">{{ r.observation.port }}</td>
@@ -342,12 +343,24 @@ TEMPLATES = {
 }
 
 
+def code_spans(text: str) -> Markup:
+    """Remediation steps write commands and settings in `backticks`: show them as <code>, escaped."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick: show the text as it is
+        return Markup(escape(text))
+    return Markup("").join(
+        Markup("<code>{}</code>").format(part) if index % 2 else escape(part) for index, part in enumerate(parts)
+    )
+
+
 def environment() -> Environment:
     """Autoescape on for every template (they are all HTML); undefined names are errors, not blanks."""
-    return Environment(
+    env = Environment(
         loader=DictLoader(TEMPLATES),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["code_spans"] = code_spans
+    return env
