@@ -12,6 +12,7 @@ tests/integration/test_web_browser.py reuses the world for the real browser agai
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import ipaddress
 import json
@@ -46,7 +47,7 @@ SCAN_TIMES = ("2026-10-28T08:00:00Z", "2026-11-28T08:00:00Z")
 
 @dataclass
 class World:
-    store_path: Path
+    store_path: Path  # a DuckDB file, or (with store_url) where it would have been
     files: dict[str, list[Path]]
     scans: list[str] = field(default_factory=list)
     records: dict[str, list[Record]] = field(default_factory=dict)
@@ -54,6 +55,11 @@ class World:
     token_ids: dict[str, str] = field(default_factory=dict)
     attribution: dict[str, Attribution] = field(default_factory=dict)
     hostile: list[tuple[str, int]] = field(default_factory=list)
+    store_url: str | None = None  # a postgresql:// URL instead of the DuckDB file
+
+    @property
+    def url(self) -> str:
+        return self.store_url or str(self.store_path)
 
     @property
     def attribution_args(self) -> list[str]:
@@ -87,7 +93,7 @@ class World:
         )
 
 
-def build_world(tmp: Path) -> World:
+def build_world(tmp: Path, store_url: str | None = None) -> World:
     """Write the data files and the store (closed afterwards), create the tokens."""
     iptoasn = write_iptoasn(
         tmp / "ip2asn-v4.tsv",
@@ -110,7 +116,9 @@ def build_world(tmp: Path) -> World:
         },
         database_type="GeoLite2-Country",
     )
-    world = World(store_path=tmp / "web.duckdb", files={"iptoasn": [iptoasn], "mmdb": [geo]})
+    world = World(
+        store_path=tmp / "web.duckdb", files={"iptoasn": [iptoasn], "mmdb": [geo]}, store_url=store_url
+    )
     older = random_records(300, seed=11, started=SCAN_TIMES[0])
     newer = random_records(500, seed=12, started=SCAN_TIMES[1]) + sample_records()
     # Hostile banners on the newest scan: one endpoint with findings in each network.
@@ -125,11 +133,9 @@ def build_world(tmp: Path) -> World:
         for record in older + newer:
             address = record.observation.address
             world.attribution[address] = enricher.lookup(address)
-    store = open_store(str(world.store_path))
+    store = open_store(world.url)
     try:
         for when, records in zip(SCAN_TIMES, (older, newer), strict=True):
-            import datetime as dt
-
             scan_id = store.begin_scan(
                 {"targets": ["198.51.100.0/24", "192.0.2.0/24"]}, started_at=dt.datetime.fromisoformat(when)
             )
@@ -161,7 +167,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def client(world: World) -> Iterator[TestClient]:
-    store = open_store(str(world.store_path), create=False)
+    store = open_store(world.url, create=False)
     try:
         with TestClient(web_app(world, store)) as test_client:
             yield test_client
