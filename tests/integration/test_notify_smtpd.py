@@ -306,8 +306,8 @@ def scan_records() -> list[Record]:
     return records
 
 
-def seed_store(path: Path, records: list[Record] | None = None) -> str:
-    """A DuckDB store with one finished scan of ``scan_records()``; returns its id."""
+def seed_store(path: Path | str, records: list[Record] | None = None) -> str:
+    """A store (a DuckDB path or a URL) with one finished scan of ``scan_records()``; returns its id."""
     with open_store(str(path)) as store:
         scan_id = store.begin_scan({"source": "notify tests"})
         store.write(scan_id, records if records is not None else scan_records())
