@@ -293,3 +293,25 @@ def test_rate_limits(tmp_path: Path, pki: Pki, data: Attribution) -> None:
     assert not first.failed and first.count("sent") == 3
     assert second.count("sent") == 2 and second.already_done == 3
     assert sent_all == dict.fromkeys(people, 1)
+
+
+def test_logs_in_inside_tls(tmp_path: Path, pki: Pki, data: Attribution) -> None:
+    store = tmp_path / "store.duckdb"
+    seed_store(store)
+    subscribe(store, ("ops@a.example", "en", "asn", "64500"))
+    password = tmp_path / "password"
+    password.write_text("s3cret, with spaces\n")
+    with smtp_server(pki, credentials=("relay-user", "s3cret, with spaces")) as server:
+        wrong = tmp_path / "wrong"
+        wrong.write_text("guess\n")
+        refused = run_cli(*notify_args(store, server, pki, data, "--smtp-user", "relay-user",
+                                       "--smtp-password-file", str(wrong)), timeout=60)  # fmt: skip
+        assert refused.returncode == 2 and "SMTP login as relay-user refused" in refused.stderr
+        assert "guess" not in refused.stderr and refused.stderr.count("\n") == 1
+        assert server.handler.mail_commands == 0
+        settings = SmtpSettings(
+            host=HOST, port=server.port, ca_files=(pki.ca,), user="relay-user", password="s3cret, with spaces"
+        )
+        with Enricher.from_paths(**data.paths()) as enricher, open_store(str(store)) as st:
+            report = run(st, NotifyOptions(), enricher.lookup, OPERATOR, Relay(settings))
+    assert [o.state for o in report.outcomes] == ["sent"] and server.handler.received()[0].tls_at_mail

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -233,13 +234,32 @@ class Server:
     tls: str
 
 
+def _authenticator(user: str, password: str) -> Callable[..., AuthResult]:
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            user.encode(),
+            password.encode(),
+        )
+        return AuthResult(success=ok, handled=False)  # unhandled: aiosmtpd answers 235 or 535 itself
+
+    return check
+
+
 @contextlib.contextmanager
 def smtp_server(
-    pki: Pki | None, tls: str = "starttls", behaviour: Behaviour | None = None
+    pki: Pki | None,
+    tls: str = "starttls",
+    behaviour: Behaviour | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> Iterator[Server]:
-    """An aiosmtpd server on 127.0.0.1: ``starttls`` (required before MAIL), ``implicit`` or ``none``."""
+    """An aiosmtpd server on 127.0.0.1: ``starttls`` (required before MAIL), ``implicit`` or ``none``.
+
+    With ``credentials`` the server requires AUTH (PLAIN/LOGIN, offered only inside TLS) before MAIL.
+    """
     handler = Handler(behaviour or Behaviour())
     kwargs: dict[str, Any] = {"server_hostname": "relay.test.example", "ready_timeout": 10.0}
+    if credentials is not None:
+        kwargs.update(authenticator=_authenticator(*credentials), auth_required=True, auth_require_tls=True)
     if tls != "none":
         assert pki is not None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
