@@ -340,9 +340,9 @@ def test_english_and_french_words() -> None:
     assert "you subscribed to notifications for AS64500" in text
     assert 'reply to optout@cert.example with the word "unsubscribe"' in text
     fr = _build("fr")
-    texte = fr.get_body(("plain",)).get_content()
+    texte = " ".join(fr.get_body(("plain",)).get_content().split())  # no-break spaces before : and ;
     assert "point(s) d'accès de messagerie à sécuriser" in fr["Subject"]
-    assert texte.startswith("Bonjour Ops <A>,")
+    assert texte.startswith("Bonjour Ops <A>,") and "\u00a0: " in fr.get_body(("plain",)).get_content()
     assert "cleartext-login : Mot de passe accepté avant le chiffrement (gravité élevée)" in texte
     assert (
         "cert-expired (moyenne)" in texte and "Les étapes de correction ci-dessous sont en anglais" in texte

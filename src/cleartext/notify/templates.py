@@ -219,7 +219,7 @@ _TEXT_FR = """\
 {{ total }} point(s) d'accès dont vous êtes responsable ({{ reasons }}) laissent passer un mot de passe ou \
 un message sans chiffrement suffisant, ou ont un TLS faible. Ce message les énumère, explique chaque \
 problème et indique comment le corriger pour le logiciel identifié. Aucune connexion n'a été tentée avec \
-un identifiant : nous lisons ce que vos serveurs annoncent à quiconque s'y connecte.{% endfilter %}
+un identifiant\u00a0: nous lisons ce que vos serveurs annoncent à quiconque s'y connecte.{% endfilter %}
 
 RÉSUMÉ (points d'accès par constat et par protocole)
 {{ "%-34s %6s %6s %6s %6s"|format("constat (gravité)", "smtp", "pop3", "imap", "total") }}
@@ -229,24 +229,24 @@ RÉSUMÉ (points d'accès par constat et par protocole)
 POINTS D'ACCÈS CONCERNÉS
 {% for e in endpoints -%}
 - {{ e.address }} port {{ e.port }} ({{ e.service }}{% if e.hostname %}, {{ e.hostname|inert }}{% endif %})\
-{% if e.software %}, {{ e.software }}{% endif %} : {{ e.findings|join(", ") }}
-{% if e.greeting %}  bannière : {{ e.greeting|inert }}
+{% if e.software %}, {{ e.software }}{% endif %}\u00a0: {{ e.findings|join(", ") }}
+{% if e.greeting %}  bannière\u00a0: {{ e.greeting|inert }}
 {% endif %}{% endfor %}
-{%- if more %}... et {{ more }} autre(s) point(s) d'accès : tous figurent dans le ou les fichiers CSV joints.
+{%- if more %}... et {{ more }} autre(s) point(s) d'accès\u00a0: tous figurent dans le ou les fichiers CSV joints.
 {% endif %}
 CE QUE SIGNIFIE CHAQUE CONSTAT ET COMMENT LE CORRIGER
-{% filter wrap %}Les étapes de correction ci-dessous sont en anglais : elles citent des fichiers de configuration, des \
+{% filter wrap %}Les étapes de correction ci-dessous sont en anglais\u00a0: elles citent des fichiers de configuration, des \
 commandes et des documentations qui n'existent qu'en anglais.{% endfilter %}
 {% for f in findings %}
-== {{ f.code }} : {{ f.title }} (gravité {{ f.severity }})
+== {{ f.code }}\u00a0: {{ f.title }} (gravité {{ f.severity }})
 {{ f.description|wrap }}
-{{ ("Risque : " ~ f.risk)|wrap }}
+{{ ("Risque\u00a0: " ~ f.risk)|wrap }}
 {% for g in f.groups %}
 -- Correction pour {{ g.software }} ({{ g.protocol }}), sur {{ g.endpoints|join(", ") }}{% if g.more %} et {{ g.more }} autre(s){% endif %} :
 {% for step in g.steps %}{{ loop.index }}. {{ step|wrap(97, "   ") }}
 {% endfor %}{% if g.config %}Configuration :
 {{ g.config|indent(4, first=True) }}
-{% endif %}{% if g.references %}Références : {{ g.references|join(" ; ") }}
+{% endif %}{% if g.references %}Références\u00a0: {{ g.references|join("\u00a0; ") }}
 {% endif %}{% endfor %}{% endfor %}
 PIÈCES JOINTES
 {% for name in attachments %}- {{ name }}
@@ -256,8 +256,8 @@ venu d'un serveur y est neutralisé pour les tableurs (une ' devant = + - @).{% 
 
 POURQUOI VOUS RECEVEZ CE MESSAGE, ET COMMENT NE PLUS LE RECEVOIR
 {% filter wrap %}Vous recevez ce message parce que {{ why }}. Pour ne plus recevoir ces messages, répondez à \
-{{ operator.contact }} avec le mot « unsubscribe » (ou « désinscription ») ; nous ne vous écrirons plus. \
-Questions : {{ operator.contact }}.{% endfilter %}
+{{ operator.contact }} avec le mot «\u00a0unsubscribe\u00a0» (ou «\u00a0désinscription\u00a0»)\u00a0; nous ne vous écrirons plus. \
+Questions\u00a0: {{ operator.contact }}.{% endfilter %}
 
 --{{ " " }}
 {{ operator.name }} <{{ operator.contact }}>
@@ -373,14 +373,14 @@ _HTML_FR = """\
 <b>{{ total }} point(s) d'accès</b> dont vous êtes responsable ({{ reasons }}) laissent passer un mot de
 passe ou un message sans chiffrement suffisant, ou ont un TLS faible. Ce message les énumère, explique
 chaque problème et indique comment le corriger pour le logiciel identifié. Aucune connexion n'a été
-tentée avec un identifiant : nous lisons ce que vos serveurs annoncent à quiconque s'y connecte.</p>
+tentée avec un identifiant\u00a0: nous lisons ce que vos serveurs annoncent à quiconque s'y connecte.</p>
 <h2>Résumé</h2>
 {{ t.summary_table(words) }}
 <h2>Points d'accès concernés</h2>
 {{ t.endpoint_table(words) }}
-{% if more %}<p>… et {{ more }} autre(s) point(s) d'accès : tous figurent dans le ou les fichiers CSV joints.</p>{% endif %}
+{% if more %}<p>… et {{ more }} autre(s) point(s) d'accès\u00a0: tous figurent dans le ou les fichiers CSV joints.</p>{% endif %}
 <h2>Ce que signifie chaque constat et comment le corriger</h2>
-<p><i>Les étapes de correction sont en anglais : elles citent des fichiers de configuration, des commandes
+<p><i>Les étapes de correction sont en anglais\u00a0: elles citent des fichiers de configuration, des commandes
 et des documentations qui n'existent qu'en anglais.</i></p>
 {{ t.finding_sections(words) }}
 <h2>Pièces jointes</h2>
@@ -390,7 +390,7 @@ d'un serveur y est neutralisé pour les tableurs (une ' devant = + - @).</p>
 <h2>Pourquoi vous recevez ce message, et comment ne plus le recevoir</h2>
 <p>Vous recevez ce message parce que {{ why }}. Pour ne plus recevoir ces messages, répondez à
 <a href="mailto:{{ operator.contact }}?subject=unsubscribe">{{ operator.contact }}</a> avec le mot
-« unsubscribe » (ou « désinscription ») ; nous ne vous écrirons plus. Questions : {{ operator.contact }}.</p>
+«\u00a0unsubscribe\u00a0» (ou «\u00a0désinscription\u00a0»)\u00a0; nous ne vous écrirons plus. Questions\u00a0: {{ operator.contact }}.</p>
 {% endblock %}
 """
 
