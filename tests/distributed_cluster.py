@@ -50,7 +50,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float, step: float = 0.05,
 class RedisServer:
     def __init__(self) -> None:
         if not Path(REDIS_SERVER).is_file():
-            raise RuntimeError(f"{REDIS_SERVER} not found: run `make system-deps` (Debian package redis-server)")
+            raise RuntimeError(
+                f"{REDIS_SERVER} not found: run `make system-deps` (Debian package redis-server)"
+            )
         self.dir = Path(tempfile.mkdtemp(prefix="cleartext-redis-"))
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -67,9 +69,21 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [
                 REDIS_SERVER,
-                "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--daemonize", "no",
-            ],  # fmt: skip
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--dbfilename",
+                "dump.rdb",
+                "--daemonize",
+                "no",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -167,9 +181,18 @@ class Workers:
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen(
                     [
-                        sys.executable, "-m", "cleartext", "worker", "--broker", self.broker,
-                        "--store", self.store, "--processes", "1", *args,
-                    ],  # fmt: skip
+                        sys.executable,
+                        "-m",
+                        "cleartext",
+                        "worker",
+                        "--broker",
+                        self.broker,
+                        "--store",
+                        self.store,
+                        "--processes",
+                        "1",
+                        *args,
+                    ],
                     cwd=ROOT,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -182,7 +205,9 @@ class Workers:
             started.append(proc)
         for proc, log_path in zip(started, self.logs[-count:], strict=True):
             wait_until(
-                lambda p=proc, lp=log_path: "worker ready" in lp.read_text(errors="replace") or p.poll() is not None,
+                lambda p=proc, lp=log_path: (
+                    "worker ready" in lp.read_text(errors="replace") or p.poll() is not None
+                ),
                 30,
                 what="a worker to start",
             )
@@ -229,7 +254,8 @@ def shard_rows(url: str, scan_id: str) -> list[dict[str, Any]]:
     """The scan's rows of the `shards` table, straight from PostgreSQL."""
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         cur = conn.execute(
-            "SELECT shard, state, size, done, attempts, token, error FROM shards WHERE scan_id = %s ORDER BY shard",
+            "SELECT shard, state, size, done, attempts, token, error FROM shards "
+            "WHERE scan_id = %s ORDER BY shard",
             (scan_id,),
         )
         names = [d.name for d in cur.description or []]
@@ -254,7 +280,11 @@ def scan_row(url: str, scan_id: str) -> dict[str, Any]:
     assert row is not None
     import json
 
-    return {"finished_at": row[0], "counts": json.loads(row[1]) if row[1] else None, "params": json.loads(row[2])}
+    return {
+        "finished_at": row[0],
+        "counts": json.loads(row[1]) if row[1] else None,
+        "params": json.loads(row[2]),
+    }
 
 
 def port_is_free(port: int) -> bool:

@@ -132,9 +132,11 @@ def async_client(url: str) -> redis.asyncio.Redis:
 class SharedGate(Gate):
     """The engine's politeness gate on a worker: shared rate and exclusions, plus the local per-host cap.
 
-    ``waiting`` counts connections waiting here; the shard runner uses it to stop the engine from
-    queueing more endpoints than tokens will come for soon (every wait here runs against the endpoint's
-    own deadline, see cleartext.probe).
+    ``backlog`` counts endpoints waiting here for a connection plus those the engine has just admitted
+    and that have not reached the gate yet; the shard's engine admits no new endpoint while it is at
+    ``max_waiting`` (see cleartext.distributed.shard), because every wait here runs against the
+    endpoint's own deadline in the probe: a thousand endpoints queued for tokens at a low rate would
+    time out without a packet sent.
     """
 
     def __init__(
@@ -155,7 +157,9 @@ class SharedGate(Gate):
         self.rate_value = rate
         self.shared_exclusions = exclusions
         self.patience = patience
-        self.waiting = 0
+        self.waiting = 0  # connections inside before_connect
+        self.admitted = 0  # endpoints the engine admitted that have not reached before_connect yet
+        self._arrived: set[asyncio.Task[object]] = set()
         self.trouble_since: float | None = None  # monotonic time Redis started failing
         self.version: str | None = None
         self.refreshed = 0.0  # monotonic time the list was last confirmed current
@@ -189,15 +193,28 @@ class SharedGate(Gate):
     def healthy(self) -> bool:
         return self.trouble_since is None and not self.stale
 
-    def reset_hosts(self) -> None:
-        """A fresh per-host table (after the engine was stopped with connections waiting for a slot)."""
+    @property
+    def backlog(self) -> int:
+        return self.waiting + self.admitted
+
+    def reset(self) -> None:
+        """Fresh local state for a new engine round (the last one was stopped with endpoints waiting)."""
         if self.hosts is not None:
             self.hosts = HostLimiter(self.hosts.limit)
         self.rate = RateLimiter(self.rate_value)
+        self.admitted = 0
+        self._arrived.clear()
 
     # -- exclusions -------------------------------------------------------------------------------
 
     def excluded(self, address: str) -> bool:
+        """The engine's question before it admits an endpoint (it does when the answer is no)."""
+        if self._on_list(address):
+            return True
+        self.admitted += 1
+        return False
+
+    def _on_list(self, address: str) -> bool:
         if not self.shared_exclusions:
             return False
         ip = ipaddress.ip_address(address)
@@ -297,6 +314,11 @@ class SharedGate(Gate):
 
     async def before_connect(self, address: str) -> float:
         start = time.monotonic()
+        task = asyncio.current_task()
+        if task is not None and task not in self._arrived:  # this endpoint's first connection
+            self._arrived.add(task)
+            task.add_done_callback(self._arrived.discard)
+            self.admitted = max(0, self.admitted - 1)
         self.waiting += 1
         try:
             if self.hosts is not None:
@@ -313,7 +335,7 @@ class SharedGate(Gate):
         finally:
             self.waiting -= 1
         # Checked after every wait, right before the connection: an opt-out that arrived meanwhile wins.
-        if self.excluded(address):
+        if self._on_list(address):
             if self.hosts is not None:
                 self.hosts.release(address)
             raise Excluded(address)

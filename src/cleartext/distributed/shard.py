@@ -55,6 +55,32 @@ _plans: dict[str, ScanPlan] = {}
 _plans_lock = threading.Lock()
 
 
+class _PacedEngine(Engine):
+    """The engine, holding back new endpoints while enough of them wait for the scan's rate tokens.
+
+    Engine admits a new endpoint while ``len(pending) < self.concurrency``; here ``concurrency`` is read
+    live: the configured number, or 1 (admit nothing until a probe finishes) while the gate's backlog
+    is at its ``max_waiting``. Without this the engine would start thousands of probes at once, each
+    waiting for a token against its own endpoint deadline. Nothing else of the engine changes.
+    """
+
+    def __init__(self, *args: Any, shared_gate: SharedGate, **kwargs: Any) -> None:
+        self._shared_gate = shared_gate
+        self._full = 1
+        super().__init__(*args, gate=shared_gate, **kwargs)
+
+    @property  # type: ignore[override]
+    def concurrency(self) -> int:
+        gate = self._shared_gate
+        if gate.rate_value and gate.backlog >= gate.max_waiting:
+            return 1  # the backlog includes admitted probes, so pending is not empty: the engine waits
+        return self._full
+
+    @concurrency.setter
+    def concurrency(self, value: int) -> None:
+        self._full = value
+
+
 class ShardHandedBack(Retry):
     """The shard stopped unfinished and was queued again (worker stopping, an outage): not an error."""
 
@@ -231,18 +257,19 @@ class _ShardRun:
                 return f"exclusion list unavailable for {self.config.patience:g} s"
             refresher = asyncio.create_task(gate.refresher())
             for _ in range(10_000):  # one round per outage survived; bounded by patience in practice
-                engine = Engine(
+                gate.reset()
+                engine = _PacedEngine(
                     self.plan,
                     settings,
                     sink,
                     concurrency=self.config.concurrency,
-                    gate=gate,
+                    shared_gate=gate,
                     tracker=self.tracker,
                     on_tick=lambda: sink.snapshot(self._checkpoint()),
                 )
                 engine.counts = self.counts  # carried over from the checkpoint and earlier rounds
                 stop = asyncio.Event()
-                watcher = asyncio.create_task(self._watch(engine, gate, stop))
+                watcher = asyncio.create_task(self._watch(gate, stop))
                 try:
                     await engine.run(stop)
                 except GateUnavailable as exc:
@@ -262,7 +289,6 @@ class _ShardRun:
                 )
                 if not await self._recover(gate):
                     return f"Redis or the store unreachable for {self.config.patience:g} s"
-                gate.reset_hosts()
                 log.warning("%s: resumed", self.name)
             return "too many interruptions"
         finally:
@@ -270,19 +296,13 @@ class _ShardRun:
                 refresher.cancel()
             await client.aclose()
 
-    async def _watch(self, engine: Engine, gate: SharedGate, stop: asyncio.Event) -> None:
-        """Stop the engine on trouble; hold back new endpoints while enough wait for rate tokens.
-
-        Waiting for a token runs against the endpoint's deadline, so the queue of endpoints waiting is
-        kept to about two chunks of tokens: the engine starts a new endpoint only when it is short.
-        """
-        sink, full = self.sink, self.config.concurrency
+    async def _watch(self, gate: SharedGate, stop: asyncio.Event) -> None:
+        """Stop the engine when the worker stops, the shard was taken over, or Redis or the store fail."""
+        sink = self.sink
         for _ in range(10**9):  # until the engine's round ends and cancels this
             if STOPPING.is_set() or sink.lost or sink.error is not None or sink.troubled or not gate.healthy:
                 stop.set()
                 return
-            if gate.rate_value:
-                engine.concurrency = 1 if gate.waiting >= gate.max_waiting else full
             await asyncio.sleep(0.05)
 
     async def _recover(self, gate: SharedGate) -> bool:
