@@ -274,7 +274,11 @@ def run(
             else:
                 report.already_done += 1
         chosen, deferred = _limit(due, options.rate_per_run, options.rate_per_domain)
-        ids = {mail: message_id_for(scan_id, mail, operator.from_addr) for mail in plans}
+        # A message keeps the id its ledger row was created with, even if --from changed since.
+        ids = {
+            mail: rows[mail].message_id if mail in rows else message_id_for(scan_id, mail, operator.from_addr)
+            for mail in plans
+        }
 
         def message(mail: str) -> bytes:
             msg = build_message(
