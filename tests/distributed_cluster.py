@@ -28,6 +28,8 @@ from typing import Any
 
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.conftest import ROOT
 from tests.pg import STEP_TIMEOUT_S, PostgresServer, free_port
@@ -62,7 +64,14 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, socket_connect_timeout=5)
+        # No retries of its own: a SHUTDOWN's closed connection is expected, not a reason to reconnect.
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     def start(self) -> None:
         log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - handed to the child process

@@ -268,14 +268,16 @@ class _ShardRun:
                     on_tick=lambda: sink.snapshot(self._checkpoint()),
                 )
                 engine.counts = self.counts  # carried over from the checkpoint and earlier rounds
-                stop = asyncio.Event()
-                watcher = asyncio.create_task(self._watch(gate, stop))
+                running = asyncio.create_task(engine.run())
+                watcher = asyncio.create_task(self._watch(gate, running))
                 try:
-                    await engine.run(stop)
-                except GateUnavailable as exc:
-                    return str(exc)
+                    await asyncio.wait([running])
                 finally:
                     watcher.cancel()
+                if not running.cancelled() and isinstance(running.exception(), GateUnavailable):
+                    return str(running.exception())
+                if not running.cancelled():
+                    running.result()  # a bug in the engine: raised here, the shard is handed back
                 if self.tracker.watermark >= self.plan.space.size:
                     return "complete"
                 if STOPPING.is_set():
@@ -296,12 +298,18 @@ class _ShardRun:
                 refresher.cancel()
             await client.aclose()
 
-    async def _watch(self, gate: SharedGate, stop: asyncio.Event) -> None:
-        """Stop the engine when the worker stops, the shard was taken over, or Redis or the store fail."""
+    async def _watch(self, gate: SharedGate, running: asyncio.Task[Any]) -> None:
+        """Stop the engine when the worker stops, the shard was taken over, or Redis or the store fail.
+
+        The engine's own stop event is only looked at between two admissions, and an engine whose
+        probes all wait for rate tokens that Redis cannot give would never get there: its run is
+        cancelled instead. Engine.run then cancels its probes in flight; their positions stay undone
+        (their records were never emitted) and are probed again when the round resumes.
+        """
         sink = self.sink
         for _ in range(10**9):  # until the engine's round ends and cancels this
             if STOPPING.is_set() or sink.lost or sink.error is not None or sink.troubled or not gate.healthy:
-                stop.set()
+                running.cancel()
                 return
             await asyncio.sleep(0.05)
 

@@ -40,9 +40,33 @@ def setup_logging() -> None:
         format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Dramatiq says "Consumer encountered a connection error" every second while Redis is away; once
-    # is enough for its own noise, our own lines say what the shards do about it.
+    # Dramatiq says "Consumer encountered a connection error" every few seconds per consumer while
+    # Redis is away: its errors pass, each kind at most once every 30 s; our own lines say what the
+    # shards do about it.
     logging.getLogger("dramatiq").setLevel(logging.ERROR)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Quieter(30.0))
+
+
+class _Quieter(logging.Filter):
+    """Lets a Dramatiq record through unless the same line said the same thing within ``interval`` s."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self.interval = interval
+        self.last: dict[tuple[str, int, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("dramatiq"):
+            return True
+        key = (record.pathname, record.lineno, str(record.msg))
+        now = time.monotonic()
+        if now - self.last.get(key, -1e9) < self.interval:
+            return False
+        if len(self.last) > 1000:  # bounded memory whatever the messages
+            self.last.clear()
+        self.last[key] = now
+        return True
 
 
 def serve(broker_url: str, store_url: str, *, threads: int, concurrency: int, patience: float) -> int:
