@@ -90,13 +90,9 @@ def test_token_cli(tmp_path: Path) -> None:
     token_id = token.split("_")[1]
     revoked = run_cli("token", "revoke", token_id, "--store", store)
     assert revoked.returncode == 0 and "revoked" in revoked.stderr
-    table = run_cli("token", "list", "--store", store)
-    assert token_id in table.stdout and "admin" in table.stdout
+    # Usage errors: one line, exit 2 (the other refusals are TokenStore's, tested above).
     for args, message in (
-        (["token", "create", "--store", store], "either --admin or at least one --owner"),
         (["token", "create", "--admin", "--owner", "FR", "--store", store], "either --admin"),
-        (["token", "create", "--owner", "192.0.2.1/24", "--store", store], "invalid owner"),
-        (["token", "revoke", "deadbeef", "--store", store], "no token"),
         (["token", "list", "--store", str(tmp_path / "missing.duckdb")], "no store"),
     ):
         done = run_cli(*args)
