@@ -8,6 +8,7 @@ the scan ends, every endpoint is stored exactly once and counted once, and no wo
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -111,6 +112,28 @@ def test_a_worker_killed_mid_shard_has_its_shard_redone_elsewhere(
     log = pool.log(survivor)
     assert f"shard {row['shard']}/4 of {scan_id}: attempt 2, resuming after" in log, log
     assert survivor.poll() is None
+
+
+def test_a_stopped_worker_hands_its_shard_back(cluster: tuple[str, Workers], broker: RedisServer) -> None:
+    """SIGTERM mid-shard: the worker checkpoints, queues the shard again and exits; another continues."""
+    url, pool = cluster
+    victim, survivor = pool.start(2)
+    scan_id = submit(broker, url, *SCAN, "--rate", "100", "--shards", "4")
+
+    def victim_midway() -> dict | None:
+        for row in shard_rows(url, scan_id):
+            token = row["token"] or ""
+            if row["state"] == "running" and f"/{victim.pid}/" in token and 0 < row["done"] < row["size"]:
+                return row
+        return None
+
+    row = wait_until(victim_midway, 30, step=0.1, what="the victim's shard half done")
+    victim.send_signal(signal.SIGTERM)
+    assert victim.wait(timeout=30) == 0
+    log = pool.log(victim)
+    assert f"shard {row['shard']}/4 of {scan_id}: handed back after" in log and "worker stopped" in log, log
+    assert_complete(url, scan_id, pool)
+    assert f"shard {row['shard']}/4 of {scan_id}: attempt 2, resuming after" in pool.log(survivor)
 
 
 def test_redis_restarted_mid_scan(cluster: tuple[str, Workers], broker: RedisServer) -> None:

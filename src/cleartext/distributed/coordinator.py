@@ -152,8 +152,8 @@ def _submit(
         return 1
     print(scan_id, flush=True)
     print(
-        f"cleartext: scan {scan_id}: {space.size:,} endpoints in {queued:,} shards queued on "
-        f"{redact(broker_url)}; `cleartext status {scan_id}` shows its progress",
+        f"cleartext: scan {scan_id}: {space.size:,} endpoints in {queued:,} shard{'s' * (queued != 1)} "
+        f"queued on {redact(broker_url)}; `cleartext status {scan_id}` shows its progress",
         file=sys.stderr,
     )
     if not wait:
