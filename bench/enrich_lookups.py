@@ -35,6 +35,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from mmdb_writer import MMDBWriter
 from netaddr import IPNetwork, IPSet
@@ -342,11 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         mmdb_asn.close()
         mmdb_city.close()
 
-        def merged(**only: list[Path]) -> tuple[Enricher, Enricher]:
+        def merged(**only: Any) -> tuple[Enricher, Enricher]:
             return (Enricher.from_paths(**only, cache_size=0), Enricher.from_paths(**only))
 
-        everything = {k: v for k, v in files.items()}
-        nocache, cached = merged(**everything)
+        nocache, cached = merged(**files)
         asn_only_nocache, _ = merged(mmdb=files["mmdb"][:1], iptoasn=files["iptoasn"])
         scan_shaped = [a for a in addresses for _ in range(PORTS_PER_ADDRESS)]
 

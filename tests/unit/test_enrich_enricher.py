@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,9 +20,11 @@ from tests.enrich_files import (
     write_rpsl,
 )
 
+Files = dict[str, Any]  # kind -> list of paths, passed to Enricher.from_paths(**files)
+
 
 @pytest.fixture
-def files(tmp_path: Path) -> dict[str, list[Path]]:
+def files(tmp_path: Path) -> Files:
     """One file of every kind, with deliberate disagreements between them."""
     asn = write_mmdb(
         tmp_path / "GeoLite2-ASN.mmdb",
@@ -85,7 +88,7 @@ def files(tmp_path: Path) -> dict[str, list[Path]]:
 
 
 @pytest.fixture
-def enricher(files: dict[str, list[Path]]) -> Enricher:
+def enricher(files: Files) -> Enricher:
     return Enricher.from_paths(**files)
 
 
@@ -135,7 +138,7 @@ def test_fallbacks_iptoasn_asn_mmdb_registered_country_aut_num(enricher: Enriche
     )
 
 
-def test_iptoasn_country_is_the_last_registry_fallback(files: dict[str, list[Path]]) -> None:
+def test_iptoasn_country_is_the_last_registry_fallback(files: Files) -> None:
     with Enricher.from_paths(iptoasn=files["iptoasn"]) as alone:
         assert alone.lookup("198.51.100.70") == Attribution(
             asn=64497,
@@ -162,7 +165,7 @@ def test_ipv6_and_ipv4_mapped(enricher: Enricher) -> None:
     assert enricher.lookup("::ffff:192.0.2.10") == enricher.lookup("192.0.2.10")
 
 
-def test_lookup_many_and_cache(files: dict[str, list[Path]]) -> None:
+def test_lookup_many_and_cache(files: Files) -> None:
     cached = Enricher.from_paths(**files)
     uncached = Enricher.from_paths(**files, cache_size=0)
     addresses = ["192.0.2.10", "198.51.100.7", "192.0.2.10", "2001:db8::1", "203.0.113.5"]
@@ -203,14 +206,14 @@ def test_precedence_between_mmdbs_follows_the_order_given(tmp_path: Path) -> Non
         assert found.sources == ("dbip-asn.mmdb", "ipinfo_lite.mmdb")
 
 
-def test_sources_property_and_no_files(files: dict[str, list[Path]]) -> None:
+def test_sources_property_and_no_files(files: Files) -> None:
     with Enricher.from_paths(**files) as enricher:
         assert enricher.sources == tuple(p.name for kind in files.values() for p in kind)
     with Enricher.from_paths() as nothing:
         assert nothing.lookup("192.0.2.1") == Attribution() and nothing.sources == ()
 
 
-def test_a_bad_file_fails_the_whole_load_by_name(files: dict[str, list[Path]], tmp_path: Path) -> None:
+def test_a_bad_file_fails_the_whole_load_by_name(files: Files, tmp_path: Path) -> None:
     swapped = {**files, "rir": files["contacts"]}
     with pytest.raises(EnrichError, match=r"contacts\.csv:1: not an RIR statistics record"):
         Enricher.from_paths(**swapped)

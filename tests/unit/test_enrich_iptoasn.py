@@ -132,11 +132,12 @@ def test_file_lookups_agree_with_brute_force(rows: list[tuple[str, str, int, str
         reader = IptoasnReader.from_paths([write_iptoasn(Path(tmp) / "ip2asn.tsv", rows)])
     for last_octet in range(256):
         address = f"198.51.100.{last_octet}"
+        point = int(ipaddress.IPv4Address(address))
         expected = next(
             (
                 asn
                 for a, b, asn, _, _ in rows
-                if ipaddress.ip_address(a) <= ipaddress.ip_address(address) <= ipaddress.ip_address(b)
+                if int(ipaddress.IPv4Address(a)) <= point <= int(ipaddress.IPv4Address(b))
             ),
             0,
         )

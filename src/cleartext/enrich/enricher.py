@@ -27,7 +27,7 @@ LRU cache, since scan records repeat each address once per port.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
@@ -303,7 +303,7 @@ def _attribution_fast(
 if tuple(f.name for f in fields(Attribution)) == _FIELDS and hasattr(Attribution, "__slots__"):
     _new = object.__new__
     _SETTERS = tuple(getattr(Attribution, name).__set__ for name in _FIELDS)
-    _attribution: Any = _attribution_fast
+    _attribution: Callable[..., Attribution] = _attribution_fast
 else:  # pragma: no cover - the model changed; stay correct, if slower
     _attribution = Attribution
 

@@ -239,11 +239,11 @@ class Match(NamedTuple, Generic[V]):
 
     value: V
     table: RangeTable[V]
-    index: int
+    position: int  # of the range in the table's arrays
 
     def prefixlen(self, value: int) -> int:
         """Length of the largest prefix around address ``value`` inside the range."""
-        return self.table.prefixlen(self.index, value)
+        return self.table.prefixlen(self.position, value)
 
 
 def empty_table(version: int) -> RangeTable[V]:

@@ -34,7 +34,7 @@ def open_text(path: Path, *, encoding: str = "utf-8") -> Iterator[Iterator[str]]
         raise EnrichError(path, f"cannot read: {exc.strerror or exc}") from None
     try:
         magic = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
-        binary: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if magic == GZIP_MAGIC else raw
+        binary: gzip.GzipFile | io.BufferedReader = gzip.GzipFile(fileobj=raw) if magic == GZIP_MAGIC else raw
         yield io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline=None)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise EnrichError(path, f"cannot read: {exc}") from None
