@@ -1021,7 +1021,11 @@ def main(argv: list[str] | None = None) -> int:
     stats = sub.add_parser("stats")
     stats.add_argument("control", nargs="+", help="control socket path(s)")
     stats.add_argument("--command", default="stats", choices=("stats", "endpoints", "reset"))
+    sub.add_parser("nft", help="the kernel's refused/dropped counters (run inside the namespace)")
     args = parser.parse_args(argv)
+    if args.verb == "nft":
+        print(json.dumps(nft_counters()))
+        return 0
     return {"serve": cmd_serve, "manifest": cmd_manifest, "stats": cmd_stats}[args.verb](args)
 
 

@@ -1,0 +1,1045 @@
+#!/usr/bin/env python3
+"""The scan-engine benchmark: simnet in a namespace of our own, cleartext and its peers against it.
+
+Why one harness for everything: ratios are only honest when every tool meets the same endpoints on the
+same machine in the same run. This script makes the network namespace, starts simnet in it, runs
+
+  1. floor      — bench/floor.py, the minimal connect-and-read-greeting loop (the discovery floor);
+  2. discovery  — cleartext with --max-connections 1 (dialog only, no TLS matrix);
+  3. full       — cleartext's full assessment (dialog + raw-hello matrix, <= 6 connections);
+  4. profile    — the full scan again on a part of the endpoints under py-spy (where the time goes);
+  5. peers      — sslyze, testssl.sh and nmap on a small stratified sample, and cleartext on that same
+                  sample,
+
+measures each (endpoints/s, connections per endpoint from the records and from simnet's accept
+counter, CPU seconds, peak RSS), checks every verdict against simnet's plan, writes
+``results.json`` and ``summary.md`` in the output folder, and tears everything down.
+
+Traffic stays inside the namespace (only ``lo`` exists there); every tool run has a time limit after
+which it is stopped; the namespace and every process started in it are removed at the end.
+
+    sudo bench/setup && sudo bench/.venv/bin/python bench/run.py            # the default, < 10 min
+    bench/.venv/bin/python bench/run.py --endpoints 7000 --skip peers,profile --scanner-args "--rate 5000"
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import math
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import simnet  # a sibling script, not a package
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+NAMESPACE = "cleartext-bench"
+PORTS = tuple(simnet.PORTS)
+PORTS_ARG = ",".join(map(str, PORTS))
+# Peers' sample: TLS-capable profiles first, so a small sample still spends its time on real work.
+# slow-greeting is left out by default: every one of a peer's ~120-580 connections would wait 1-2 s
+# for the greeting, one endpoint alone would take the peer minutes.
+PEER_PROFILE_ORDER = (
+    "starttls-ok",
+    "tls10-only",
+    "starttls-login-before",
+    "plaintext-login",
+    "broken-tls",
+    "closed",
+    "silent",
+)
+TLS_LABEL = {"TLSv1": "TLSv1.0"}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the namespace and simnet -----------------------------------------------------------------------
+
+
+def netns(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", *args], capture_output=True, text=True, check=check)
+
+
+def ns_pids() -> list[int]:
+    done = netns("pids", NAMESPACE, check=False)
+    return [int(p) for p in done.stdout.split()] if done.returncode == 0 else []
+
+
+def stop_pids(pids: Iterable[int], grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL what is left: processes of our own namespace, each by its id."""
+    pids = list(pids)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose; /proc says so.
+    with contextlib.suppress(OSError):
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+    return False
+
+
+def namespace_up() -> None:
+    """A fresh namespace: leftovers of an earlier run (ours, by name) are stopped and removed first."""
+    if NAMESPACE in netns("list").stdout.split():
+        stop_pids(ns_pids())
+        netns("delete", NAMESPACE)
+    netns("add", NAMESPACE)
+    netns("exec", NAMESPACE, "ip", "link", "set", "lo", "up")
+
+
+def namespace_down() -> None:
+    if NAMESPACE in netns("list", check=False).stdout.split():
+        stop_pids(ns_pids())
+        netns("delete", NAMESPACE, check=False)
+
+
+def in_ns(argv: Sequence[str]) -> list[str]:
+    return ["ip", "netns", "exec", NAMESPACE, *argv]
+
+
+@dataclass
+class Simnet:
+    proc: subprocess.Popen[str]
+    info: dict[str, object]
+
+    @property
+    def controls(self) -> list[Path]:
+        return [Path(str(p)) for p in self.info["controls"]]  # type: ignore[union-attr]
+
+    def stats(self) -> dict[str, object]:
+        stats = simnet.control_query(self.controls, "stats")
+        stats["nft"] = nft_counters()
+        return stats
+
+    def endpoints(self) -> dict[str, int]:
+        return simnet.control_query(self.controls, "endpoints")  # type: ignore[return-value]
+
+    def reset(self) -> None:
+        simnet.control_query(self.controls, "reset")
+
+
+def nft_counters() -> dict[str, int]:
+    done = subprocess.run(
+        in_ns([sys.executable, str(BENCH / "simnet.py"), "nft"]), capture_output=True, text=True
+    )
+    try:
+        return json.loads(done.stdout) if done.returncode == 0 else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def start_simnet(args: argparse.Namespace, out: Path) -> Simnet:
+    argv = [
+        sys.executable,
+        str(BENCH / "simnet.py"),
+        "serve",
+        "--network",
+        args.network,
+        "--mix",
+        args.mix,
+        "--seed",
+        str(args.seed),
+        "--dir",
+        str(out / "simnet"),
+        "--workers",
+        str(args.simnet_workers),
+        "--max-runtime",
+        str(args.max_runtime),
+    ]
+    proc = subprocess.Popen(
+        in_ns(argv),
+        stdout=subprocess.PIPE,
+        stderr=open(out / "simnet.log", "w"),  # noqa: SIM115  (simnet writes to it until the end)
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # simnet prints one JSON line once every port listens
+    if not line:
+        raise SystemExit(f"simnet did not start; see {out / 'simnet.log'}")
+    return Simnet(proc, json.loads(line))
+
+
+# --- measuring one tool run -------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One tool run: wall time, the tool's own CPU and memory, and what simnet saw meanwhile."""
+
+    name: str
+    endpoints: int
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    timed_out: bool = False
+    exit_codes: list[int] = field(default_factory=list)
+    simnet_accepts: int = 0
+    kernel_refused: int = 0
+    simnet_cpu_s: float = 0.0
+    simnet_max_accepts_per_endpoint: int = 0
+    conn_per_endpoint_records: float | None = None
+    conn_max_records: int | None = None
+    mean_endpoint_ms: float | None = None
+    accuracy: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.endpoints / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def conn_per_endpoint_server(self) -> float:
+        return (self.simnet_accepts + self.kernel_refused) / self.endpoints if self.endpoints else 0.0
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["endpoints_per_s"] = round(self.rate, 2)
+        data["conn_per_endpoint_server"] = round(self.conn_per_endpoint_server, 3)
+        return data
+
+
+def measure(
+    name: str,
+    net: Simnet,
+    commands: list[list[str]],
+    endpoints: int,
+    *,
+    time_limit: float,
+    parallel: int = 0,
+    stdout: Callable[[int], Path] | None = None,
+) -> Run:
+    """Run the commands (``parallel`` at once; 0 = all at once) inside the namespace and measure them.
+
+    CPU and peak RSS come from wait4()'s rusage of each command, which covers its whole process tree
+    (testssl.sh's openssl children included); ``ip netns exec`` execs the tool, so the pid is the tool's.
+    """
+    net.reset()
+    before = net.stats()
+    run = Run(name, endpoints)
+    queue = list(enumerate(commands))
+    running: dict[int, subprocess.Popen[bytes]] = {}
+    sinks = []
+    limit = parallel or len(commands)
+    start = time.monotonic()
+    deadline = start + time_limit
+    while queue or running:
+        while queue and len(running) < limit:
+            i, argv = queue.pop(0)
+            sink = open(stdout(i), "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115
+            if stdout:
+                sinks.append(sink)
+            proc = subprocess.Popen(in_ns(argv), stdout=sink, stderr=subprocess.DEVNULL)
+            running[proc.pid] = proc  # reaped by wait4 below, which also gives its rusage
+        pid, status, usage = os.wait4(-1, os.WNOHANG)
+        if pid == 0:
+            if time.monotonic() > deadline and not run.timed_out:
+                run.timed_out = True
+                run.notes.append(f"stopped at the {time_limit:g} s limit; {len(queue)} commands not started")
+                run.endpoints -= len(queue) * endpoints // max(1, len(commands))
+                queue.clear()
+                stop_pids(list(running))
+            time.sleep(0.02)
+            continue
+        if pid not in running:
+            continue  # not one of this run's (simnet's own children are not ours to reap here)
+        code = os.waitstatus_to_exitcode(status)
+        running.pop(pid).returncode = code  # so Popen never waits for a pid that is gone
+        run.exit_codes.append(code)
+        run.cpu_s += usage.ru_utime + usage.ru_stime
+        run.peak_rss_mb = max(run.peak_rss_mb, usage.ru_maxrss / 1024)
+    run.wall_s = time.monotonic() - start
+    for sink in sinks:
+        sink.close()  # type: ignore[union-attr]
+    after = net.stats()
+    run.simnet_accepts = int(after["accepts"])  # reset at the start of the run
+    run.simnet_max_accepts_per_endpoint = int(after["max_accepts_per_endpoint"])
+    run.simnet_cpu_s = float(after["cpu_s"]) - float(before["cpu_s"])
+    nft_before, nft_after = before.get("nft") or {}, after.get("nft") or {}
+    run.kernel_refused = sum(
+        int(nft_after.get(k, 0)) - int(nft_before.get(k, 0))
+        for k in ("closed", "no_tls")  # type: ignore[union-attr]
+    )
+    return run
+
+
+# --- checking verdicts -----------------------------------------------------------------------------
+
+
+def record_versions(record: dict[str, object]) -> frozenset[str] | None:
+    matrix = record.get("matrix")
+    if not isinstance(matrix, dict):
+        return None
+    return frozenset(v for v, st in matrix.get("versions", {}).items() if st == "accepted")
+
+
+def check_cleartext(path: Path, plan: simnet.Plan, kernel_rst: bool, *, full: bool) -> dict[str, object]:
+    """Share of records whose verdict is the one simnet's plan deserves, per profile, with examples."""
+    per: dict[str, Counter[str]] = defaultdict(Counter)
+    wrong: dict[str, list[dict[str, object]]] = defaultdict(list)
+    conns: list[int] = []
+    totals: list[float] = []
+    for line in path.open():
+        record = json.loads(line)
+        profile = plan.profile(record["address"])
+        want = simnet.expected(profile, record["port"], kernel_rst=kernel_rst)
+        codes = frozenset(f["code"] for f in record.get("findings", []))
+        conns.append(int(record.get("connections", 0)))
+        totals.append(float(record.get("timings_ms", {}).get("total", 0.0)))
+        login = "cleartext-login" in codes
+        ok_status = record["status"] == want.status
+        ok_login = login == bool(want.login_before_tls)
+        if full:
+            versions = record_versions(record)
+            ok_versions = want.tls_versions is None or versions == want.tls_versions
+            ok = ok_status and codes == want.findings and ok_versions
+        else:
+            # One connection: no matrix, so only the dialog's verdicts are judged.
+            dialog = want.findings & {"cleartext-login", "no-tls", "starttls-failed"}
+            ok = ok_status and codes & {"cleartext-login", "no-tls", "starttls-failed"} == dialog
+        c = per[profile]
+        c["n"] += 1
+        c["ok"] += ok
+        c["status_ok"] += ok_status
+        c["login_ok"] += ok_login
+        if not ok and len(wrong[profile]) < 3:
+            wrong[profile].append(
+                {
+                    "endpoint": f"{record['address']}:{record['port']}",
+                    "status": record["status"],
+                    "detail": record.get("status_detail"),
+                    "findings": sorted(codes),
+                    "versions": sorted(record_versions(record) or []),
+                    "connections": record.get("connections"),
+                    "expected": want.as_json(),
+                }
+            )
+    n = sum(c["n"] for c in per.values())
+    return {
+        "records": n,
+        "verdict_ok": sum(c["ok"] for c in per.values()) / n if n else 0.0,
+        "login_verdict_ok": sum(c["login_ok"] for c in per.values()) / n if n else 0.0,
+        "per_profile": {p: dict(c) for p, c in sorted(per.items())},
+        "wrong_examples": dict(wrong),
+        "conn_mean": sum(conns) / n if n else 0.0,
+        "conn_max": max(conns, default=0),
+        "conn_hist": dict(sorted(Counter(conns).items())),
+        "mean_endpoint_ms": sum(totals) / n if n else 0.0,
+    }
+
+
+def check_floor(summary: dict[str, object], addresses: list[str], plan: simnet.Plan) -> dict[str, object]:
+    """The floor says only "answers or not": compare its success count with the endpoints that greet."""
+    greeters = 0
+    for address in addresses:
+        profile = plan.profile(address)
+        for port in PORTS:
+            implicit = simnet.PORTS[port][1]
+            tls_only_fails = profile in ("plaintext-login", "broken-tls")  # on implicit ports: no greeting
+            if profile in simnet.LIVE and not (implicit and tls_only_fails):
+                greeters += 1
+    got = int(summary.get("status", {}).get("success", 0))  # type: ignore[union-attr]
+    return {"greeting_endpoints_expected": greeters, "greeting_endpoints_found": got}
+
+
+def versions_ok(want: simnet.Expected, got: frozenset[str] | None) -> bool:
+    return (want.tls_versions or frozenset()) == (got or frozenset())
+
+
+def check_versions(
+    name: str, found: dict[str, frozenset[str] | None], plan: simnet.Plan, kernel_rst: bool
+) -> dict[str, object]:
+    """For a peer: does its list of accepted TLS versions match the plan, endpoint by endpoint."""
+    per: dict[str, Counter[str]] = defaultdict(Counter)
+    wrong: list[dict[str, object]] = []
+    for endpoint, got in found.items():
+        address, port = endpoint.rsplit(":", 1)
+        profile = plan.profile(address)
+        want = simnet.expected(profile, int(port), kernel_rst=kernel_rst)
+        ok = versions_ok(want, got)
+        per[profile]["n"] += 1
+        per[profile]["ok"] += ok
+        if not ok and len(wrong) < 8:
+            wrong.append(
+                {
+                    "endpoint": endpoint,
+                    "profile": profile,
+                    "got": sorted(got or []),
+                    "expected": sorted(want.tls_versions or []),
+                }
+            )
+    n = sum(c["n"] for c in per.values())
+    return {
+        "tool": name,
+        "endpoints_judged": n,
+        "tls_versions_ok": sum(c["ok"] for c in per.values()) / n if n else 0.0,
+        "per_profile": {p: dict(c) for p, c in sorted(per.items())},
+        "wrong_examples": wrong,
+    }
+
+
+# --- peers: commands and parsers -------------------------------------------------------------------
+
+
+def sslyze_versions(path: Path) -> dict[str, frozenset[str] | None]:
+    data = json.loads(path.read_text())
+    names = {
+        "ssl_2_0_cipher_suites": "SSLv2",
+        "ssl_3_0_cipher_suites": "SSLv3",
+        "tls_1_0_cipher_suites": "TLSv1.0",
+        "tls_1_1_cipher_suites": "TLSv1.1",
+        "tls_1_2_cipher_suites": "TLSv1.2",
+        "tls_1_3_cipher_suites": "TLSv1.3",
+    }
+    out: dict[str, frozenset[str] | None] = {}
+    for server in data.get("server_scan_results", []):
+        loc = server["server_location"]
+        key = f"{loc['ip_address']}:{loc['port']}"
+        result = server.get("scan_result") or {}
+        accepted = set()
+        for attr, label in names.items():
+            res = (result.get(attr) or {}).get("result") or {}
+            if res.get("accepted_cipher_suites"):
+                accepted.add(label)
+        out[key] = frozenset(accepted) or None
+    return out
+
+
+def testssl_versions(path: Path) -> frozenset[str] | None:
+    try:
+        data = json.loads(path.read_text() or "[]")
+    except json.JSONDecodeError:
+        return None
+    labels = {
+        "SSLv2": "SSLv2",
+        "SSLv3": "SSLv3",
+        "TLS1": "TLSv1.0",
+        "TLS1_1": "TLSv1.1",
+        "TLS1_2": "TLSv1.2",
+        "TLS1_3": "TLSv1.3",
+    }
+    accepted = {
+        labels[item["id"]]
+        for item in data
+        if item.get("id") in labels
+        and "offered" in str(item.get("finding", ""))
+        and "not offered" not in str(item.get("finding", ""))
+    }
+    return frozenset(accepted) or None
+
+
+def nmap_results(path: Path) -> tuple[dict[str, frozenset[str] | None], dict[str, str]]:
+    """Versions per endpoint from ssl-enum-ciphers; and what the capability scripts printed."""
+    versions: dict[str, frozenset[str] | None] = {}
+    capabilities: dict[str, str] = {}
+    root = ET.parse(path).getroot()
+    for host in root.iter("host"):
+        address = host.find("address").get("addr")  # type: ignore[union-attr]
+        for port in host.iter("port"):
+            key = f"{address}:{port.get('portid')}"
+            state = port.find("state")
+            if state is None or state.get("state") != "open":
+                versions[key] = None
+                continue
+            found: set[str] = set()
+            for script in port.iter("script"):
+                if script.get("id") == "ssl-enum-ciphers":
+                    for table in script.findall("table"):
+                        label = table.get("key", "")
+                        found.add({"TLSv1.0": "TLSv1.0"}.get(label, label))
+                else:
+                    capabilities[key] = (script.get("output") or "").strip()
+            versions[key] = frozenset(found) or None
+    return versions, capabilities
+
+
+def stratified_addresses(plan: simnet.Plan, count: int, profiles: Sequence[str]) -> list[str]:
+    """``count`` addresses, round-robin over ``profiles`` (lowest addresses first): every behaviour
+    is represented even in a sample of a handful."""
+    pools: dict[str, list[str]] = {p: [] for p in profiles}
+    for address in plan.addresses():
+        profile = plan.profile(address)
+        if profile in pools and len(pools[profile]) < count:
+            pools[profile].append(address)
+        if all(len(v) >= count for v in pools.values()):
+            break
+    chosen: list[str] = []
+    for i in range(count):
+        for profile in profiles:
+            pool = [a for a in pools[profile] if a not in chosen]
+            if len(chosen) < count and pool and len(pools[profile]) > i:
+                chosen.append(pool[0])
+    return chosen[:count]
+
+
+# --- the scanner and its profile -------------------------------------------------------------------
+
+
+def cleartext_argv(targets: Path, out: Path, ca: str, args: argparse.Namespace, *extra: str) -> list[str]:
+    return [
+        str(ROOT / ".venv" / "bin" / "cleartext"),
+        "scan",
+        f"@{targets}",
+        "--allow-reserved",
+        "--ports",
+        PORTS_ARG,
+        "--ca-file",
+        ca,
+        "--out",
+        str(out),
+        "--concurrency",
+        str(args.concurrency),
+        "--connect-timeout",
+        str(args.timeout),
+        "--read-timeout",
+        str(args.timeout),
+        *extra,
+        *shlex.split(args.scanner_args),
+    ]
+
+
+def scan_runs(
+    name: str,
+    net: Simnet,
+    targets: Path,
+    out: Path,
+    ca: str,
+    args: argparse.Namespace,
+    endpoints: int,
+    *extra: str,
+    time_limit: float,
+) -> tuple[Run, list[Path]]:
+    """cleartext, as ``--scanner-procs`` processes with one shard each (``--shard i/N``)."""
+    procs = args.scanner_procs
+    outs = [out.with_suffix(f".{i}.jsonl") for i in range(procs)]
+    for path in outs:
+        path.unlink(missing_ok=True)
+        for side in path.parent.glob(path.name + ".*"):  # the scanner's resume state beside --out
+            side.unlink()
+    commands = [
+        cleartext_argv(
+            targets,
+            outs[i],
+            ca,
+            args,
+            *extra,
+            *(["--shard", f"{i}/{procs}", "--seed", str(args.seed)] if procs > 1 else []),
+        )
+        for i in range(procs)
+    ]
+    return measure(name, net, commands, endpoints, time_limit=time_limit), outs
+
+
+def concat(paths: list[Path], into: Path) -> Path:
+    with into.open("w") as sink:
+        for path in paths:
+            if path.exists():
+                sink.write(path.read_text())
+    return into
+
+
+def summarise_pyspy(raw: Path, top: int = 20) -> dict[str, object]:
+    """Collapsed stacks -> top functions by own time and by inclusive time (share of samples)."""
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    files: Counter[str] = Counter()
+    total = 0
+    for line in raw.open():
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[_short(frames[-1])] += n
+        for frame in {_short(f) for f in frames}:
+            incl[frame] += n
+        for module in {_module(f) for f in frames}:
+            files[module] += n
+    pct = (lambda c: round(100.0 * c / total, 1)) if total else (lambda c: 0.0)
+    return {
+        "samples": total,
+        "own": [(f, pct(c)) for f, c in own.most_common(top)],
+        "inclusive": [(f, pct(c)) for f, c in incl.most_common(top + 15)],
+        "modules": [(f, pct(c)) for f, c in files.most_common(top)],
+    }
+
+
+def _short(frame: str) -> str:
+    """'probe (cleartext/probe.py:412)' -> 'probe (cleartext/probe.py)': lines split one function."""
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/src/", "lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})"
+
+
+def _module(frame: str) -> str:
+    return _short(frame).rpartition(" (")[2].rstrip(")")
+
+
+# --- the benchmark -------------------------------------------------------------------------------------
+
+
+def machine_facts() -> dict[str, object]:
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_at_start": os.getloadavg(),
+        "commit": commit + (" (src/ has uncommitted changes)" if dirty else ""),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def tool_version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "missing"
+    text = (done.stdout + done.stderr).strip().splitlines()
+    return text[0][:80] if text else "?"
+
+
+def bench(args: argparse.Namespace) -> dict[str, object]:
+    out = Path(args.out or BENCH / "out" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    plan = simnet.Plan(ipaddress.IPv4Network(args.network), simnet.parse_mix(args.mix), args.seed)
+    skip = set(filter(None, args.skip.split(",")))
+    results: dict[str, object] = {"machine": machine_facts(), "args": vars(args), "runs": {}, "out": str(out)}
+    runs: dict[str, object] = results["runs"]  # type: ignore[assignment]
+    log(f"output in {out}")
+
+    n_addresses = math.ceil(args.endpoints / len(PORTS))
+    addresses = [a for _, a in zip(range(n_addresses), plan.addresses(), strict=False)]
+    endpoints = len(addresses) * len(PORTS)
+    targets = out / "targets.txt"
+    targets.write_text("\n".join(addresses) + "\n")
+
+    namespace_up()
+    net = start_simnet(args, out)
+    ca = str(net.info["ca"])
+    kernel_rst = bool(net.info["kernel_rst"])
+    results["simnet"] = {
+        "kernel_rst": kernel_rst,
+        "manifest": net.info["manifest"],
+        "profiles_in_targets": dict(Counter(plan.profile(a) for a in addresses)),
+    }
+    try:
+        if "floor" not in skip:
+            log(f"floor: {endpoints} endpoints")
+            floor_out = out / "floor.json"
+            run = measure(
+                "minimal loop (floor.py)",
+                net,
+                [
+                    [
+                        sys.executable,
+                        str(BENCH / "floor.py"),
+                        "--targets",
+                        str(targets),
+                        "--concurrency",
+                        str(args.concurrency),
+                        "--timeout",
+                        str(args.timeout),
+                        "--seed",
+                        str(args.seed),
+                    ]
+                ],
+                endpoints,
+                time_limit=args.time_limit,
+                stdout=lambda _: floor_out,
+            )
+            summary = json.loads(floor_out.read_text() or "{}")
+            run.accuracy = {**check_floor(summary, addresses, plan), "status": summary.get("status")}
+            runs["floor"] = run.as_json()
+            log(f"  {run.rate:.0f} endpoints/s, {run.cpu_s:.1f} CPU s")
+
+        for key, extra in (("discovery", ["--max-connections", "1"]), ("full", [])):
+            if key in skip:
+                continue
+            log(f"{key}: cleartext on {endpoints} endpoints")
+            run, outs = scan_runs(
+                f"cleartext {key}",
+                net,
+                targets,
+                out / f"{key}.jsonl",
+                ca,
+                args,
+                endpoints,
+                *extra,
+                time_limit=args.time_limit,
+            )
+            records = concat(outs, out / f"{key}.jsonl")
+            check = check_cleartext(records, plan, kernel_rst, full=key == "full")
+            run.accuracy = {
+                k: check[k]
+                for k in ("records", "verdict_ok", "login_verdict_ok", "per_profile", "wrong_examples")
+            }
+            run.conn_per_endpoint_records = round(float(check["conn_mean"]), 3)
+            run.conn_max_records = int(check["conn_max"])  # type: ignore[arg-type]
+            run.mean_endpoint_ms = round(float(check["mean_endpoint_ms"]), 1)
+            run.notes.append(f"connections histogram (records): {check['conn_hist']}")
+            if int(check["records"]) < endpoints:  # type: ignore[arg-type]
+                run.notes.append(f"only {check['records']} of {endpoints} records written")
+            runs[key] = run.as_json()
+            log(
+                f"  {run.rate:.0f} endpoints/s, {run.cpu_s:.1f} CPU s, peak {run.peak_rss_mb:.0f} MB, "
+                f"verdicts {100 * float(check['verdict_ok']):.1f} % right"
+            )
+
+        if "profile" not in skip and shutil.which(str(BENCH / ".venv" / "bin" / "py-spy")):
+            n = max(len(PORTS), args.endpoints // args.profile_fraction)
+            sub = out / "profile-targets.txt"
+            sub.write_text("\n".join(addresses[: math.ceil(n / len(PORTS))]) + "\n")
+            raw = out / "pyspy.txt"
+            log(f"profile: py-spy on cleartext full, {n} endpoints")
+            argv = [
+                str(BENCH / ".venv" / "bin" / "py-spy"),
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--output",
+                str(raw),
+                "--nonblocking",
+                "--",
+                *cleartext_argv(sub, out / "profile.jsonl", ca, args),
+            ]
+            (out / "profile.jsonl").unlink(missing_ok=True)
+            measure("py-spy", net, [argv], n, time_limit=args.time_limit)
+            if raw.exists():
+                results["profile"] = summarise_pyspy(raw)
+
+        if "peers" not in skip:
+            results["peers"] = peers(args, net, plan, kernel_rst, ca, out, runs)
+    finally:
+        stop_pids([net.proc.pid])
+        namespace_down()
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    return results
+
+
+def peers(
+    args: argparse.Namespace,
+    net: Simnet,
+    plan: simnet.Plan,
+    kernel_rst: bool,
+    ca: str,
+    out: Path,
+    runs: dict[str, object],
+) -> dict[str, object]:
+    """sslyze, testssl.sh, nmap — each on its own stratified sample, and cleartext on that same sample."""
+    profiles = [p for p in PEER_PROFILE_ORDER if plan.mix.get(p, 0) > 0]
+    if args.peer_slow:
+        profiles.append("slow-greeting")
+    sizes = dict(item.split("=") for item in args.peer_sample.split(","))
+    verdicts: dict[str, object] = {}
+    for tool in ("sslyze", "testssl", "nmap"):
+        if tool not in sizes or int(sizes[tool]) <= 0:
+            continue
+        # N endpoints: the first N of (stratified addresses x 7 ports); nmap scans whole addresses.
+        wanted = int(sizes[tool])
+        addresses = stratified_addresses(plan, math.ceil(wanted / len(PORTS)), profiles)
+        endpoints = [f"{a}:{p}" for a in addresses for p in PORTS]
+        if tool != "nmap":
+            endpoints = endpoints[:wanted]
+        folder = out / f"peer-{tool}"
+        folder.mkdir(exist_ok=True)
+        targets = folder / "targets.txt"
+        targets.write_text("\n".join(addresses) + "\n")
+        log(f"{tool}: {len(endpoints)} endpoints ({len(addresses)} addresses)")
+
+        # cleartext on exactly this sample, for a ratio in the same conditions.
+        run, outs = scan_runs(
+            f"cleartext full (sample for {tool})",
+            net,
+            targets,
+            folder / "cleartext.jsonl",
+            ca,
+            args,
+            len(endpoints),
+            time_limit=args.time_limit,
+        )
+        records = concat(outs, folder / "cleartext.jsonl")
+        check = check_cleartext(records, plan, kernel_rst, full=True)
+        found_ct = {
+            f"{r['address']}:{r['port']}": record_versions(r) for r in map(json.loads, records.open())
+        }
+        run.accuracy = {
+            "verdict_ok": check["verdict_ok"],
+            "login_verdict_ok": check["login_verdict_ok"],
+            **check_versions("cleartext", found_ct, plan, kernel_rst),
+        }
+        run.conn_per_endpoint_records = round(float(check["conn_mean"]), 3)
+        run.conn_max_records = int(check["conn_max"])  # type: ignore[arg-type]
+        runs[f"cleartext-sample-{tool}"] = run.as_json()
+
+        if tool == "sslyze":
+            json_out = folder / "sslyze.json"
+            argv = [
+                str(BENCH / ".venv" / "bin" / "sslyze"),
+                "--starttls",
+                "auto",
+                "--json_out",
+                str(json_out),
+                *endpoints,
+            ]
+            run = measure("sslyze", net, [argv], len(endpoints), time_limit=args.peer_time_limit)
+            found = sslyze_versions(json_out) if json_out.exists() else {}
+            run.notes.append("default scan commands (certinfo, all versions' suites, robot, heartbleed, ...)")
+        elif tool == "testssl":
+            commands = []
+            for i, endpoint in enumerate(endpoints):
+                port = int(endpoint.rsplit(":", 1)[1])
+                proto, implicit = simnet.PORTS[port]
+                starttls = [] if implicit else ["--starttls", proto]
+                commands.append(
+                    [
+                        shutil.which("testssl") or "testssl.sh",
+                        *starttls,
+                        "--jsonfile",
+                        str(folder / f"testssl-{i}.json"),
+                        "--warnings",
+                        "off",
+                        "--quiet",
+                        "--color",
+                        "0",
+                        "--ip",
+                        "one",
+                        "--connect-timeout",
+                        str(int(args.timeout) + 2),
+                        "--openssl-timeout",
+                        str(int(args.timeout) + 2),
+                        *shlex.split(args.testssl_args),
+                        endpoint,
+                    ]
+                )
+            for path in folder.glob("testssl-*.json"):
+                path.unlink()
+            run = measure(
+                "testssl.sh",
+                net,
+                commands,
+                len(endpoints),
+                time_limit=args.peer_time_limit,
+                parallel=args.testssl_parallel,
+            )
+            found = {
+                e: testssl_versions(folder / f"testssl-{i}.json")
+                for i, e in enumerate(endpoints)
+                if (folder / f"testssl-{i}.json").exists()
+            }
+            run.notes.append(
+                f"one testssl.sh per endpoint, {args.testssl_parallel} at once; args: "
+                f"{args.testssl_args or '(default: full run)'}"
+            )
+        else:
+            xml_out = folder / "nmap.xml"
+            argv = [
+                "nmap",
+                "-n",
+                "-Pn",
+                "-sT",
+                "-p",
+                PORTS_ARG,
+                "--script",
+                "ssl-enum-ciphers,smtp-commands,imap-capabilities,pop3-capabilities",
+                "-oX",
+                str(xml_out),
+                "-iL",
+                str(targets),
+            ]
+            run = measure("nmap", net, [argv], len(endpoints), time_limit=args.peer_time_limit)
+            found, caps = nmap_results(xml_out) if xml_out.exists() else ({}, {})
+            (folder / "nmap-capabilities.json").write_text(json.dumps(caps, indent=1))
+            run.notes.append("-sT, ssl-enum-ciphers + smtp-commands/imap-capabilities/pop3-capabilities")
+        found = {e: found.get(e) for e in endpoints}
+        run.accuracy = check_versions(tool, found, plan, kernel_rst)
+        runs[tool] = run.as_json()
+        verdicts[tool] = run.accuracy
+        log(
+            f"  {tool}: {run.rate:.2f} endpoints/s, {run.conn_per_endpoint_server:.0f} conn/endpoint, "
+            f"versions {100 * float(run.accuracy['tls_versions_ok']):.0f} % right"
+        )  # type: ignore[arg-type]
+    return verdicts
+
+
+# --- the report ------------------------------------------------------------------------------------------
+
+
+def markdown(results: dict[str, object]) -> str:
+    """The results table and the ratios, ready to paste under "## Scan engine" in RESULTS.md."""
+    runs: dict[str, dict[str, object]] = results["runs"]  # type: ignore[assignment]
+    lines = [
+        "| run | endpoints | endpoints/s | conn/endpoint (records) | conn/endpoint (server) | max conn | "
+        "CPU s (tool) | CPU s (simnet) | peak RSS MB | verdicts right |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in runs.values():
+        acc = r.get("accuracy") or {}
+        if "verdict_ok" in acc:
+            verdict = (
+                f"{100 * float(acc['verdict_ok']):.1f} % (login {100 * float(acc['login_verdict_ok']):.1f} %)"
+            )
+            if "tls_versions_ok" in acc:
+                verdict += f"; versions {100 * float(acc['tls_versions_ok']):.0f} %"
+        elif "tls_versions_ok" in acc:
+            verdict = f"versions {100 * float(acc['tls_versions_ok']):.0f} %; login: cannot say"
+        elif "greeting_endpoints_found" in acc:
+            verdict = f"{acc['greeting_endpoints_found']} of {acc['greeting_endpoints_expected']} greeters"
+        else:
+            verdict = "–"
+        rec = r.get("conn_per_endpoint_records")
+        lines.append(
+            f"| {r['name']}{' (stopped at limit)' if r.get('timed_out') else ''} | {r['endpoints']} | "
+            f"{float(r['endpoints_per_s']):.1f} | {'–' if rec is None else f'{float(rec):.2f}'} | "
+            f"{float(r['conn_per_endpoint_server']):.2f} | "
+            f"{r.get('conn_max_records') or r.get('simnet_max_accepts_per_endpoint')} | "
+            f"{float(r['cpu_s']):.1f} | {float(r['simnet_cpu_s']):.1f} | {float(r['peak_rss_mb']):.0f} | "
+            f"{verdict} |"
+        )
+    lines.append("")
+
+    def ratio(a: str, b: str, what: str = "endpoints_per_s") -> str | None:
+        if a in runs and b in runs and float(runs[b][what]) > 0:
+            return f"{float(runs[a][what]) / float(runs[b][what]):.1f}×"
+        return None
+
+    for text, a, b in (
+        ("cleartext full vs discovery-only (speed)", "full", "discovery"),
+        ("cleartext discovery vs minimal loop (speed)", "discovery", "floor"),
+    ):
+        if (value := ratio(a, b)) is not None:
+            lines.append(f"- {text}: {value}")
+    if "discovery" in runs and "floor" in runs:
+        lines.append(
+            f"- minimal loop vs cleartext discovery (how far from the floor): {ratio('floor', 'discovery')}"
+        )
+    for tool in ("sslyze", "testssl", "nmap"):
+        key = f"cleartext-sample-{tool}"
+        if tool in runs and key in runs:
+            same = ratio(key, tool)
+            cpu_t = float(runs[tool]["cpu_s"]) / max(1, int(runs[tool]["endpoints"]))
+            cpu_c = float(runs[key]["cpu_s"]) / max(1, int(runs[key]["endpoints"]))
+            big = (
+                f"{float(runs['full']['endpoints_per_s']) / float(runs[tool]['endpoints_per_s']):.0f}×"
+                if "full" in runs and float(runs[tool]["endpoints_per_s"]) > 0
+                else "–"
+            )
+            lines.append(
+                f"- cleartext vs {tool}: {same} on the same {runs[tool]['endpoints']} endpoints; "
+                f"{big} comparing the large full run's rate; "
+                f"CPU per endpoint {cpu_t / cpu_c if cpu_c else 0:.0f}× less; "
+                f"connections per endpoint {float(runs[tool]['conn_per_endpoint_server']):.1f} vs "
+                f"{float(runs[key]['conn_per_endpoint_server']):.1f}"
+            )
+    profile = results.get("profile")
+    if isinstance(profile, dict):
+        lines += ["", f"py-spy, {profile['samples']} samples — own time (top 15):", ""]
+        lines += [f"  {pct:5.1f} %  {name}" for name, pct in profile["own"][:15]]
+        lines += ["", "inclusive (top 25):", ""]
+        lines += [f"  {pct:5.1f} %  {name}" for name, pct in profile["inclusive"][:25]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--network", default="127.77.0.0/16")
+    parser.add_argument(
+        "--mix", default="lab", help=f"simnet mix: NAME=SHARE,... or one of {list(simnet.MIXES)}"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--endpoints", type=int, default=14000, help="endpoints for floor/discovery/full")
+    parser.add_argument("--concurrency", type=int, default=1000, help="for the floor and cleartext alike")
+    parser.add_argument("--timeout", type=float, default=3.0, help="connect and read timeout, every tool")
+    parser.add_argument("--scanner-args", default="", help="extra cleartext scan flags, e.g. '--rate 5000'")
+    parser.add_argument("--scanner-procs", type=int, default=1, help="cleartext processes (--shard i/N)")
+    parser.add_argument("--simnet-workers", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=150.0, help="seconds per cleartext/floor run")
+    parser.add_argument("--peer-time-limit", type=float, default=180.0, help="seconds per peer run")
+    parser.add_argument(
+        "--peer-sample",
+        default="sslyze=35,testssl=4,nmap=49",
+        help="endpoints per peer (addresses stratified over the profiles, x 7 ports)",
+    )
+    parser.add_argument("--peer-slow", action="store_true", help="include slow-greeting in peer samples")
+    parser.add_argument("--testssl-args", default="", help="e.g. '-p -s -S' (default: testssl's full run)")
+    parser.add_argument("--testssl-parallel", type=int, default=4)
+    parser.add_argument("--profile-fraction", type=int, default=4, help="py-spy run on endpoints / this")
+    parser.add_argument("--skip", default="", help="comma list of: floor,discovery,full,profile,peers")
+    parser.add_argument("--max-runtime", type=float, default=1200.0, help="simnet stops by itself after this")
+    parser.add_argument("--out", default="", help="output folder (default bench/out/DATE)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("run.py needs root (ip netns, nft)")
+    if not (ROOT / ".venv" / "bin" / "cleartext").exists():
+        raise SystemExit("no .venv/bin/cleartext: run bench/setup (or make install) first")
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the tools we start
+    started = time.monotonic()
+    results = bench(args)
+    summary = markdown(results)
+    out = Path(str(results["out"]))
+    (out / "summary.md").write_text(summary)
+    print(summary)
+    log(f"done in {time.monotonic() - started:.0f} s; {out / 'results.json'}, {out / 'summary.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
