@@ -182,12 +182,15 @@ class Record:
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def _plain(value: Any) -> Any:
     """Our dataclasses as plain JSON-ready data — what dataclasses.asdict does, minus its deep copies,
     which made serialisation the scanner's hottest path. Records hold only fresh lists and dicts of
     scalars, so sharing the leaves is safe."""
+    if value is None or type(value) in _SCALARS:
+        return value
     fields_of = _FIELDS.get(type(value))
     if fields_of is None and is_dataclass(value) and not isinstance(value, type):
         fields_of = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
