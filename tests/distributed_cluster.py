@@ -213,13 +213,11 @@ class Workers:
             self.logs.append(log_path)
             started.append(proc)
         for proc, log_path in zip(started, self.logs[-count:], strict=True):
-            wait_until(
-                lambda p=proc, lp=log_path: (
-                    "worker ready" in lp.read_text(errors="replace") or p.poll() is not None
-                ),
-                30,
-                what="a worker to start",
-            )
+
+            def ready(p: subprocess.Popen[bytes] = proc, lp: Path = log_path) -> bool:
+                return "worker ready" in lp.read_text(errors="replace") or p.poll() is not None
+
+            wait_until(ready, 30, what="a worker to start")
             assert proc.poll() is None, log_path.read_text(errors="replace")
         return started
 

@@ -113,6 +113,10 @@ def parse_exclusions(text: str) -> dict[int, tuple[list[int], list[int]]]:
     return ranges
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def publish_exclusions(client: redis.Redis, scan_id: str, text: str) -> str:
     """Make ``text`` the scan's exclusion list for every worker (one atomic HSET); returns its version."""
     parse_exclusions(text)  # never publish a list the workers would refuse
@@ -229,11 +233,11 @@ class SharedGate(Gate):
         key = exclusions_key(self.scan_id)
         try:
             version = await self.client.hget(key, "version")
-            if version is not None and version.decode() != self.version:
+            if version is not None and _text(version) != self.version:
                 text, version = await self.client.hmget(key, ["text", "version"])
                 if text is not None and version is not None:
-                    ranges = parse_exclusions(text.decode())
-                    self._ranges, self.version = ranges, version.decode()
+                    ranges = parse_exclusions(_text(text))
+                    self._ranges, self.version = ranges, _text(version)
                     log.info("scan %s: exclusion list %s loaded", self.scan_id, self.version)
         except redis.RedisError as exc:
             self._trouble(exc)
@@ -292,7 +296,7 @@ class SharedGate(Gate):
                 try:
                     granted, wait_us = await self._take(
                         keys=[rate_key(self.scan_id)],
-                        args=[self.rate_value, self.burst, self.chunk, RATE_KEY_TTL_MS],
+                        args=[float(self.rate_value or 0), self.burst, self.chunk, RATE_KEY_TTL_MS],
                     )
                 except redis.RedisError as exc:
                     self._trouble(exc)

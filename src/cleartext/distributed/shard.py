@@ -147,11 +147,11 @@ class _ShardRun:
             return
         try:
             space = plan.space()
-        except DistributedError as exc:
+            settings = plan.settings(self.config.ca_dir)
+        except (DistributedError, TypeError, ValueError, OSError) as exc:  # another version's plan, say
             raise ShardRejected(f"{self.name}: {exc}") from None
         self.plan = Plan(space, plan.seed, task.shard, plan.shards, plan.allow_reserved)
         self.scan_plan = plan
-        settings = plan.settings(self.config.ca_dir)
         if claim.checkpoint:
             cp = claim.checkpoint
             self.tracker = Tracker(int(cp["watermark"]), plan.shards, {int(p) for p in cp["above"]})
