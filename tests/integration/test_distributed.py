@@ -294,3 +294,17 @@ def test_a_large_plan_travels_through_the_store(
         pool.start(1)
         wait_until(lambda: scan_row(url, scan_id)["finished_at"], 90, step=0.3, what="the scan to finish")
     assert len(stored_endpoints(url, scan_id)) == 2000
+
+
+def test_status_of_a_scan_that_was_not_distributed(tmp_path: Path) -> None:
+    """`cleartext status` on any store: a one-machine scan shows what the store has."""
+    store = str(tmp_path / "store.duckdb")
+    scan = run_cli("scan", "127.0.9.0/30", "--ports", "25", *FAST, "--no-progress", "--store", store)
+    assert scan.returncode == 0, scan.stderr
+    scan_id = json.loads(run_cli("scans", "--store", store, "--json").stdout.splitlines()[0])["scan_id"]
+    status = run_cli("status", scan_id, "--store", store, "--json")
+    assert status.returncode == 0, status.stderr
+    info = json.loads(status.stdout)
+    assert info["distributed"] is False and info["stored"] == 4 and info["counts"] == {"refused": 4}
+    text = run_cli("status", scan_id, "--store", store).stdout
+    assert "(one machine)" in text and "4 stored" in text and "4 refused" in text

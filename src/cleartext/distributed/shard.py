@@ -149,6 +149,7 @@ class _ShardRun:
             space = plan.space()
             settings = plan.settings(self.config.ca_dir)
         except (DistributedError, TypeError, ValueError, OSError) as exc:  # another version's plan, say
+            self._hand_back(f"rejected by {self.token}: {exc}")  # `cleartext status` shows why
             raise ShardRejected(f"{self.name}: {exc}") from None
         self.plan = Plan(space, plan.seed, task.shard, plan.shards, plan.allow_reserved)
         self.scan_plan = plan
@@ -192,7 +193,10 @@ class _ShardRun:
             return  # another attempt owns the shard; it acknowledges its own message
         reason = outcome if flushed else f"store unreachable: {self.sink.error}"
         if flushed:
-            self.sink.save_final(self._checkpoint())
+            try:
+                self.sink.save_final(self._checkpoint())
+            except StoreError as exc:  # the last saved checkpoint stays; a little more is redone
+                log.error("%s: final checkpoint not saved: %s", self.name, exc)
         self._hand_back(None if outcome == "stopping" else reason)
         log.warning("%s: handed back after %d done (%s)", self.name, self._done(), reason)
         raise ShardHandedBack(f"{self.name}: {reason}", delay=1000 if outcome == "stopping" else 5000)
