@@ -43,27 +43,25 @@ async def one(address: str, port: int, timeout: float, ctx: ssl.SSLContext) -> s
     """One endpoint, one connection: the status in the scanner's vocabulary."""
     try:
         async with asyncio.timeout(timeout):
-            if port in IMPLICIT:
-                reader, writer = await asyncio.open_connection(
-                    address, port, ssl=ctx, ssl_handshake_timeout=timeout
-                )
-            else:
-                reader, writer = await asyncio.open_connection(address, port)
+            reader, writer = await asyncio.open_connection(address, port)
     except TimeoutError:
         return "connect-timeout"
     except ConnectionRefusedError:
         return "refused"
-    except ssl.SSLError:
-        return "tls-error"
     except OSError:
         return "closed"
     try:
+        async with asyncio.timeout(timeout):  # the same per-step budget as the scanner's --read-timeout
+            if port in IMPLICIT:
+                await writer.start_tls(ctx, ssl_handshake_timeout=timeout + 1)  # the outer one fires first
         async with asyncio.timeout(timeout):
             line = await reader.readline()
         return "success" if line else "closed"
     except TimeoutError:
         return "read-timeout"
-    except (OSError, ValueError, ssl.SSLError):
+    except ssl.SSLError:
+        return "tls-error"
+    except (OSError, ValueError):
         return "closed"
     finally:
         writer.transport.abort()

@@ -65,7 +65,7 @@ PEER_PROFILE_ORDER = (
     "closed",
     "silent",
 )
-TLS_LABEL = {"TLSv1": "TLSv1.0"}
+PEER_PORT_ORDER = (25, 465, 143, 993, 110, 995, 587)  # a small sample still meets each protocol and mode
 
 
 def log(message: str) -> None:
@@ -205,6 +205,8 @@ class Run:
     peak_rss_mb: float = 0.0
     timed_out: bool = False
     exit_codes: list[int] = field(default_factory=list)
+    runqueue_wait_s: float = 0.0
+    loadavg: tuple[float, float] = (0.0, 0.0)
     simnet_accepts: int = 0
     kernel_refused: int = 0
     simnet_cpu_s: float = 0.0
@@ -220,12 +222,18 @@ class Run:
         return self.endpoints / self.wall_s if self.wall_s > 0 else 0.0
 
     @property
+    def per_cpu_s(self) -> float:
+        """Endpoints per CPU second of the tool: its capacity, whatever else shares the cores."""
+        return self.endpoints / self.cpu_s if self.cpu_s > 0 else 0.0
+
+    @property
     def conn_per_endpoint_server(self) -> float:
         return (self.simnet_accepts + self.kernel_refused) / self.endpoints if self.endpoints else 0.0
 
     def as_json(self) -> dict[str, object]:
         data = asdict(self)
         data["endpoints_per_s"] = round(self.rate, 2)
+        data["endpoints_per_cpu_s"] = round(self.per_cpu_s, 2)
         data["conn_per_endpoint_server"] = round(self.conn_per_endpoint_server, 3)
         return data
 
@@ -252,6 +260,9 @@ def measure(
     running: dict[int, subprocess.Popen[bytes]] = {}
     sinks = []
     limit = parallel or len(commands)
+    waited: dict[int, float] = {}  # pid -> seconds spent runnable but waiting for a CPU (schedstat)
+    polled = 0.0
+    load_start = os.getloadavg()[0]
     start = time.monotonic()
     deadline = start + time_limit
     while queue or running:
@@ -262,6 +273,11 @@ def measure(
                 sinks.append(sink)
             proc = subprocess.Popen(in_ns(argv), stdout=sink, stderr=subprocess.DEVNULL)
             running[proc.pid] = proc  # reaped by wait4 below, which also gives its rusage
+        if time.monotonic() - polled > 0.5:
+            polled = time.monotonic()
+            for child in running:
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    waited[child] = int(Path(f"/proc/{child}/schedstat").read_text().split()[1]) / 1e9
         pid, status, usage = os.wait4(-1, os.WNOHANG)
         if pid == 0:
             if time.monotonic() > deadline and not run.timed_out:
@@ -280,6 +296,8 @@ def measure(
         run.cpu_s += usage.ru_utime + usage.ru_stime
         run.peak_rss_mb = max(run.peak_rss_mb, usage.ru_maxrss / 1024)
     run.wall_s = time.monotonic() - start
+    run.runqueue_wait_s = round(sum(waited.values()), 2)
+    run.loadavg = (load_start, os.getloadavg()[0])
     for sink in sinks:
         sink.close()  # type: ignore[union-attr]
     after = net.stats()
@@ -506,14 +524,16 @@ def stratified_addresses(plan: simnet.Plan, count: int, profiles: Sequence[str])
 # --- the scanner and its profile -------------------------------------------------------------------
 
 
-def cleartext_argv(targets: Path, out: Path, ca: str, args: argparse.Namespace, *extra: str) -> list[str]:
+def cleartext_argv(
+    targets: Path, out: Path, ca: str, args: argparse.Namespace, *extra: str, ports: str = PORTS_ARG
+) -> list[str]:
     return [
         str(ROOT / ".venv" / "bin" / "cleartext"),
         "scan",
         f"@{targets}",
         "--allow-reserved",
         "--ports",
-        PORTS_ARG,
+        ports,
         "--ca-file",
         ca,
         "--out",
@@ -539,6 +559,7 @@ def scan_runs(
     endpoints: int,
     *extra: str,
     time_limit: float,
+    ports: str = PORTS_ARG,
 ) -> tuple[Run, list[Path]]:
     """cleartext, as ``--scanner-procs`` processes with one shard each (``--shard i/N``)."""
     procs = args.scanner_procs
@@ -555,6 +576,7 @@ def scan_runs(
             args,
             *extra,
             *(["--shard", f"{i}/{procs}", "--seed", str(args.seed)] if procs > 1 else []),
+            ports=ports,
         )
         for i in range(procs)
     ]
@@ -792,12 +814,12 @@ def peers(
     for tool in ("sslyze", "testssl", "nmap"):
         if tool not in sizes or int(sizes[tool]) <= 0:
             continue
-        # N endpoints: the first N of (stratified addresses x 7 ports); nmap scans whole addresses.
+        # Whole addresses (x 7 ports); under 7 endpoints, one address and that many ports, chosen to
+        # cover the protocols and both TLS modes first. cleartext then scans exactly the same endpoints.
         wanted = int(sizes[tool])
         addresses = stratified_addresses(plan, math.ceil(wanted / len(PORTS)), profiles)
-        endpoints = [f"{a}:{p}" for a in addresses for p in PORTS]
-        if tool != "nmap":
-            endpoints = endpoints[:wanted]
+        ports = PEER_PORT_ORDER[:wanted] if wanted < len(PORTS) and tool != "nmap" else PORTS
+        endpoints = [f"{a}:{p}" for a in addresses for p in ports]
         folder = out / f"peer-{tool}"
         folder.mkdir(exist_ok=True)
         targets = folder / "targets.txt"
@@ -814,6 +836,7 @@ def peers(
             args,
             len(endpoints),
             time_limit=args.time_limit,
+            ports=",".join(map(str, ports)),
         )
         records = concat(outs, folder / "cleartext.jsonl")
         check = check_cleartext(records, plan, kernel_rst, full=True)
@@ -824,6 +847,7 @@ def peers(
             "verdict_ok": check["verdict_ok"],
             "login_verdict_ok": check["login_verdict_ok"],
             **check_versions("cleartext", found_ct, plan, kernel_rst),
+            "wrong_verdicts": check["wrong_examples"],
         }
         run.conn_per_endpoint_records = round(float(check["conn_mean"]), 3)
         run.conn_max_records = int(check["conn_max"])  # type: ignore[arg-type]
@@ -926,9 +950,11 @@ def markdown(results: dict[str, object]) -> str:
     """The results table and the ratios, ready to paste under "## Scan engine" in RESULTS.md."""
     runs: dict[str, dict[str, object]] = results["runs"]  # type: ignore[assignment]
     lines = [
-        "| run | endpoints | endpoints/s | conn/endpoint (records) | conn/endpoint (server) | max conn | "
-        "CPU s (tool) | CPU s (simnet) | peak RSS MB | verdicts right |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| run | endpoints | wall s | endpoints/s | endpoints per CPU s | conn/endpoint (records) | "
+        "conn/endpoint (server) | max conn | CPU s (tool) | waited for CPU s | CPU s (simnet) | peak RSS MB "
+        "| "
+        "load | verdicts right |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in runs.values():
         acc = r.get("accuracy") or {}
@@ -947,11 +973,13 @@ def markdown(results: dict[str, object]) -> str:
         rec = r.get("conn_per_endpoint_records")
         lines.append(
             f"| {r['name']}{' (stopped at limit)' if r.get('timed_out') else ''} | {r['endpoints']} | "
-            f"{float(r['endpoints_per_s']):.1f} | {'–' if rec is None else f'{float(rec):.2f}'} | "
+            f"{float(r['wall_s']):.1f} | {float(r['endpoints_per_s']):.1f} | "
+            f"{float(r.get('endpoints_per_cpu_s', 0)):.1f} | {'–' if rec is None else f'{float(rec):.2f}'} | "
             f"{float(r['conn_per_endpoint_server']):.2f} | "
             f"{r.get('conn_max_records') or r.get('simnet_max_accepts_per_endpoint')} | "
-            f"{float(r['cpu_s']):.1f} | {float(r['simnet_cpu_s']):.1f} | {float(r['peak_rss_mb']):.0f} | "
-            f"{verdict} |"
+            f"{float(r['cpu_s']):.1f} | {float(r.get('runqueue_wait_s', 0)):.1f} | "
+            f"{float(r['simnet_cpu_s']):.1f} | {float(r['peak_rss_mb']):.0f} | "
+            f"{'–'.join(f'{x:.1f}' for x in r.get('loadavg') or ())} | {verdict} |"
         )
     lines.append("")
 
@@ -975,7 +1003,10 @@ def markdown(results: dict[str, object]) -> str:
         if tool in runs and key in runs:
             same = ratio(key, tool)
             cpu_t = float(runs[tool]["cpu_s"]) / max(1, int(runs[tool]["endpoints"]))
-            cpu_c = float(runs[key]["cpu_s"]) / max(1, int(runs[key]["endpoints"]))
+            # cleartext's CPU per endpoint from the large run: on a sample, interpreter start-up and
+            # imports (~1 CPU s) would swamp it.
+            big_run = runs.get("full", runs[key])
+            cpu_c = float(big_run["cpu_s"]) / max(1, int(big_run["endpoints"]))
             big = (
                 f"{float(runs['full']['endpoints_per_s']) / float(runs[tool]['endpoints_per_s']):.0f}×"
                 if "full" in runs and float(runs[tool]["endpoints_per_s"]) > 0
@@ -984,7 +1015,8 @@ def markdown(results: dict[str, object]) -> str:
             lines.append(
                 f"- cleartext vs {tool}: {same} on the same {runs[tool]['endpoints']} endpoints; "
                 f"{big} comparing the large full run's rate; "
-                f"CPU per endpoint {cpu_t / cpu_c if cpu_c else 0:.0f}× less; "
+                f"CPU per endpoint {1000 * cpu_t:.0f} ms vs {1000 * cpu_c:.1f} ms "
+                f"({cpu_t / cpu_c if cpu_c else 0:.0f}× less); "
                 f"connections per endpoint {float(runs[tool]['conn_per_endpoint_server']):.1f} vs "
                 f"{float(runs[key]['conn_per_endpoint_server']):.1f}"
             )
@@ -1014,7 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-time-limit", type=float, default=180.0, help="seconds per peer run")
     parser.add_argument(
         "--peer-sample",
-        default="sslyze=35,testssl=4,nmap=49",
+        default="sslyze=35,testssl=2,nmap=35",
         help="endpoints per peer (addresses stratified over the profiles, x 7 ports)",
     )
     parser.add_argument("--peer-slow", action="store_true", help="include slow-greeting in peer samples")
@@ -1024,7 +1056,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma list of: floor,discovery,full,profile,peers")
     parser.add_argument("--max-runtime", type=float, default=1200.0, help="simnet stops by itself after this")
     parser.add_argument("--out", default="", help="output folder (default bench/out/DATE)")
+    parser.add_argument("--report", default="", help="only print the summary of an earlier results.json")
     args = parser.parse_args(argv)
+    if args.report:
+        print(markdown(json.loads(Path(args.report).read_text())))
+        return 0
     if os.geteuid() != 0:
         raise SystemExit("run.py needs root (ip netns, nft)")
     if not (ROOT / ".venv" / "bin" / "cleartext").exists():
