@@ -21,6 +21,7 @@ off, since they load their scripts from a CDN.
 # and the dependency aliases (ScopeDep, FiltersDep) are locals of create_app that it must resolve.
 
 import ipaddress
+import json
 import secrets
 import tempfile
 import threading
@@ -72,7 +73,7 @@ SECURITY_HEADERS: dict[str, str] = {
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
-    "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
 HSTS = "max-age=31536000; includeSubDomains"
 ICON = (
@@ -621,8 +622,6 @@ def create_app(
             raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
         body = await request.body()
         try:
-            import json
-
             host = json.loads(body[:MAX_FORM_BYTES]).get("host")
         except (ValueError, AttributeError):
             host = None
