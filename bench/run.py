@@ -544,9 +544,21 @@ def cleartext_argv(
         str(args.timeout),
         "--read-timeout",
         str(args.timeout),
+        *store_args(out, args.scanner_args),
         *extra,
         *shlex.split(args.scanner_args),
     ]
+
+
+def store_args(out: Path, scanner_args: str) -> list[str]:
+    """A store of the run's own beside its records: the scan writes one by default (./cleartext.duckdb),
+    which is part of the cost measured, and must not land in the shared one of the work tree."""
+    if "--store" in scanner_args or "--no-store" in scanner_args:
+        return []
+    store = out.with_suffix(".duckdb")
+    for path in store.parent.glob(store.name + "*"):
+        path.unlink()
+    return ["--store", str(store)]
 
 
 def scan_runs(
@@ -679,6 +691,7 @@ def tool_version(argv: list[str]) -> str:
 def bench(args: argparse.Namespace) -> dict[str, object]:
     out = Path(args.out or BENCH / "out" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    os.chdir(out)  # whatever a tool writes beside itself lands here, not in the work tree
     plan = simnet.Plan(ipaddress.IPv4Network(args.network), simnet.parse_mix(args.mix), args.seed)
     skip = set(filter(None, args.skip.split(",")))
     results: dict[str, object] = {"machine": machine_facts(), "args": vars(args), "runs": {}, "out": str(out)}
