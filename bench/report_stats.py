@@ -15,7 +15,7 @@ Measured, each best of ``--repeat`` runs:
 3. (2) joined with an attribution table (address -> asn, country), as the enrich stage would provide;
 4. for scale, the streaming Python path over ``--python-rows`` records, extrapolated to 10 M.
 
-Usage: .venv/bin/python bench/report_stats.py [--rows 10000000] [--repeat 3] [--db PATH]
+Usage: .venv/bin/python bench/report_stats.py [--rows 10000000] [--repeat 3] [--db PATH [--reuse]]
 """
 
 from __future__ import annotations
@@ -184,6 +184,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db", help="DuckDB file to build (default: a temporary file, removed after)")
     parser.add_argument("--python-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --db: measure a database an earlier run built (no generation)",
+    )
     args = parser.parse_args()
 
     tmp = None
@@ -196,17 +201,20 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"DuckDB {duckdb.__version__}"
     )
-    store = open_store(str(path))
-    store.close()
+    reuse = args.reuse and args.db and path.exists()
+    if not reuse:
+        store = open_store(str(path))
+        store.close()
     con = duckdb.connect(str(path))
     con.execute("SET enable_progress_bar = false")
-    con.execute("DELETE FROM records WHERE scan_id = ?", [SCAN])
     start = time.perf_counter()
-    generate(con, args.rows)
-    con.execute("CHECKPOINT")
+    if not reuse:
+        con.execute("DELETE FROM records WHERE scan_id = ?", [SCAN])
+        generate(con, args.rows)
+        con.execute("CHECKPOINT")
     count = con.execute("SELECT count(*) FROM records WHERE scan_id = ?", [SCAN]).fetchone()[0]
     print(
-        f"generated {count:,} rows in {time.perf_counter() - start:.1f} s "
+        f"{'reused' if reuse else 'generated'} {count:,} rows in {time.perf_counter() - start:.1f} s "
         f"({path.stat().st_size / 2**20:,.0f} MiB file)"
     )
 
@@ -216,10 +224,12 @@ def main() -> None:
         lambda: stats_from_duckdb(con, SCAN),
     )
     start = time.perf_counter()
-    add_typed_versions(con)
-    add_attribution(con)
-    con.execute("CHECKPOINT")
-    print(f"(added tls_versions column and attribution table in {time.perf_counter() - start:.1f} s)")
+    if not reuse:
+        add_typed_versions(con)
+        add_attribution(con)
+        con.execute("CHECKPOINT")
+    if not reuse:
+        print(f"(added tls_versions column and attribution table in {time.perf_counter() - start:.1f} s)")
     timed(
         "2. with a tls_versions column",
         args.repeat,
