@@ -60,6 +60,32 @@ def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
                 raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _store_records(url: str | None, scan: str) -> tuple[Iterator[Record], str]:
+    """A scan's records streamed from the store (the second record source, beside JSON Lines files)."""
+    from cleartext.store import StoreError, default_store_url, open_store
+
+    try:
+        st = open_store(url or default_store_url(), create=False)
+        if scan == "latest":
+            known = st.scans()
+            if not known:
+                fail("the store holds no scan yet")
+            scan = max(known, key=lambda info: info.started_at).scan_id
+        st.scan(scan)  # an unknown id is a usage error before any output
+    except StoreError as exc:
+        fail(str(exc))
+
+    def stream() -> Iterator[Record]:
+        try:
+            yield from st.records(scan)
+        except StoreError as exc:
+            raise ReportInputError(str(exc)) from None
+        finally:
+            st.close()
+
+    return stream(), scan
+
+
 def attributor(
     mmdb: Sequence[Path],
     iptoasn: Sequence[Path],
@@ -174,9 +200,18 @@ def render_tables(console: Console, stats: Stats, top: int) -> None:
 @app.command()
 def report(
     sources: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option("--from", help="JSON Lines file written by `cleartext scan` ('-': stdin); repeatable."),
-    ],
+    ] = None,
+    scan: Annotated[
+        str | None, typer.Option("--scan", help="A scan in the store, by id ('latest': the newest).")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", help="Results store with --scan (default: $CLEARTEXT_STORE, else ./cleartext.duckdb)."
+        ),
+    ] = None,
     output_format: Annotated[
         str, typer.Option("--format", "-f", help="table, json, html or shadowserver.")
     ] = "table",
@@ -215,13 +250,21 @@ def report(
         fail(f"unknown --country-source {country_source!r} (choose geo or registry)")
     if output_format == "shadowserver" and out is None:
         fail("--format shadowserver needs --out DIRECTORY")
+    if bool(sources) == bool(scan):
+        fail("give the records with --from FILE or --scan ID (one of the two)")
+    sources = sources or []
     for path in sources:
         if str(path) != "-" and (not path.exists() or path.is_dir()):
             fail(f"cannot read {path}: {'a directory' if path.is_dir() else 'no such file'}")
     history = read_previous(previous or [])
     lookup = attributor(mmdb or [], iptoasn or [], rir or [], rpsl or [], contacts or [])
-    pairs = _guarded(attributed(iter_records(sources), lookup))
-    name = scan_id or ",".join(p.stem if str(p) != "-" else "stdin" for p in sources)
+    if scan:
+        records, scan = _store_records(store, scan)
+        name = scan_id or scan
+    else:
+        records = iter_records(sources)
+        name = scan_id or ",".join(p.stem if str(p) != "-" else "stdin" for p in sources)
+    pairs = _guarded(attributed(records, lookup))
 
     if output_format == "shadowserver":
         from cleartext.report.shadowserver import write_reports
