@@ -12,7 +12,9 @@ FAST = ["--allow-reserved", "--connect-timeout", "1", "--read-timeout", "1", "--
 
 def test_report_from_the_store_equals_report_from_the_file(tmp_path: Path) -> None:
     store, out = tmp_path / "s.duckdb", tmp_path / "scan.jsonl"
-    scan = run_cli("scan", "127.0.9.0/29", "--ports", "25,993", "--store", str(store), "--out", str(out), *FAST)
+    scan = run_cli(
+        "scan", "127.0.9.0/29", "--ports", "25,993", "--store", str(store), "--out", str(out), *FAST
+    )
     assert scan.returncode == 0, scan.stderr
     from_store = run_cli("report", "--scan", "latest", "--store", str(store), "--format", "json")
     from_file = run_cli("report", "--from", str(out), "--format", "json")
