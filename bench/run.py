@@ -19,7 +19,7 @@ Traffic stays inside the namespace (only ``lo`` exists there); every tool run ha
 which it is stopped; the namespace and every process started in it are removed at the end.
 
     sudo bench/setup && sudo bench/.venv/bin/python bench/run.py            # the default, < 10 min
-    bench/.venv/bin/python bench/run.py --endpoints 7000 --skip peers,profile --scanner-args "--rate 5000"
+    bench/.venv/bin/python bench/run.py --endpoints 7000 --skip peers,profile --scanner-args="--rate 5000"
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ class Simnet:
     def stats(self) -> dict[str, object]:
         stats = simnet.control_query(self.controls, "stats")
         stats["nft"] = nft_counters()
+        stats["listen_drops"] = listen_drops()
         return stats
 
     def endpoints(self) -> dict[str, int]:
@@ -148,6 +149,18 @@ class Simnet:
 
     def reset(self) -> None:
         simnet.control_query(self.controls, "reset")
+
+
+def listen_drops() -> int:
+    """SYNs or handshakes the namespace's kernel dropped because a listen queue was full
+    (TcpExtListenOverflows + TcpExtListenDrops): non-zero means simnet, not the tool, lost connections."""
+    done = subprocess.run(in_ns(["nstat", "-az"]), capture_output=True, text=True)
+    total = 0
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("TcpExtListenOverflows", "TcpExtListenDrops"):
+            total += int(parts[1])
+    return total
 
 
 def nft_counters() -> dict[str, int]:
@@ -209,6 +222,7 @@ class Run:
     loadavg: tuple[float, float] = (0.0, 0.0)
     simnet_accepts: int = 0
     kernel_refused: int = 0
+    listen_drops: int = 0
     simnet_cpu_s: float = 0.0
     simnet_max_accepts_per_endpoint: int = 0
     conn_per_endpoint_records: float | None = None
@@ -304,6 +318,9 @@ def measure(
     run.simnet_accepts = int(after["accepts"])  # reset at the start of the run
     run.simnet_max_accepts_per_endpoint = int(after["max_accepts_per_endpoint"])
     run.simnet_cpu_s = float(after["cpu_s"]) - float(before["cpu_s"])
+    run.listen_drops = int(after["listen_drops"]) - int(before["listen_drops"])  # type: ignore[call-overload]
+    if run.listen_drops:
+        run.notes.append(f"{run.listen_drops} connections dropped by full listen queues (simnet too slow)")
     nft_before, nft_after = before.get("nft") or {}, after.get("nft") or {}
     run.kernel_refused = sum(
         int(nft_after.get(k, 0)) - int(nft_before.get(k, 0))
@@ -1052,7 +1069,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoints", type=int, default=14000, help="endpoints for floor/discovery/full")
     parser.add_argument("--concurrency", type=int, default=1000, help="for the floor and cleartext alike")
     parser.add_argument("--timeout", type=float, default=3.0, help="connect and read timeout, every tool")
-    parser.add_argument("--scanner-args", default="", help="extra cleartext scan flags, e.g. '--rate 5000'")
+    parser.add_argument(
+        "--scanner-args",
+        default="",
+        help="extra cleartext scan flags; write --scanner-args='--rate 5000' (with =)",
+    )
     parser.add_argument("--scanner-procs", type=int, default=1, help="cleartext processes (--shard i/N)")
     parser.add_argument("--simnet-workers", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=150.0, help="seconds per cleartext/floor run")
