@@ -181,6 +181,26 @@ class Record:
         return json.dumps(self.to_dict(), ensure_ascii=True, separators=(",", ":"))
 
 
+TLS_VERSION_ORDER = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+def tls_label(version: str | None) -> str | None:
+    """OpenSSL says ``TLSv1`` where the matrix says ``TLSv1.0``: one spelling for counting."""
+    if not version:
+        return None
+    return "TLSv1.0" if version == "TLSv1" else version
+
+
+def accepted_tls_versions(obs: Observation) -> list[str]:
+    """Versions the endpoint was seen to accept: the raw-hello matrix plus the real handshake, in order."""
+    versions = {v for v, state in (obs.matrix.versions.items() if obs.matrix else ()) if state == "accepted"}
+    negotiated = tls_label(obs.tls.version if obs.tls else None)
+    if negotiated:
+        versions.add(negotiated)
+    rank = {v: i for i, v in enumerate(TLS_VERSION_ORDER)}
+    return sorted(versions, key=lambda v: (rank.get(v, len(rank)), v))
+
+
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _SCALARS = frozenset({str, int, float, bool})
 

@@ -158,7 +158,7 @@ def test_import_what_scan_wrote(tmp_path: Path) -> None:
     port = free_port()
     scanned = cli(
         "scan", "127.0.0.1", "--allow-reserved", "--ports", f"{port}=smtp", "--max-connections", "1",
-        "--connect-timeout", "2", "--out", str(out),
+        "--connect-timeout", "2", "--out", str(out), "--no-store",
     )  # fmt: skip
     assert scanned.returncode == 0, scanned.stderr
     scan_id = import_ok(out, tmp_path / "s.duckdb")

@@ -51,7 +51,7 @@ def test_typed_columns_are_sql_types(pg: PostgresServer) -> None:
         assert codes == ["no-tls", "cleartext-login"] and login is True and address == "2001:db8::25"
         assert record_type == "json" and time_type == "timestamp with time zone"
         assert started.year == 2026
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
 
 
 def test_concurrent_writers_one_scan(pg: PostgresServer) -> None:

@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import IO, Literal
 
 from cleartext.enrich.model import Attribution
-from cleartext.record import Certificate, Observation, Record, Severity, Status, TLSMode
+from cleartext.record import Certificate, Observation, Record, Severity, Status, TLSMode, tls_label
 from cleartext.report.shadowserver_schema import COLUMNS
-from cleartext.report.stats import UNKNOWN, accepted_versions, tls_label
+from cleartext.report.stats import UNKNOWN, accepted_versions
 
 __all__ = [
     "DEFAULT_SEVERITY",

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cleartext.enrich.model import Attribution
-from cleartext.record import Record, Severity, Status
+from cleartext.record import Record, Severity, Status, accepted_tls_versions
 
 __all__ = [
     "COUNTRY_SOURCES",
@@ -76,21 +76,9 @@ WORST_LIMIT = 25
 _RANK = {s.value: s.rank for s in Severity}
 
 
-def tls_label(version: str | None) -> str | None:
-    """OpenSSL says ``TLSv1`` where the matrix says ``TLSv1.0``: one spelling for counting."""
-    if not version:
-        return None
-    return "TLSv1.0" if version == "TLSv1" else version
-
-
 def accepted_versions(record: Record) -> set[str]:
     """Versions the endpoint was seen to accept: raw-hello matrix plus the real handshake."""
-    obs = record.observation
-    versions = {v for v, state in (obs.matrix.versions.items() if obs.matrix else ()) if state == "accepted"}
-    negotiated = tls_label(obs.tls.version if obs.tls else None)
-    if negotiated:
-        versions.add(negotiated)
-    return versions
+    return set(accepted_tls_versions(record.observation))
 
 
 @dataclass(slots=True)

@@ -22,14 +22,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from cleartext.record import Record, Severity, record_from_dict
+from cleartext.record import Record, Severity, accepted_tls_versions, record_from_dict
 
 if TYPE_CHECKING:  # pyarrow is imported lazily: `cleartext scan` should not pay for it at start-up.
     import pyarrow as pa
 
 # Bumped whenever a table or column changes meaning; a store with a newer version is refused, an older
 # one will be migrated by the code that bumps this.
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2  # 2: records.tls_versions (accepted versions, for statistics in SQL)
 
 # Endpoint statuses conclusive enough to call a finding fixed when it is gone: the dialog ran
 # (success), nothing listens any more (refused), or the port no longer speaks mail (not-mail). After a
@@ -50,6 +50,7 @@ COLUMNS: tuple[str, ...] = (
     "status",
     "software",
     "tls_version",
+    "tls_versions",
     "worst_severity",
     "finding_codes",
     "finding_severities",
@@ -84,6 +85,7 @@ CREATE TABLE IF NOT EXISTS records (
     status {text} NOT NULL,
     software {text},
     tls_version {text},
+    tls_versions {text}[] NOT NULL,
     worst_severity {text},
     finding_codes {text}[] NOT NULL,
     finding_severities {text}[] NOT NULL,
@@ -198,6 +200,7 @@ def typed_columns(scan_id: str, records: Sequence[Record]) -> dict[str, list[Any
         cols["status"].append(obs.status.value)
         cols["software"].append(obs.software)
         cols["tls_version"].append(obs.tls.version if obs.tls is not None else None)
+        cols["tls_versions"].append(accepted_tls_versions(obs))
         cols["worst_severity"].append(worst.value if worst is not None else None)
         cols["finding_codes"].append(codes)
         cols["finding_severities"].append([f.severity.value for f in record.findings])
@@ -225,6 +228,7 @@ def arrow_schema() -> pa.Schema:
             ("status", text),
             ("software", text),
             ("tls_version", text),
+            ("tls_versions", pa.list_(text)),
             ("worst_severity", text),
             ("finding_codes", pa.list_(text)),
             ("finding_severities", pa.list_(text)),
@@ -431,6 +435,12 @@ class Store(ABC):
                 raise StoreError(
                     f"{self.url} has store schema version {version}; this cleartext reads up to "
                     f"{STORE_SCHEMA_VERSION} (upgrade cleartext)"
+                )
+            if version < STORE_SCHEMA_VERSION:
+                # Version 1 existed only in development builds (before the first release): no migration.
+                raise StoreError(
+                    f"{self.url} has store schema version {version}, from a development build; "
+                    "export its scans with that build and import them here, or start a new store"
                 )
 
     # -- scans -------------------------------------------------------------------------------------
