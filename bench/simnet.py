@@ -960,9 +960,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_manifest(args: argparse.Namespace) -> int:
     plan = Plan(ipaddress.IPv4Network(args.network), parse_mix(args.mix), args.seed)
     data = manifest(plan, kernel_rst=not args.no_nft, with_addresses=args.addresses)
-    json.dump(data, sys.stdout, indent=1)
-    print()
+    if args.json or args.addresses:
+        json.dump(data, sys.stdout, indent=1)
+        print()
+    else:
+        print(manifest_table(plan, kernel_rst=not args.no_nft))
     return 0
+
+
+def manifest_table(plan: Plan, *, kernel_rst: bool) -> str:
+    """The manifest for people: profile, share, addresses, example addresses, verdict per TLS mode."""
+    counts: Counter[str] = Counter()
+    examples: dict[str, list[str]] = {}
+    for address in plan.addresses():
+        profile = plan.profile(address)
+        counts[profile] += 1
+        if len(examples.setdefault(profile, [])) < 3:
+            examples[profile].append(address)
+
+    def verdict(e: Expected) -> str:
+        parts = [e.status, "+".join(sorted(e.findings)) or "no finding"]
+        if e.tls_versions is not None:
+            parts.append("/".join(sorted(e.tls_versions)))
+        return ", ".join(parts)
+
+    lines = [
+        f"network {plan.network}, seed {plan.seed}, closed = "
+        f"{'RST to the SYN (nftables)' if kernel_rst else 'accept then RST'}",
+        "",
+        f"{'profile':<22} {'share':>7} {'addresses':>9}  {'e.g.':<36} STARTTLS ports (25 587 110 143) | "
+        "implicit TLS (465 993 995)",
+    ]
+    for name in PROFILES:
+        if plan.mix.get(name, 0.0) <= 0:
+            continue
+        lines.append(
+            f"{name:<22} {100 * plan.mix[name]:6.2f}% {counts[name]:>9}  "
+            f"{', '.join(examples.get(name, [])):<36} "
+            f"{verdict(expected(name, 25, kernel_rst=kernel_rst))} | "
+            f"{verdict(expected(name, 993, kernel_rst=kernel_rst))}"
+        )
+    return "\n".join(lines)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -1017,7 +1055,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the ports (SO_REUSEPORT)")
     serve.add_argument("--max-runtime", type=float, default=1800.0, help="exit by itself after this")
     serve.add_argument("--allow-host-namespace", action="store_true", help="serve outside a netns")
-    sub.choices["manifest"].add_argument("--addresses", action="store_true", help="list every address")
+    sub.choices["manifest"].add_argument("--addresses", action="store_true", help="JSON, with every address")
+    sub.choices["manifest"].add_argument("--json", action="store_true", help="JSON instead of a table")
     stats = sub.add_parser("stats")
     stats.add_argument("control", nargs="+", help="control socket path(s)")
     stats.add_argument("--command", default="stats", choices=("stats", "endpoints", "reset"))
@@ -1026,7 +1065,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "nft":
         print(json.dumps(nft_counters()))
         return 0
-    return {"serve": cmd_serve, "manifest": cmd_manifest, "stats": cmd_stats}[args.verb](args)
+    try:
+        return {"serve": cmd_serve, "manifest": cmd_manifest, "stats": cmd_stats}[args.verb](args)
+    except BrokenPipeError:  # `| head` closed our stdout: what was printed was wanted; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
