@@ -98,7 +98,8 @@ def _challenge_response(mechanism: str) -> bool:
 def starttls(obs: Observation) -> Iterable[Finding]:
     plain = obs.plain
     if obs.tls_mode is TLSMode.IMPLICIT:
-        if obs.tls is not None and obs.tls.error:
+        # Only a failure at the TLS layer: a port that stays silent says nothing about its TLS.
+        if obs.tls is not None and obs.tls.error and obs.status is Status.TLS_ERROR:
             yield _finding(Code.STARTTLS_FAILED, {"mode": "implicit", "error": obs.tls.error})
         return
     if plain is None or plain.starttls_accepted is None:
@@ -170,6 +171,7 @@ def weak_ciphers(obs: Observation) -> Iterable[Finding]:
     classes = [cls for cls, st in obs.matrix.weak_classes.items() if st == "accepted"]
     if not classes:
         return
+
     # Severity follows the worst class: no encryption or no authentication is as bad as no TLS for an
     # active attacker; RC4/DES/3DES are breakable; static RSA only lacks forward secrecy. On port 25,
     # MTA-to-MTA TLS is opportunistic and unauthenticated anyway (RFC 7435), and Postfix offers anonymous

@@ -203,6 +203,13 @@ class _Connection:
             ) from None
         except ssl.SSLError as exc:
             raise _Stop(Status.TLS_ERROR, f"TLS handshake failed: {exc.reason or exc}") from None
+        except ConnectionAbortedError as exc:
+            # asyncio reports its own ssl_handshake_timeout this way: silence, not a broken TLS stack.
+            if "taking longer than" in str(exc):
+                raise _Stop(
+                    Status.READ_TIMEOUT, f"TLS handshake not finished within {self.settings.read_timeout:g} s"
+                ) from None
+            raise _Stop(Status.TLS_ERROR, f"connection lost during the TLS handshake: {exc}") from None
         except (ConnectionError, OSError, EOFError) as exc:
             raise _Stop(Status.TLS_ERROR, f"connection lost during the TLS handshake: {exc}") from None
 
@@ -627,20 +634,13 @@ def _peer_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
 
 
 def tls_reachable(obs: Observation) -> bool:
-    """Is there a TLS layer worth probing with raw hellos?"""
+    """Is there a TLS layer worth probing with raw hellos?
+
+    On an implicit-TLS port: when the handshake completed (whatever went wrong after it), or when it
+    failed at the TLS layer. A port that stayed silent through the handshake gets no more connections.
+    """
     if obs.tls_mode is TLSMode.IMPLICIT:
-        return (
-            obs.status
-            in (
-                Status.SUCCESS,
-                Status.TLS_ERROR,
-                Status.READ_TIMEOUT,
-                Status.CLOSED,
-                Status.NOT_MAIL,
-                Status.PROTOCOL_ERROR,
-            )
-            and obs.tls is not None
-        )
+        return obs.tls is not None and (obs.tls.version is not None or obs.status is Status.TLS_ERROR)
     return obs.plain is not None and bool(obs.plain.starttls_accepted)
 
 

@@ -141,3 +141,21 @@ def test_hostile_banner_is_escaped_in_the_record(
     r = hostile_records[0]["evil-banner"]
     assert "\x1b" not in r["greeting"] and "\x00" not in r["greeting"]
     assert "\\x1b[2J" in r["greeting"] and "\\x00" in r["greeting"]
+
+
+def test_silent_implicit_tls_port_is_a_read_timeout_with_one_connection(lab: dict[str, Any]) -> None:
+    """The silent server on an implicit-TLS port: silence, not broken TLS, and no raw hellos after it."""
+    result = run_cli(
+        "scan",
+        "127.0.0.7",
+        "--ports",
+        "2529=smtps",
+        "--allow-reserved",
+        "--read-timeout",
+        "1",
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    (record,) = parse_records(result.stdout)
+    assert record["status"] == "read-timeout" and record["findings"] == []
+    assert record["connections"] == 1

@@ -253,3 +253,13 @@ def test_anonymous_suites_on_port_25_are_low() -> None:
     assert f.code == "weak-cipher" and f.severity is Severity.LOW
     o.port = 587
     assert assess(o).findings[0].severity is Severity.HIGH
+
+
+def test_silent_implicit_tls_port_is_not_a_tls_failure() -> None:
+    o = obs(
+        port=993,
+        mode=TLSMode.IMPLICIT,
+        tls=TLSPhase(error="TLS handshake not finished within 3 s"),
+        status=Status.READ_TIMEOUT,
+    )
+    assert assess(o).findings == []
