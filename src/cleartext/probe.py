@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import datetime as dt
 import errno
 import ssl
@@ -37,7 +38,16 @@ from cleartext.protocols.base import (
     ProtocolViolation,
     Reply,
 )
-from cleartext.record import Observation, PlainPhase, Protocol, Status, TLSMatrix, TLSMode, TLSPhase
+from cleartext.record import (
+    Certificate,
+    Observation,
+    PlainPhase,
+    Protocol,
+    Status,
+    TLSMatrix,
+    TLSMode,
+    TLSPhase,
+)
 from cleartext.software import identify
 from cleartext.targets import Endpoint
 from cleartext.text import sanitize
@@ -593,8 +603,8 @@ class _Endpoint:
         if self.obs.tls is None:
             self.obs.tls = TLSPhase(error="no complete handshake; chain from a raw hello")
         tls = self.obs.tls
-        tls.chain = [certs.describe(der) for der in self.chain[:10]]
-        verdict = certs.verify_chain(self.chain, certs.trust_roots(self.settings.ca_files))
+        tls.chain = [copy.copy(_describe(der)) for der in self.chain[:10]]
+        verdict = _verify(tuple(self.chain[:10]), self.settings.ca_files)
         tls.trusted = verdict.trusted
         tls.verify_error = verdict.error
         if self.ep.hostname:
@@ -602,7 +612,24 @@ class _Endpoint:
             tls.hostname_match = certs.hostname_matches(self.chain[0], self.ep.hostname)
 
 
+@lru_cache(maxsize=4096)
+def _describe(der: bytes) -> Certificate:
+    """Certificate facts, parsed once per certificate: the ports of one host share their chain."""
+    return certs.describe(der)
+
+
+@lru_cache(maxsize=4096)
+def _verify(chain: tuple[bytes, ...], ca_files: tuple[str, ...]) -> certs.TrustVerdict:
+    """Chain verification, once per distinct chain (it was the probe's costliest step after the handshake)."""
+    return certs.verify_chain(chain, certs.trust_roots(ca_files))
+
+
 def _weak_first(suites: tuple[int, ...], classes: list[WeakClass]) -> tuple[int, ...]:
+    return _weak_first_cached(suites, tuple(classes))
+
+
+@lru_cache(maxsize=256)
+def _weak_first_cached(suites: tuple[int, ...], classes: tuple[WeakClass, ...]) -> tuple[int, ...]:
     """The same suites, those of the given weak classes first (worst class first, as WeakClass lists)."""
     rank = {cls: i for i, cls in enumerate(classes)}
 
