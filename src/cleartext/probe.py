@@ -279,14 +279,21 @@ class _Endpoint:
         address = self.ep.address
         gate = self.gate
         if gate is not None:
+            # Waiting for our own rate and per-host limits is not the server's slowness: the endpoint
+            # deadline is suspended while we wait, and moved on by the time waited.
+            deadline = self.deadline
+            when = deadline.when() if deadline is not None else None
+            if deadline is not None and when is not None:
+                deadline.reschedule(None)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
             try:
-                waited = await gate.before_connect(address)
+                await gate.before_connect(address)
             except Excluded:
                 raise _Stop(Status.BLOCKLISTED, "on the operator's exclusion list; not scanned") from None
-            # Waiting for our own rate limit is not the server's slowness: it does not eat the deadline.
-            when = self.deadline.when() if self.deadline is not None else None
-            if waited and self.deadline is not None and when is not None:
-                self.deadline.reschedule(when + waited)
+            finally:
+                if deadline is not None and when is not None:
+                    deadline.reschedule(when + (loop.time() - started))
         self.obs.connections += 1
         try:
             reader, writer = await self._open()

@@ -303,3 +303,13 @@ def test_unusable_store_is_exit_2_before_scanning(tmp_path: Path) -> None:
     result = run_cli("scan", "127.0.9.0/30", "--ports", "25", "--store", str(bad), *FAST)
     assert result.returncode == 2 and result.stderr.startswith("cleartext: error:")
     assert result.stdout == ""
+
+
+def test_waiting_for_the_rate_limit_does_not_eat_the_endpoint_deadline() -> None:
+    """16 endpoints at 4 connections/s take 4 s; each endpoint's own deadline is 1 s, and none expires."""
+    result = run_cli(
+        "scan", "127.0.9.0/28", "--ports", "25", "--rate", "4", "--endpoint-timeout", "1", *FAST
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    statuses = Counter(r["status"] for r in parse_records(result.stdout))
+    assert statuses == {"refused": 16}, statuses
