@@ -28,6 +28,34 @@ class Excluded(Exception):
     """The address is on the operator's exclusion list."""
 
 
+def parse_exclusions(text: str) -> dict[int, tuple[list[int], list[int]]]:
+    """Addresses and CIDRs, one per line, ``#`` comments -> merged integer ranges per IP version.
+
+    The format of ``--exclude`` files (and of the list distributed workers share); ValueError names the
+    first bad line as ``line N: ...``.
+    """
+    spans: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+    for number, line in enumerate(text.splitlines(), 1):
+        item = line.split("#", 1)[0].strip()
+        if not item:
+            continue
+        try:
+            net = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"line {number}: not an address or CIDR: {item[:60]!r}") from None
+        spans[net.version].append((int(net.network_address), int(net.broadcast_address)))
+    ranges: dict[int, tuple[list[int], list[int]]] = {}
+    for version, items in spans.items():
+        merged: list[list[int]] = []
+        for lo, hi in sorted(items):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        ranges[version] = ([m[0] for m in merged], [m[1] for m in merged])
+    return ranges
+
+
 class ExclusionList:
     """Addresses and CIDRs from a file (one per line, ``#`` comments), as sorted integer ranges."""
 
@@ -36,7 +64,6 @@ class ExclusionList:
         self._stamp: tuple[float, int] | None = None
         self._checked = 0.0
         self._ranges: dict[int, tuple[list[int], list[int]]] = {4: ([], []), 6: ([], [])}
-        self.entries = 0
         if path is not None:
             self._load(strict=True)
 
@@ -49,31 +76,13 @@ class ExclusionList:
             if strict:
                 raise TargetError(f"cannot read exclusion file {self.path}: {exc}") from None
             return  # mid-scan: keep the last good list rather than dropping every exclusion
-        nets: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-        for number, line in enumerate(text.splitlines(), 1):
-            item = line.split("#", 1)[0].strip()
-            if not item:
-                continue
-            try:
-                net = ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                if strict:
-                    raise TargetError(
-                        f"{self.path}:{number}: not an address or CIDR: {item[:60]!r}"
-                    ) from None
-                return  # a half-written file: keep the last good list, try again on the next change
-            nets[net.version].append((int(net.network_address), int(net.broadcast_address)))
-        ranges: dict[int, tuple[list[int], list[int]]] = {}
-        for version, spans in nets.items():
-            merged: list[list[int]] = []
-            for lo, hi in sorted(spans):
-                if merged and lo <= merged[-1][1] + 1:
-                    merged[-1][1] = max(merged[-1][1], hi)
-                else:
-                    merged.append([lo, hi])
-            ranges[version] = ([m[0] for m in merged], [m[1] for m in merged])
+        try:
+            ranges = parse_exclusions(text)
+        except ValueError as exc:
+            if strict:
+                raise TargetError(f"{self.path}:{str(exc).removeprefix('line ')}") from None
+            return  # a half-written file: keep the last good list, try again on the next change
         self._ranges = ranges
-        self.entries = sum(len(n) for n in nets.values())
         self._stamp = (stat.st_mtime, stat.st_size)
 
     def refresh(self) -> None:

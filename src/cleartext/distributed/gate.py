@@ -29,7 +29,7 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from cleartext.distributed.common import NAMESPACE, REDIS_CONNECT_TIMEOUT_S, REDIS_SOCKET_TIMEOUT_S
-from cleartext.politeness import Excluded, Gate, HostLimiter, RateLimiter
+from cleartext.politeness import Excluded, Gate, HostLimiter, RateLimiter, parse_exclusions
 
 if TYPE_CHECKING:
     import redis
@@ -83,34 +83,6 @@ def exclusions_key(scan_id: str) -> str:
 
 def exclusions_version(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def parse_exclusions(text: str) -> dict[int, tuple[list[int], list[int]]]:
-    """Addresses and CIDRs, one per line, ``#`` comments → merged integer ranges per IP version.
-
-    The same format as ``--exclude`` files (cleartext.politeness.ExclusionList); ValueError names the
-    first bad line.
-    """
-    spans: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-    for number, line in enumerate(text.splitlines(), 1):
-        item = line.split("#", 1)[0].strip()
-        if not item:
-            continue
-        try:
-            net = ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise ValueError(f"line {number}: not an address or CIDR: {item[:60]!r}") from None
-        spans[net.version].append((int(net.network_address), int(net.broadcast_address)))
-    ranges: dict[int, tuple[list[int], list[int]]] = {}
-    for version, items in spans.items():
-        merged: list[list[int]] = []
-        for lo, hi in sorted(items):
-            if merged and lo <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        ranges[version] = ([m[0] for m in merged], [m[1] for m in merged])
-    return ranges
 
 
 def _text(value: bytes | str) -> str:
