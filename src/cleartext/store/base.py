@@ -400,6 +400,12 @@ class Store(ABC):
     def close(self) -> None:
         """Release the connection; a DuckDB file is checkpointed and unlocked."""
 
+    def prepare_bulk_writes(self) -> None:
+        """A long run of batched writes follows (a scan's sink): bound the memory it may take.
+
+        Nothing to do by default (PostgreSQL's memory is the server's); DuckDB caps its buffer pool.
+        """
+
     # -- schema ------------------------------------------------------------------------------------
 
     def _init_schema(self) -> None:

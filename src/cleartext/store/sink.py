@@ -30,6 +30,7 @@ class StoreSink:
         if max_delay < 0:
             raise ValueError("max_delay must not be negative")
         self.store = store
+        store.prepare_bulk_writes()
         self.scan_id = scan_id
         self.batch_size = batch_size
         self.max_delay = max_delay
