@@ -36,6 +36,7 @@ from cleartext.resolve import Resolver
 from cleartext.scan import Engine, Plan, auto_concurrency, build_space, resolve_named
 from cleartext.store import Store, StoreError, StoreSink, open_store
 from cleartext.targets import Named, PortSpec, TargetSpec
+from cleartext.workers import WorkerError, WorkerPool, usable_cpus
 
 
 class JobError(Exception):
@@ -65,6 +66,7 @@ class JobOptions:
     progress_interval: float = 10.0
     store: str | None = None  # store URL (DuckDB path or postgresql://); None: JSON Lines only
     params: dict[str, object] = field(default_factory=dict)  # what the store keeps about this scan
+    workers: int = 1  # processes that probe (1: this one; 0: one per usable CPU); see cleartext.workers
 
 
 @dataclass
@@ -224,27 +226,41 @@ async def run_job(
     remaining = max(0, plan.shard_size - _done_count(tracker, plan))
     # A bar on a terminal, JSON lines elsewhere; --no-progress: neither.
     progress = ScanProgress(remaining, interval=opts.progress_interval, enabled=opts.progress is not False)
-    engine = Engine(
-        plan,
-        settings,
-        emit,
-        concurrency=auto_concurrency(opts.concurrency),
-        gate=gate,
-        tracker=tracker,
-        progress=progress,
-        on_tick=save_state,
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+    workers = opts.workers or usable_cpus()
+    pool: WorkerPool | None = None
+    if workers > 1:
+        # The per-endpoint work goes to worker processes; everything that must happen once stays here.
+        pool = WorkerPool(workers, settings, rate=opts.rate, per_host=opts.per_host, exclude=opts.exclude)
+    engine = Engine(
+        plan,
+        settings,
+        emit,
+        concurrency=auto_concurrency(opts.concurrency),
+        gate=gate,  # with a pool: only its exclusion check runs here; each worker has its own gate
+        tracker=tracker,
+        progress=progress,
+        on_tick=save_state,
+        prober=pool.probe if pool is not None else None,
+    )
     save_state()
     try:
+        if pool is not None:
+            await pool.start()
         with progress:
             counts = await engine.run(stop)
     except BrokenPipeError:
         raise
+    except WorkerError as exc:
+        save_state()
+        raise JobAborted(
+            f"{exc}; {sum(engine.counts.values())} endpoints were kept"
+            + ("; --resume continues" if opts.out else "")
+        ) from None
     except OSError as exc:
         save_state()
         raise JobAborted(
@@ -253,6 +269,8 @@ async def run_job(
             + ("; --resume continues" if opts.out else "")
         ) from None
     finally:
+        if pool is not None:
+            await pool.close()  # no worker outlives the scan, however it ended
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)

@@ -16,7 +16,7 @@ import asyncio
 import ipaddress
 import resource
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,6 +31,10 @@ from cleartext.resolve import ResolveError, Resolver
 from cleartext.targets import Endpoint, Named, PortSpec, TargetSpace, TargetSpec, reserved_reason
 
 T = TypeVar("T")
+
+# What the engine awaits per endpoint: in this process by default (probe + assess), or a worker pool's
+# dispatch (cleartext.workers). A coroutine or a future; either way it yields the endpoint's record.
+Prober = Callable[[Endpoint], Awaitable[Record]]
 
 FD_RESERVE = 256  # descriptors kept for the output, the store, DNS, the event loop
 AUTO_CONCURRENCY_MAX = 4096
@@ -121,6 +125,7 @@ class Engine:
         tracker: Tracker | None = None,
         progress: ScanProgress | None = None,
         on_tick: Callable[[], None] | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self.plan = plan
         self.settings = settings
@@ -131,6 +136,10 @@ class Engine:
         self.progress = progress
         self.on_tick = on_tick
         self.counts: Counter[str] = Counter()
+        self.prober: Prober = prober or self._probe_here
+
+    async def _probe_here(self, endpoint: Endpoint) -> Record:
+        return assess(await probe(endpoint, self.settings, self.gate))
 
     def _finish(self, record: Record, position: int) -> None:
         self.emit(record)  # may raise (full disk, closed pipe): then the position is not marked done
@@ -158,13 +167,13 @@ class Engine:
         """Scan until the shard is done or ``stop`` is set; every finished endpoint's record is emitted."""
         plan = self.plan
         perm = Permutation(plan.space.size, plan.seed)
-        pending: dict[asyncio.Task[Observation], int] = {}
+        pending: dict[asyncio.Future[Record], int] = {}
         ticker = asyncio.create_task(self._ticker())
 
-        def drain(done: set[asyncio.Task[Observation]]) -> None:
+        def drain(done: set[asyncio.Future[Record]]) -> None:
             for task in done:
                 position = pending.pop(task)
-                self._finish(assess(task.result()), position)
+                self._finish(task.result(), position)  # only now is the position done (exactly once)
 
         try:
             for position, index in perm.positions(plan.shard, plan.shards, start=self.tracker.watermark):
@@ -187,8 +196,8 @@ class Engine:
                 while len(pending) >= self.concurrency:
                     done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     drain(done)
-                task = asyncio.create_task(probe(endpoint, self.settings, self.gate))
-                pending[task] = position
+                # ensure_future: a prober that returns a future (the worker pool) costs no task.
+                pending[asyncio.ensure_future(self.prober(endpoint))] = position
             while pending and not (stop is not None and stop.is_set()):
                 done, _ = await asyncio.wait(pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                 drain(done)
