@@ -190,6 +190,13 @@ def scan(
     per_host: Annotated[
         int, typer.Option(help="Connections open at once per address (0: no limit).", min=0)
     ] = 4,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Processes that probe, one per core (0: one per usable CPU); this one keeps the output.",
+        ),
+    ] = 1,
     exclude: Annotated[
         Path | None, typer.Option(help="Opt-out file of addresses/CIDRs; re-read when it changes.")
     ] = None,
@@ -226,6 +233,10 @@ def scan(
     from cleartext.job import JobAborted, JobError, JobOptions, run_job
 
     shard_index, shard_count = parse_shard(shard)
+    if workers < 0:  # checked here, not by typer's min=, for the one-line error of every usage error
+        fail(f"invalid --workers {workers}: expected 0 (one per usable CPU) or more")
+    if workers != 1 and broker is not None:
+        fail("--workers is for a scan on this machine; with --broker, run more `cleartext worker`s")
     try:
         port_specs = parse_ports(ports)
         specs = parse_targets(targets, allow_reserved=allow_reserved)
@@ -267,6 +278,7 @@ def scan(
         progress=progress,
         progress_interval=progress_interval,
         store=None if no_store else store_url(store),
+        workers=workers,
         params={
             "targets": list(targets),
             "ports": ports,
