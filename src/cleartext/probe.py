@@ -371,6 +371,11 @@ class _Endpoint:
         address = self.ep.address
         gate = self.gate
         if gate is not None:
+            try:
+                admitted = gate.admit_now(address)
+            except Excluded:
+                raise _Stop(Status.BLOCKLISTED, "on the operator's exclusion list; not scanned") from None
+        if gate is not None and not admitted:
             # Waiting for our own rate and per-host limits is not the server's slowness: the endpoint
             # deadline is suspended while we wait, and moved on by the time waited.
             deadline = self.deadline

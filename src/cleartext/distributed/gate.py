@@ -288,6 +288,10 @@ class SharedGate(Gate):
                 raise GateUnavailable(f"exclusion list not confirmed for {self.patience:g} s")
             await asyncio.sleep(0.1)
 
+    def admit_now(self, address: str) -> bool:
+        # Every connection goes through before_connect here: it counts arrivals and draws shared tokens.
+        return False
+
     async def before_connect(self, address: str) -> float:
         start = time.monotonic()
         task = asyncio.current_task()
