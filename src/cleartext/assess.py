@@ -265,8 +265,11 @@ def grade(records: Iterable[Record]) -> Grade | None:
     for record in records:
         # A port that said nothing judgeable (silent, refused, broken before any finding) gets no letter:
         # an "A" would claim it was checked and found sound.
-        if record.observation.status in _SILENT or (
-            record.observation.status is not Status.SUCCESS and not record.findings
+        # Nor does a discovery record without findings: its login was never looked at.
+        if (
+            record.observation.status in _SILENT
+            or (record.observation.status is not Status.SUCCESS and not record.findings)
+            or (record.observation.depth == "discovery" and not record.findings)
         ):
             continue
         codes = {f.code for f in record.findings}

@@ -6,6 +6,7 @@ error on stderr and exit status 2, with nothing scanned.
 
 from __future__ import annotations
 
+import dataclasses
 import contextlib
 import ipaddress
 import json
@@ -211,6 +212,14 @@ def scan(
     read_timeout: ReadTimeoutOpt = 10.0,
     endpoint_timeout: EndpointTimeoutOpt = 60.0,
     max_connections: MaxConnOpt = 6,
+    discover: Annotated[
+        bool,
+        typer.Option(
+            "--discover",
+            help="Discovery only: one connection per endpoint for the greeting (TLS first on implicit-TLS "
+            "ports); no capabilities, no STARTTLS, no TLS matrix, no verdict on login.",
+        ),
+    ] = False,
     ehlo_name: EhloOpt = None,
     source_address: SourceOpt = None,
     broker: Annotated[
@@ -225,9 +234,7 @@ def scan(
     shards: Annotated[
         int | None, typer.Option("--shards", help="With --broker: shards to cut the scan into.", min=1)
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="With --broker: follow the scan to its end.")
-    ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="With --broker: follow the scan to its end.")] = False,
 ) -> None:
     """Probe every mail port of every target; stream one JSON record per endpoint as it finishes."""
     from cleartext.job import JobAborted, JobError, JobOptions, run_job
@@ -258,6 +265,8 @@ def scan(
         ehlo_name=ehlo_name,
         source_address=source_address,
     )
+    if discover:
+        settings = dataclasses.replace(settings, discover=True, tls_matrix=False, max_connections=1)
     resolver = build_resolver(resolve, nameserver)
     if out is not None and out.parent and not out.parent.is_dir():
         fail(f"cannot write {out}: no such directory {out.parent}")
@@ -285,8 +294,9 @@ def scan(
             "allow_reserved": allow_reserved,
             "rate": rate,
             "per_host": per_host,
-            "max_connections": max_connections,
+            "max_connections": settings.max_connections,
             "ehlo_name": settings.ehlo_name,
+            **({"discover": True} if discover else {}),
         },
     )
     if broker is not None:  # distributed: queue the shards for workers (cleartext.distributed)

@@ -77,6 +77,7 @@ class ProbeSettings:
     ca_files: tuple[str, ...] = ()
     tls_matrix: bool = True
     source_address: str | None = None
+    discover: bool = False  # connect and greeting only (scan --discover)
 
 
 class _Stop(Exception):
@@ -481,6 +482,25 @@ class _Endpoint:
         finally:
             await conn.close()
 
+    async def discover(self) -> None:
+        """Discovery: one connection for the greeting (after the handshake on implicit-TLS ports), then QUIT.
+
+        What a census of mail servers needs: who answers, with what software and, on implicit-TLS
+        ports, which TLS version and certificate. No capabilities, no STARTTLS: no verdict on login.
+        """
+        self.obs.depth = "discovery"
+        start = time.monotonic()
+        conn = await self.connect()
+        self._mark("connect", start)
+        client = client_for(self.ep.protocol, ehlo_name=self.settings.ehlo_name)
+        try:
+            if self.ep.tls_mode is TLSMode.IMPLICIT:
+                await self.handshake(conn)
+            await self.greet(conn, client)
+            await conn.quit(client)
+        finally:
+            await conn.close()
+
     async def plaintext(self, conn: _Connection, client: MailClient) -> None:
         plain = self.obs.plain = PlainPhase()
         greeting = await self.greet(conn, client)
@@ -785,10 +805,10 @@ async def probe(endpoint: Endpoint, settings: ProbeSettings, gate: Gate | None =
         async with asyncio.timeout(settings.endpoint_timeout) as deadline:
             state.deadline = deadline
             try:
-                await state.dialog()
+                await (state.discover() if settings.discover else state.dialog())
             except _Stop as stop:
                 obs.status, obs.status_detail = stop.status, stop.detail
-            if settings.tls_matrix and tls_reachable(obs):
+            if settings.tls_matrix and not settings.discover and tls_reachable(obs):
                 await state.matrix()
     except TimeoutError:
         if obs.status is Status.SUCCESS and obs.matrix is None:

@@ -156,6 +156,9 @@ class Observation:
     plain: PlainPhase | None = None
     tls: TLSPhase | None = None
     matrix: TLSMatrix | None = None
+    # "full": the dialog (capabilities, STARTTLS, a real handshake) and the TLS matrix as the connection
+    # budget allows; "discovery" (scan --discover): connect and greeting only, no verdict on login.
+    depth: str = "full"
 
 
 @dataclass(slots=True)
@@ -254,6 +257,7 @@ def record_from_dict(data: dict[str, Any]) -> Record:
             plain=plain,
             tls=tls,
             matrix=matrix,
+            depth=data.get("depth", "full"),
         )
         findings = [
             Finding(

@@ -67,6 +67,9 @@ def verdict(record: Record) -> str:
         more = len(record.findings) - 1
         return record.findings[0].summary + (f" (+{more} more)" if more else "")
     if obs.status is Status.SUCCESS:
+        if obs.depth == "discovery":  # greeting only: saying "OK" would claim a login check we skipped
+            tls = f", {obs.tls.version}" if obs.tls is not None and obs.tls.version else ""
+            return f"ANSWERS{tls} (discovery only: login not checked)"
         if obs.tls is not None and obs.tls.version:
             return f"OK: {obs.tls.version}, login only after TLS"
         return "OK"
