@@ -13,9 +13,10 @@ that resolves into reserved space gets a ``blocklisted`` record, since the opera
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import resource
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -168,12 +169,27 @@ class Engine:
         plan = self.plan
         perm = Permutation(plan.space.size, plan.seed)
         pending: dict[asyncio.Future[Record], int] = {}
+        # Finished probes queue here as they complete. asyncio.wait(pending) would hook and unhook a
+        # callback on every pending probe at each call: ~0.5 ms at 1,000 in flight, per wake-up.
+        finished: deque[asyncio.Future[Record]] = deque()
+        wake = asyncio.Event()
         ticker = asyncio.create_task(self._ticker())
 
-        def drain(done: set[asyncio.Future[Record]]) -> None:
-            for task in done:
-                position = pending.pop(task)
-                self._finish(task.result(), position)  # only now is the position done (exactly once)
+        def on_done(future: asyncio.Future[Record]) -> None:
+            finished.append(future)
+            wake.set()
+
+        async def drain(timeout: float | None = None) -> None:
+            """Emit every finished endpoint, after waiting up to ``timeout`` for one if none has."""
+            if not finished:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await wake.wait()
+            while finished:
+                future = finished.popleft()
+                position = pending.pop(future)
+                self._finish(future.result(), position)  # only now is the position done (exactly once)
 
         try:
             for position, index in perm.positions(plan.shard, plan.shards, start=self.tracker.watermark):
@@ -194,13 +210,13 @@ class Engine:
                     self._pass_over(position)
                     continue
                 while len(pending) >= self.concurrency:
-                    done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    drain(done)
+                    await drain()
                 # ensure_future: a prober that returns a future (the worker pool) costs no task.
-                pending[asyncio.ensure_future(self.prober(endpoint))] = position
+                future = asyncio.ensure_future(self.prober(endpoint))
+                pending[future] = position
+                future.add_done_callback(on_done)
             while pending and not (stop is not None and stop.is_set()):
-                done, _ = await asyncio.wait(pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-                drain(done)
+                await drain(timeout=0.5)
         finally:
             ticker.cancel()
             for task in pending:

@@ -55,6 +55,9 @@ _HEADER = struct.Struct("!I")  # payload length of one message
 _PICKLE = pickle.HIGHEST_PROTOCOL
 STOP_GRACE = 2.0  # seconds a worker gets to exit after its socket closes, before SIGTERM, then SIGKILL
 MAX_BATCH = 512  # endpoints or records per message: large enough to amortise, small enough to interleave
+# A worker sends what finished within this many seconds as one message: endpoints take 100 ms and more,
+# and fewer, larger messages are what keeps the one parent process from becoming the bottleneck.
+FLUSH_DELAY = 0.002
 
 
 class WorkerError(Exception):
@@ -148,6 +151,8 @@ async def _serve(sock: socket.socket, config: WorkerConfig) -> None:
     failed = False
 
     def flush() -> None:
+        if writer.is_closing():  # stopping: the parent no longer waits for these
+            outbox.clear()
         while outbox:
             batch = outbox[:MAX_BATCH]
             del outbox[:MAX_BATCH]
@@ -178,7 +183,7 @@ async def _serve(sock: socket.socket, config: WorkerConfig) -> None:
             fail(f"probing {endpoint.address} port {endpoint.port}: {type(exc).__name__}: {exc}")
             return
         if not outbox:
-            loop.call_soon(flush)  # once per loop iteration: what finishes together travels together
+            loop.call_later(FLUSH_DELAY, flush)  # what finishes together travels together
         outbox.append((seq, line, record))
 
     try:
@@ -307,6 +312,8 @@ class WorkerPool:
     def _flush(self) -> None:
         self._flush_scheduled = False
         for worker in self._workers:
+            if self._error is not None or worker.writer.is_closing():  # failed or stopping: nobody waits
+                worker.outbox.clear()
             while worker.outbox:
                 batch = worker.outbox[:MAX_BATCH]
                 del worker.outbox[:MAX_BATCH]
