@@ -5,7 +5,8 @@ Why one harness for everything: ratios are only honest when every tool meets the
 same machine in the same run. This script makes the network namespace, starts simnet in it, runs
 
   1. floor      — bench/floor.py, the minimal connect-and-read-greeting loop (the discovery floor);
-  2. discovery  — cleartext with --max-connections 1 (dialog only, no TLS matrix);
+  2. discovery  — cleartext scan --discover (connect and greeting, TLS first on implicit-TLS ports);
+     dialog     — cleartext with --max-connections 1 (the dialog, no TLS matrix): only with --dialog;
   3. full       — cleartext's full assessment (dialog + raw-hello matrix, <= 6 connections);
   4. profile    — the full scan again on a part of the endpoints under py-spy (where the time goes);
   5. peers      — sslyze, testssl.sh and nmap on a small stratified sample, and cleartext on that same
@@ -339,7 +340,7 @@ def record_versions(record: dict[str, object]) -> frozenset[str] | None:
     return frozenset(v for v, st in matrix.get("versions", {}).items() if st == "accepted")
 
 
-def check_cleartext(path: Path, plan: simnet.Plan, kernel_rst: bool, *, full: bool) -> dict[str, object]:
+def check_cleartext(path: Path, plan: simnet.Plan, kernel_rst: bool, *, mode: str) -> dict[str, object]:
     """Share of records whose verdict is the one simnet's plan deserves, per profile, with examples."""
     per: dict[str, Counter[str]] = defaultdict(Counter)
     wrong: dict[str, list[dict[str, object]]] = defaultdict(list)
@@ -355,7 +356,16 @@ def check_cleartext(path: Path, plan: simnet.Plan, kernel_rst: bool, *, full: bo
         login = "cleartext-login" in codes
         ok_status = record["status"] == want.status
         ok_login = login == bool(want.login_before_tls)
-        if full:
+        if mode == "discovery":
+            # Greeting only: STARTTLS is never tried, so a broken STARTTLS stack greets like any other;
+            # on implicit-TLS ports the handshake comes first and its facts are judged.
+            implicit = simnet.PORTS[record["port"]][1]
+            want_status = "success" if want.status == "tls-error" and not implicit else want.status
+            ok_status = record["status"] == want_status
+            want_codes = want.findings - {"cleartext-login", "no-tls"} if implicit else frozenset()
+            ok_login = not login  # discovery makes no login claim; any claim would be wrong
+            ok = ok_status and codes == want_codes
+        elif mode == "full":
             versions = record_versions(record)
             ok_versions = want.tls_versions is None or versions == want.tls_versions
             ok = ok_status and codes == want.findings and ok_versions
@@ -760,7 +770,10 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             runs["floor"] = run.as_json()
             log(f"  {run.rate:.0f} endpoints/s, {run.cpu_s:.1f} CPU s")
 
-        for key, extra in (("discovery", ["--max-connections", "1"]), ("full", [])):
+        modes = [("discovery", ["--discover"]), ("full", [])]
+        if args.dialog:
+            modes.insert(1, ("dialog", ["--max-connections", "1"]))
+        for key, extra in modes:
             if key in skip:
                 continue
             log(f"{key}: cleartext on {endpoints} endpoints")
@@ -776,7 +789,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
                 time_limit=args.time_limit,
             )
             records = concat(outs, out / f"{key}.jsonl")
-            check = check_cleartext(records, plan, kernel_rst, full=key == "full")
+            check = check_cleartext(records, plan, kernel_rst, mode=key)
             run.accuracy = {
                 k: check[k]
                 for k in ("records", "verdict_ok", "login_verdict_ok", "per_profile", "wrong_examples")
@@ -869,7 +882,7 @@ def peers(
             ports=",".join(map(str, ports)),
         )
         records = concat(outs, folder / "cleartext.jsonl")
-        check = check_cleartext(records, plan, kernel_rst, full=True)
+        check = check_cleartext(records, plan, kernel_rst, mode="full")
         found_ct = {
             f"{r['address']}:{r['port']}": record_versions(r) for r in map(json.loads, records.open())
         }
@@ -1020,6 +1033,7 @@ def markdown(results: dict[str, object]) -> str:
 
     for text, a, b in (
         ("cleartext full vs discovery-only (speed)", "full", "discovery"),
+        ("cleartext full vs dialog-only (speed)", "full", "dialog"),
         ("cleartext discovery vs minimal loop (speed)", "discovery", "floor"),
     ):
         if (value := ratio(a, b)) is not None:
@@ -1087,6 +1101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--testssl-args", default="", help="e.g. '-p -s -S' (default: testssl's full run)")
     parser.add_argument("--testssl-parallel", type=int, default=4)
     parser.add_argument("--profile-fraction", type=int, default=4, help="py-spy run on endpoints / this")
+    parser.add_argument("--dialog", action="store_true", help="also the dialog alone (--max-connections 1)")
     parser.add_argument("--skip", default="", help="comma list of: floor,discovery,full,profile,peers")
     parser.add_argument("--max-runtime", type=float, default=1200.0, help="simnet stops by itself after this")
     parser.add_argument("--out", default="", help="output folder (default bench/out/DATE)")

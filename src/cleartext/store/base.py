@@ -405,6 +405,7 @@ class Store(ABC):
 
         Nothing to do by default (PostgreSQL's memory is the server's); DuckDB caps its buffer pool.
         """
+        return None
 
     # -- schema ------------------------------------------------------------------------------------
 
