@@ -217,6 +217,7 @@ class Run:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
+    peak_tree_rss_mb: float = 0.0  # the largest sum over the whole process tree, sampled every 0.5 s
     timed_out: bool = False
     exit_codes: list[int] = field(default_factory=list)
     runqueue_wait_s: float = 0.0
@@ -251,6 +252,27 @@ class Run:
         data["endpoints_per_cpu_s"] = round(self.per_cpu_s, 2)
         data["conn_per_endpoint_server"] = round(self.conn_per_endpoint_server, 3)
         return data
+
+
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants (a scan with --workers is several)."""
+    total = 0
+    todo, seen = [pid], set()
+    for _ in range(10_000):  # bounded: a process tree here has a handful of members
+        if not todo:
+            break
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return total
 
 
 def measure(
@@ -290,9 +312,12 @@ def measure(
             running[proc.pid] = proc  # reaped by wait4 below, which also gives its rusage
         if time.monotonic() - polled > 0.5:
             polled = time.monotonic()
+            tree_kb = 0
             for child in running:
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     waited[child] = int(Path(f"/proc/{child}/schedstat").read_text().split()[1]) / 1e9
+                tree_kb += tree_rss_kb(child)
+            run.peak_tree_rss_mb = max(run.peak_tree_rss_mb, tree_kb / 1024)
         pid, status, usage = os.wait4(-1, os.WNOHANG)
         if pid == 0:
             if time.monotonic() > deadline and not run.timed_out:
@@ -995,9 +1020,8 @@ def markdown(results: dict[str, object]) -> str:
     lines = [
         "| run | endpoints | wall s | endpoints/s | endpoints per CPU s | conn/endpoint (records) | "
         "conn/endpoint (server) | max conn | CPU s (tool) | waited for CPU s | CPU s (simnet) | peak RSS MB "
-        "| "
-        "load | verdicts right |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "(largest process) | peak RSS MB (all processes) | load | verdicts right |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in runs.values():
         acc = r.get("accuracy") or {}
@@ -1022,6 +1046,7 @@ def markdown(results: dict[str, object]) -> str:
             f"{r.get('conn_max_records') or r.get('simnet_max_accepts_per_endpoint')} | "
             f"{float(r['cpu_s']):.1f} | {float(r.get('runqueue_wait_s', 0)):.1f} | "
             f"{float(r['simnet_cpu_s']):.1f} | {float(r['peak_rss_mb']):.0f} | "
+            f"{float(r.get('peak_tree_rss_mb') or 0):.0f} | "
             f"{'–'.join(f'{x:.1f}' for x in r.get('loadavg') or ())} | {verdict} |"
         )
     lines.append("")

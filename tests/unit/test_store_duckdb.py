@@ -147,3 +147,40 @@ def test_check_record_names_the_bad_field() -> None:
         record: Record = record_from_dict({**good, **change})
         with pytest.raises(ValueError, match=needle):
             check_record(record)
+
+
+def test_a_scan_caps_duckdb_memory_and_outgrows_the_cap_rather_than_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sink caps DuckDB's buffer pool (peak RSS); a batch that needs more gets more, not an error."""
+    import cleartext.store.duckdb_store as duckdb_store
+    from cleartext.store import StoreSink
+
+    monkeypatch.setattr(duckdb_store, "BULK_WRITE_MEMORY_MB", 8)  # too little for these batches
+    with open_store(str(tmp_path / "capped.duckdb")) as store:
+        scan_id = store.begin_scan({})
+        sink = StoreSink(store, scan_id, batch_size=5000)
+        limit = store._query("SELECT current_setting('memory_limit')")[0][0]
+        assert "MiB" in limit or "MB" in limit  # capped, not DuckDB's 80 % of RAM
+        for p in range(4):
+            for i in range(5000):
+                sink(make_record(f"10.{p}.{i >> 8}.{i & 255}", 25, ("no-tls",)))
+        sink.close()
+        assert store.count(scan_id) == 20000
+        assert store._bulk_memory_mb is not None and store._bulk_memory_mb > 8  # it had to grow
+
+
+def test_a_failed_insert_reports_its_own_error(tmp_path: Path) -> None:
+    """Not "transaction aborted": the error that aborted it (here DuckDB's out-of-memory)."""
+    with open_store(str(tmp_path / "oom.duckdb")) as store:
+        scan_id = store.begin_scan({})
+        store._conn.execute("SET memory_limit = '2MB'")  # no bulk-write retry: prepare_bulk_writes not called
+        batch = [make_record(f"10.9.{i >> 8}.{i & 255}", 25, ("no-tls",)) for i in range(5000)]
+        with pytest.raises(StoreError) as caught:
+            for _ in range(3):
+                store.write(scan_id, batch)
+        assert "out of memory" in str(caught.value).lower()
+        assert "aborted" not in str(caught.value).lower()
+        store._conn.execute("SET memory_limit = '1GB'")
+        store.write(scan_id, batch)  # the connection is usable again: the failed transaction was undone
+        assert store.count(scan_id) == 5000

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import duckdb
 import pyarrow as pa
 
+from cleartext.record import Record
 from cleartext.store.base import COLUMNS, Store, StoreError, arrow_schema, one_line
 
 _BATCH_VIEW = "_cleartext_batch"
@@ -33,7 +34,7 @@ def _is_duckdb_file(file: Path) -> bool:
     return head[_MAGIC_OFFSET:] == _MAGIC
 
 
-BULK_WRITE_MEMORY = "64MB"
+BULK_WRITE_MEMORY_MB = 64
 
 
 class DuckDBStore(Store):
@@ -46,6 +47,7 @@ class DuckDBStore(Store):
         self.url = path
         self.path = path
         self._depth = 0
+        self._bulk_memory_mb: int | None = None  # DuckDB's memory cap while a scan writes (see write())
         if path != ":memory:":
             file = Path(path)
             if file.is_dir():
@@ -73,14 +75,30 @@ class DuckDBStore(Store):
             self._conn.close()
             raise
 
+    def write(self, scan_id: str, records: Sequence[Record]) -> int:
+        # Under the bulk-write cap, a batch of unusually large records may need more memory than the
+        # cap allows: give DuckDB twice as much and write the batch again (the write is idempotent and
+        # was rolled back), rather than end a long scan over it.
+        for _ in range(6):
+            try:
+                return super().write(scan_id, records)
+            except StoreError as exc:
+                if self._bulk_memory_mb is None or "out of memory" not in str(exc).lower():
+                    raise
+                self._bulk_memory_mb *= 2
+                with self._errors():
+                    self._conn.execute(f"SET memory_limit = '{self._bulk_memory_mb}MB'")
+        return super().write(scan_id, records)
+
     def prepare_bulk_writes(self) -> None:
         # By default DuckDB may cache up to 80 % of RAM, and a scan's inserts stay in its buffer pool
         # until a checkpoint: with the store on, a scan's peak RSS was ~150 MB above the same scan
         # without one. 64 MB (the rest spills to a temp file beside the store) kept 1,000,000 inserted
         # records at a flat ~120 MB above the process's own, and made writes no slower (bench/RESULTS.md);
         # 32 MB failed with DuckDB out of memory.
+        self._bulk_memory_mb = BULK_WRITE_MEMORY_MB
         with self._errors():
-            self._conn.execute(f"SET memory_limit = '{BULK_WRITE_MEMORY}'")
+            self._conn.execute(f"SET memory_limit = '{self._bulk_memory_mb}MB'")
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -118,7 +136,14 @@ class DuckDBStore(Store):
                 self._conn.execute("ROLLBACK")
             raise
         self._depth = 0
-        self._execute("COMMIT")
+        try:
+            self._execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT (DuckDB out of memory, a full disk) leaves the transaction open and
+            # aborted: roll it back, or every later statement on this connection fails too.
+            with contextlib.suppress(duckdb.Error):
+                self._conn.execute("ROLLBACK")
+            raise
 
     def _write_columns(self, cols: dict[str, list[Any]]) -> None:
         table = pa.Table.from_pydict(cols, schema=arrow_schema())
@@ -130,7 +155,10 @@ class DuckDBStore(Store):
                     f"INSERT OR REPLACE INTO records ({names}) SELECT {names} FROM {_BATCH_VIEW}"
                 )
             finally:
-                self._conn.unregister(_BATCH_VIEW)
+                # After a failed INSERT the transaction is aborted and unregister() would fail too,
+                # hiding the INSERT's own error (out of memory, a full disk) behind "transaction aborted".
+                with contextlib.suppress(duckdb.Error):
+                    self._conn.unregister(_BATCH_VIEW)
 
     def _stream(self, sql: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
         # A cursor is a connection of its own: the stream survives writes on the main one. Without an
