@@ -93,12 +93,15 @@ class DuckDBStore(Store):
     def prepare_bulk_writes(self) -> None:
         # By default DuckDB may cache up to 80 % of RAM, and a scan's inserts stay in its buffer pool
         # until a checkpoint: with the store on, a scan's peak RSS was ~150 MB above the same scan
-        # without one. 64 MB (the rest spills to a temp file beside the store) kept 1,000,000 inserted
-        # records at a flat ~120 MB above the process's own, and made writes no slower (bench/RESULTS.md);
-        # 32 MB failed with DuckDB out of memory.
+        # without one. Capped at 64 MB (the rest spills to a temp file beside the store), 3,000,000
+        # inserted records stayed at a flat ~115-125 MB above the process's own, and writes were no
+        # slower; 32 MB ran out of memory on the second batch, which write() now survives by doubling.
+        # One thread: a scan's batches are small, and a second DuckDB thread took the scanner's core for
+        # nothing (300,000 records: 16.0 s of CPU instead of 20.2 s, and 4 MB less peak RSS).
         self._bulk_memory_mb = BULK_WRITE_MEMORY_MB
         with self._errors():
             self._conn.execute(f"SET memory_limit = '{self._bulk_memory_mb}MB'")
+            self._conn.execute("SET threads = 1")
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
