@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -65,3 +68,44 @@ def run_cli(
 
 def parse_records(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+@contextmanager
+def overlap_servers(count: int, delay: float) -> Iterator[tuple[list[int], dict[str, int]]]:
+    """``count`` SMTP servers on 127.0.0.1 that answer "554" after ``delay`` s and record how many
+    clients they held at once (``state["max"]``): the per-host limit's witness. At most 60 s."""
+    state = {"now": 0, "max": 0}
+    ports: list[int] = []
+    ready = threading.Event()
+    stop = threading.Event()
+
+    async def main() -> None:
+        async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+            try:
+                await asyncio.sleep(delay)
+                writer.write(b"554 no service\r\n")
+                await writer.drain()
+            finally:
+                state["now"] -= 1
+                writer.close()
+
+        servers = [await asyncio.start_server(session, "127.0.0.1", 0) for _ in range(count)]
+        ports.extend(s.sockets[0].getsockname()[1] for s in servers)
+        ready.set()
+        for _ in range(600):  # at most 60 s
+            if stop.is_set():
+                break
+            await asyncio.sleep(0.1)
+        for s in servers:
+            s.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    try:
+        yield ports, state
+    finally:
+        stop.set()
+        thread.join(5)

@@ -23,7 +23,7 @@ import errno
 import ssl
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -467,20 +467,16 @@ class _Endpoint:
 
     async def dialog(self) -> None:
         """Connection 1: everything a client sees, and the one real handshake."""
-        start = time.monotonic()
-        conn = await self.connect()
-        self._mark("connect", start)
-        client = client_for(self.ep.protocol, ehlo_name=self.settings.ehlo_name)
-        try:
+
+        async def steps(conn: _Connection, client: MailClient) -> None:
             if self.ep.tls_mode is TLSMode.IMPLICIT:
                 await self.handshake(conn)
                 greeting = await self.greet(conn, client)
                 await self.after_tls(conn, client, greeting)
             else:
                 await self.plaintext(conn, client)
-            await conn.quit(client)
-        finally:
-            await conn.close()
+
+        await self._session(steps)
 
     async def discover(self) -> None:
         """Discovery: one connection for the greeting (after the handshake on implicit-TLS ports), then QUIT.
@@ -489,14 +485,22 @@ class _Endpoint:
         ports, which TLS version and certificate. No capabilities, no STARTTLS: no verdict on login.
         """
         self.obs.depth = "discovery"
+
+        async def steps(conn: _Connection, client: MailClient) -> None:
+            if self.ep.tls_mode is TLSMode.IMPLICIT:
+                await self.handshake(conn)
+            await self.greet(conn, client)
+
+        await self._session(steps)
+
+    async def _session(self, steps: Callable[[_Connection, MailClient], Awaitable[None]]) -> None:
+        """One connection for a mail session: connect, the steps, QUIT, close (also after a _Stop)."""
         start = time.monotonic()
         conn = await self.connect()
         self._mark("connect", start)
         client = client_for(self.ep.protocol, ehlo_name=self.settings.ehlo_name)
         try:
-            if self.ep.tls_mode is TLSMode.IMPLICIT:
-                await self.handshake(conn)
-            await self.greet(conn, client)
+            await steps(conn, client)
             await conn.quit(client)
         finally:
             await conn.close()

@@ -7,13 +7,11 @@ refused at once), plus small servers these tests start on 127.0.0.1 — all traf
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, parse_records, run_cli
+from tests.conftest import ROOT, overlap_servers, parse_records, run_cli
 
 FAST = ["--allow-reserved", "--connect-timeout", "1", "--read-timeout", "1", "--no-progress"]
 
@@ -163,39 +161,8 @@ def test_rate_limit_spaces_new_connections() -> None:
 @pytest.fixture
 def slow_servers() -> Iterator[tuple[list[int], dict[str, int]]]:
     """Four SMTP servers on 127.0.0.1 that answer after 0.3 s and record how many clients overlap."""
-    state = {"now": 0, "max": 0}
-    ports: list[int] = []
-    ready = threading.Event()
-    stop = threading.Event()
-
-    async def main() -> None:
-        async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            state["now"] += 1
-            state["max"] = max(state["max"], state["now"])
-            try:
-                await asyncio.sleep(0.3)
-                writer.write(b"554 no service\r\n")
-                await writer.drain()
-            finally:
-                state["now"] -= 1
-                writer.close()
-
-        servers = [await asyncio.start_server(session, "127.0.0.1", 0) for _ in range(4)]
-        ports.extend(s.sockets[0].getsockname()[1] for s in servers)
-        ready.set()
-        for _ in range(600):  # at most 60 s
-            if stop.is_set():
-                break
-            await asyncio.sleep(0.1)
-        for s in servers:
-            s.close()
-
-    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
-    thread.start()
-    assert ready.wait(5)
-    yield ports, state
-    stop.set()
-    thread.join(5)
+    with overlap_servers(4, 0.3) as servers:
+        yield servers
 
 
 def test_per_host_limit_caps_connections_to_one_address(

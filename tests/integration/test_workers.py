@@ -7,12 +7,10 @@ where nothing listens (127.0.9.0/24: every connection refused at once) or small 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 
 from cleartext.workers import worker_of
-from tests.conftest import ROOT, parse_records, run_cli
+from tests.conftest import ROOT, overlap_servers, parse_records, run_cli
 
 FAST = ["--allow-reserved", "--connect-timeout", "1", "--read-timeout", "1", "--no-progress"]
 LAB_FAST = ["--allow-reserved", "--connect-timeout", "2", "--read-timeout", "3", "--no-progress"]
@@ -281,39 +279,8 @@ def test_every_port_of_an_address_goes_to_one_worker() -> None:
 @pytest.fixture
 def slow_servers() -> Iterator[tuple[list[int], dict[str, int]]]:
     """Six SMTP servers on 127.0.0.1 that answer after 0.5 s and record how many clients overlap."""
-    state = {"now": 0, "max": 0}
-    ports: list[int] = []
-    ready = threading.Event()
-    stop = threading.Event()
-
-    async def main() -> None:
-        async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            state["now"] += 1
-            state["max"] = max(state["max"], state["now"])
-            try:
-                await asyncio.sleep(0.5)
-                writer.write(b"554 no service\r\n")
-                await writer.drain()
-            finally:
-                state["now"] -= 1
-                writer.close()
-
-        servers = [await asyncio.start_server(session, "127.0.0.1", 0) for _ in range(6)]
-        ports.extend(s.sockets[0].getsockname()[1] for s in servers)
-        ready.set()
-        for _ in range(600):  # at most 60 s
-            if stop.is_set():
-                break
-            await asyncio.sleep(0.1)
-        for s in servers:
-            s.close()
-
-    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
-    thread.start()
-    assert ready.wait(5)
-    yield ports, state
-    stop.set()
-    thread.join(5)
+    with overlap_servers(6, 0.5) as servers:
+        yield servers
 
 
 def test_per_host_limit_holds_across_workers(slow_servers: tuple[list[int], dict[str, int]]) -> None:
