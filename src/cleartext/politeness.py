@@ -223,8 +223,8 @@ class Gate:
     def admit_now(self, address: str) -> bool:
         """before_connect without waiting, when neither limit has to make us wait; else False, nothing taken.
 
-        Why: the probe suspends its endpoint deadline around a wait, and rescheduling timers showed in
-        the profile; most connections never wait at all.
+        Why: the probe suspends its endpoint deadline around a wait, which costs two timer
+        reschedules; most connections never wait at all, and then need none.
         """
         if self.hosts is not None and not self.hosts.try_acquire(address):
             return False
