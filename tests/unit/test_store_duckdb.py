@@ -184,3 +184,50 @@ def test_a_failed_insert_reports_its_own_error(tmp_path: Path) -> None:
         store._conn.execute("SET memory_limit = '1GB'")
         store.write(scan_id, batch)  # the connection is usable again: the failed transaction was undone
         assert store.count(scan_id) == 5000
+
+
+def test_a_batch_without_any_optional_value_round_trips(tmp_path: Path) -> None:
+    """Lists become columns by type inference: a batch where every hostname, software, TLS version and
+    finding is empty or null must still land, typed, and read back as the same records."""
+    from cleartext.record import Status
+
+    with open_store(str(tmp_path / "sparse.duckdb")) as store:
+        scan_id = store.begin_scan({})
+        batch = [
+            make_record(f"10.8.0.{i}", 110, status=Status.REFUSED, hostname=None, software=None)
+            for i in range(1, 4)
+        ]
+        assert store.write(scan_id, batch) == 3
+        assert store.write(scan_id, batch) == 3  # again: replaced, not doubled
+        assert store.count(scan_id) == 3
+        back = sorted(store.records(scan_id), key=lambda r: r.observation.address)
+        assert [r.to_dict() for r in back] == [r.to_dict() for r in batch]
+        row = store._query(
+            "SELECT typeof(tls_versions), typeof(finding_codes), typeof(total_ms), typeof(started_at)"
+            " FROM records LIMIT 1"
+        )[0]
+        assert row == ("VARCHAR[]", "VARCHAR[]", "DOUBLE", "TIMESTAMP WITH TIME ZONE")
+
+
+def test_a_scan_writing_to_the_store_never_imports_pyarrow(tmp_path: Path) -> None:
+    """pyarrow costs ~25 MB of a scan's peak RSS; only reading (exports, streams) may import it."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from cleartext.record import Observation, Protocol, Record, Status, TLSMode
+        from cleartext.store import StoreSink, open_store
+        store = open_store({str(tmp_path / "noarrow.duckdb")!r})
+        scan_id = store.begin_scan({{}})
+        sink = StoreSink(store, scan_id, batch_size=2)
+        for i in range(5):
+            sink(Record(observation=Observation(address=f"10.7.0.{{i}}", port=25, protocol=Protocol.SMTP,
+                tls_mode=TLSMode.STARTTLS, status=Status.REFUSED, started_at="2026-11-28T08:00:00Z")))
+        sink.close()
+        store.finish_scan(scan_id)
+        assert store.count(scan_id) == 5
+        print("pyarrow" in sys.modules)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

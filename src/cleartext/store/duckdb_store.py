@@ -1,8 +1,9 @@
 """The embedded store: one DuckDB file, written by one process at a time.
 
-DuckDB is a column store: a batch goes in as one Arrow table (``INSERT OR REPLACE ... SELECT`` from the
-registered table), which is about a thousand times faster than ``executemany`` row by row. The primary
-key (scan_id, address, port) makes ``INSERT OR REPLACE`` the idempotent write the sink relies on.
+DuckDB is a column store: a batch goes in as one list per column (``unnest`` of list parameters) into a
+staging table, then ``INSERT OR REPLACE ... SELECT`` from it, hundreds of times faster than
+``executemany`` row by row. The primary key (scan_id, address, port) makes ``INSERT OR REPLACE`` the
+idempotent write the sink relies on.
 
 DuckDB locks the file for the writing process; another process opening it gets a one-line StoreError
 naming the holder, not a hang.
@@ -13,15 +14,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import duckdb
-import pyarrow as pa
 
 from cleartext.record import Record
 from cleartext.store.base import COLUMNS, Store, StoreError, arrow_schema, one_line
 
-_BATCH_VIEW = "_cleartext_batch"
+if TYPE_CHECKING:  # pyarrow only for reading (exports, streams): a scan that writes never imports it
+    import pyarrow as pa
+
+_STAGE = "_cleartext_stage"  # a temporary table: one batch on its way into `records`
+_UNNEST = ", ".join(f"unnest(${number}) AS {name}" for number, name in enumerate(COLUMNS, 1))
 _MAGIC_OFFSET, _MAGIC = 8, b"DUCK"  # the main header: an 8-byte checksum, then the magic
 
 
@@ -34,7 +38,8 @@ def _is_duckdb_file(file: Path) -> bool:
     return head[_MAGIC_OFFSET:] == _MAGIC
 
 
-BULK_WRITE_MEMORY_MB = 64
+BULK_WRITE_MEMORY_MB = 32  # DuckDB's buffer pool while a scan writes (prepare_bulk_writes)
+BULK_WRITE_CHECKPOINT_MB = 32  # and its checkpoint threshold then: at most the cap, or it spills
 
 
 class DuckDBStore(Store):
@@ -93,14 +98,17 @@ class DuckDBStore(Store):
     def prepare_bulk_writes(self) -> None:
         # By default DuckDB may cache up to 80 % of RAM, and a scan's inserts stay in its buffer pool
         # until a checkpoint: with the store on, a scan's peak RSS was ~150 MB above the same scan
-        # without one. Capped at 64 MB (the rest spills to a temp file beside the store), 3,000,000
-        # inserted records stayed at a flat ~115-125 MB above the process's own, and writes were no
-        # slower; 32 MB ran out of memory on the second batch, which write() now survives by doubling.
+        # without one. The cap is 32 MB with a checkpoint every 32 MB of WAL: inserted data is then
+        # written out before it must spill, and the pool stays small. Measured on 300,000 scan-shaped
+        # records (bench/RESULTS.md): peak 153 MB against 181 MB for a 64 MB cap with 256 MB checkpoints,
+        # for ~4 us more per record; a 32 MB cap with the 256 MB threshold spilled and peaked at 255 MB.
+        # A batch that needs more than the cap gets it (write() doubles it) rather than failing.
         # One thread: a scan's batches are small, and a second DuckDB thread took the scanner's core for
         # nothing (300,000 records: 16.0 s of CPU instead of 20.2 s, and 4 MB less peak RSS).
         self._bulk_memory_mb = BULK_WRITE_MEMORY_MB
         with self._errors():
             self._conn.execute(f"SET memory_limit = '{self._bulk_memory_mb}MB'")
+            self._conn.execute(f"SET checkpoint_threshold = '{BULK_WRITE_CHECKPOINT_MB}MB'")
             self._conn.execute("SET threads = 1")
 
     @contextlib.contextmanager
@@ -149,19 +157,19 @@ class DuckDBStore(Store):
             raise
 
     def _write_columns(self, cols: dict[str, list[Any]]) -> None:
-        table = pa.Table.from_pydict(cols, schema=arrow_schema())
+        # Python lists go straight in as list parameters, zipped back into rows by unnest(): no Arrow
+        # table, so a scan never imports pyarrow (~25 MB of its peak RSS). Through a staging table,
+        # because INSERT OR REPLACE straight from the unnest() was 2-3x slower than from Arrow, and
+        # staged it costs ~8 us more per record than Arrow did (bench/RESULTS.md, Store writes).
         names = ", ".join(COLUMNS)
         with self._errors():
-            self._conn.register(_BATCH_VIEW, table)
-            try:
-                self._conn.execute(
-                    f"INSERT OR REPLACE INTO records ({names}) SELECT {names} FROM {_BATCH_VIEW}"
-                )
-            finally:
-                # After a failed INSERT the transaction is aborted and unregister() would fail too,
-                # hiding the INSERT's own error (out of memory, a full disk) behind "transaction aborted".
-                with contextlib.suppress(duckdb.Error):
-                    self._conn.unregister(_BATCH_VIEW)
+            # Created within the batch's transaction, so a rolled-back batch cannot leave it half-made.
+            self._conn.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} AS SELECT {names} FROM records LIMIT 0"
+            )
+            self._conn.execute(f"INSERT INTO {_STAGE} SELECT {_UNNEST}", [cols[name] for name in COLUMNS])
+            self._conn.execute(f"INSERT OR REPLACE INTO records ({names}) SELECT {names} FROM {_STAGE}")
+            self._conn.execute(f"DELETE FROM {_STAGE}")
 
     def _stream(self, sql: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
         # A cursor is a connection of its own: the stream survives writes on the main one. Without an
@@ -179,6 +187,8 @@ class DuckDBStore(Store):
         self, cursor: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader
     ) -> Iterator[pa.RecordBatch]:
         schema = arrow_schema()
+        import pyarrow as pa
+
         try:
             target = pa.schema([schema.field(name) for name in reader.schema.names])
             with self._errors():

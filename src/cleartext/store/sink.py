@@ -24,7 +24,10 @@ from cleartext.store.base import Store, StoreError
 class StoreSink:
     """Buffer records for one scan and write them to the store in batches; close() writes the rest."""
 
-    def __init__(self, store: Store, scan_id: str, batch_size: int = 5000, max_delay: float = 2.0) -> None:
+    # 2000, not more: a batch is held three times over while it is written (the records, their typed
+    # columns and JSON, DuckDB's insert). 150,000 full-dialog records (2.5 KB of JSON each) peaked at
+    # 298 MB with batches of 5000 and 204-207 MB with 2000, for 1-3 % more CPU (bench/RESULTS.md).
+    def __init__(self, store: Store, scan_id: str, batch_size: int = 2000, max_delay: float = 2.0) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if max_delay < 0:
