@@ -1,9 +1,9 @@
 """The embedded store: one DuckDB file, written by one process at a time.
 
-DuckDB is a column store: a batch goes in as one list per column (``unnest`` of list parameters) into a
-staging table, then ``INSERT OR REPLACE ... SELECT`` from it, hundreds of times faster than
-``executemany`` row by row. The primary key (scan_id, address, port) makes ``INSERT OR REPLACE`` the
-idempotent write the sink relies on.
+DuckDB is a column store: a batch goes in as one list per column (``unnest`` of list parameters), in one
+``INSERT ... SELECT``, hundreds of times faster than ``executemany`` row by row. The primary key
+(scan_id, address, port) makes the write idempotent, as the sink relies on: a batch that meets an
+endpoint already stored is written again with ``INSERT OR REPLACE``.
 
 DuckDB locks the file for the writing process; another process opening it gets a one-line StoreError
 naming the holder, not a hang.
@@ -24,9 +24,20 @@ from cleartext.store.base import COLUMNS, Store, StoreError, arrow_schema, one_l
 if TYPE_CHECKING:  # pyarrow only for reading (exports, streams): a scan that writes never imports it
     import pyarrow as pa
 
-_STAGE = "_cleartext_stage"  # a temporary table: one batch on its way into `records`
+_NAMES = ", ".join(COLUMNS)
 _UNNEST = ", ".join(f"unnest(${number}) AS {name}" for number, name in enumerate(COLUMNS, 1))
 _MAGIC_OFFSET, _MAGIC = 8, b"DUCK"  # the main header: an 8-byte checksum, then the magic
+
+
+class _KeyTaken(Exception):
+    """A plain INSERT met an endpoint already stored: write() retries the batch with INSERT OR REPLACE."""
+
+
+def _out_of_memory(exc: StoreError) -> bool:
+    # DuckDB says so in an INSERT ("Out of Memory Error: ..."); a COMMIT that must flush says only
+    # "Failed to commit: failed to pin block of size ... (7.4 MiB/7.6 MiB used)".
+    text = str(exc).lower()
+    return "out of memory" in text or "failed to pin block" in text
 
 
 def _is_duckdb_file(file: Path) -> bool:
@@ -38,8 +49,8 @@ def _is_duckdb_file(file: Path) -> bool:
     return head[_MAGIC_OFFSET:] == _MAGIC
 
 
-BULK_WRITE_MEMORY_MB = 32  # DuckDB's buffer pool while a scan writes (prepare_bulk_writes)
-BULK_WRITE_CHECKPOINT_MB = 32  # and its checkpoint threshold then: at most the cap, or it spills
+BULK_WRITE_MEMORY_MB = 48  # DuckDB's buffer pool while a scan writes (prepare_bulk_writes)
+BULK_WRITE_CHECKPOINT_MB = 48  # and its checkpoint threshold then: at most the cap, or it spills
 
 
 class DuckDBStore(Store):
@@ -53,6 +64,7 @@ class DuckDBStore(Store):
         self.path = path
         self._depth = 0
         self._bulk_memory_mb: int | None = None  # DuckDB's memory cap while a scan writes (see write())
+        self._replace = False  # the batch being written meets stored endpoints: INSERT OR REPLACE
         if path != ":memory:":
             file = Path(path)
             if file.is_dir():
@@ -81,27 +93,36 @@ class DuckDBStore(Store):
             raise
 
     def write(self, scan_id: str, records: Sequence[Record]) -> int:
-        # Under the bulk-write cap, a batch of unusually large records may need more memory than the
-        # cap allows: give DuckDB twice as much and write the batch again (the write is idempotent and
-        # was rolled back), rather than end a long scan over it.
-        for _ in range(6):
+        # Two ways a batch is written again after its transaction was rolled back (the write is
+        # idempotent): with INSERT OR REPLACE when one of its endpoints is already stored (a resumed or
+        # redelivered batch; rare, so the common case stays a plain INSERT), and, under the bulk-write
+        # cap, with twice the memory when unusually large records need more than the cap allows,
+        # rather than end a long scan over it.
+        # Inside a caller's transaction nothing can be retried (a failed statement aborts it all): replace.
+        replace = self._depth > 0
+        for _ in range(8):
+            self._replace = replace
             try:
                 return super().write(scan_id, records)
+            except _KeyTaken:
+                replace = True
             except StoreError as exc:
-                if self._bulk_memory_mb is None or "out of memory" not in str(exc).lower():
+                if self._bulk_memory_mb is None or not _out_of_memory(exc):
                     raise
                 self._bulk_memory_mb *= 2
                 with self._errors():
                     self._conn.execute(f"SET memory_limit = '{self._bulk_memory_mb}MB'")
-        return super().write(scan_id, records)
+            finally:
+                self._replace = False
+        raise StoreError(f"store {self.path}: a batch of {len(records)} records could not be written")
 
     def prepare_bulk_writes(self) -> None:
         # By default DuckDB may cache up to 80 % of RAM, and a scan's inserts stay in its buffer pool
         # until a checkpoint: with the store on, a scan's peak RSS was ~150 MB above the same scan
-        # without one. The cap is 32 MB with a checkpoint every 32 MB of WAL: inserted data is then
-        # written out before it must spill, and the pool stays small. Measured on 300,000 scan-shaped
-        # records (bench/RESULTS.md): peak 153 MB against 181 MB for a 64 MB cap with 256 MB checkpoints,
-        # for ~4 us more per record; a 32 MB cap with the 256 MB threshold spilled and peaked at 255 MB.
+        # without one. The cap is 48 MB with a checkpoint every 48 MB of WAL, so inserted data is written
+        # out before it must spill. 300,000 scan-shaped records (bench/store_write.py): 64 MB/256 MB
+        # peaked at 193 MB; 48/48 at 176 MB with the same CPU and file size; 32/32 at 160 MB but with
+        # 12 % more CPU and a 43 % larger file; a 32 MB cap with 256 MB checkpoints spilled (255 MB).
         # A batch that needs more than the cap gets it (write() doubles it) rather than failing.
         # One thread: a scan's batches are small, and a second DuckDB thread took the scanner's core for
         # nothing (300,000 records: 16.0 s of CPU instead of 20.2 s, and 4 MB less peak RSS).
@@ -158,18 +179,18 @@ class DuckDBStore(Store):
 
     def _write_columns(self, cols: dict[str, list[Any]]) -> None:
         # Python lists go straight in as list parameters, zipped back into rows by unnest(): no Arrow
-        # table, so a scan never imports pyarrow (~25 MB of its peak RSS). Through a staging table,
-        # because INSERT OR REPLACE straight from the unnest() was 2-3x slower than from Arrow, and
-        # staged it costs ~8 us more per record than Arrow did (bench/RESULTS.md, Store writes).
-        names = ", ".join(COLUMNS)
+        # table, so a scan never imports pyarrow (~25 MB of its peak RSS), and a plain INSERT from them
+        # costs what the Arrow path did (~11 us per record). INSERT OR REPLACE from unnest() is 3-4x
+        # slower, so it is kept for the batches that need it (write() retries with it).
+        verb = "INSERT OR REPLACE" if self._replace else "INSERT"
+        params = [cols[name] for name in COLUMNS]
         with self._errors():
-            # Created within the batch's transaction, so a rolled-back batch cannot leave it half-made.
-            self._conn.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} AS SELECT {names} FROM records LIMIT 0"
-            )
-            self._conn.execute(f"INSERT INTO {_STAGE} SELECT {_UNNEST}", [cols[name] for name in COLUMNS])
-            self._conn.execute(f"INSERT OR REPLACE INTO records ({names}) SELECT {names} FROM {_STAGE}")
-            self._conn.execute(f"DELETE FROM {_STAGE}")
+            try:
+                self._conn.execute(f"{verb} INTO records ({_NAMES}) SELECT {_UNNEST}", params)
+            except duckdb.ConstraintException:
+                if self._replace:
+                    raise
+                raise _KeyTaken from None
 
     def _stream(self, sql: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
         # A cursor is a connection of its own: the stream survives writes on the main one. Without an
