@@ -215,13 +215,22 @@ async def run_job(
             store_offset = in_flight_to_store.popleft()[1]
         return store_offset
 
+    store_failure: StoreError | None = None
+
     def emit(record: Record) -> None:
-        nonlocal emitted
+        nonlocal emitted, store_failure
+        if store_failure is not None:
+            raise store_failure  # before this record reaches the output: it stays to be done
         output.write(record)
         if sink is not None:
             in_flight_to_store.append((emitted, output.offset))
             emitted += 1
-            sink(record)
+            try:
+                sink(record)
+            except StoreError as exc:
+                # This record is in the output already, so it must count as done (or --resume would
+                # scan it twice): the scan stops at the next one.
+                store_failure = exc
 
     remaining = max(0, plan.shard_size - _done_count(tracker, plan))
     # A bar on a terminal, JSON lines elsewhere; --no-progress: neither.
@@ -256,6 +265,14 @@ async def run_job(
     except BrokenPipeError:
         raise
     except WorkerError as exc:
+        save_state()
+        raise JobAborted(
+            f"{exc}; {sum(engine.counts.values())} endpoints were kept"
+            + ("; --resume continues" if opts.out else "")
+        ) from None
+    except StoreError as exc:
+        # A batch the store refused (a full disk, no memory) was rolled back: the output holds its
+        # records, and --resume writes them into the store from there.
         save_state()
         raise JobAborted(
             f"{exc}; {sum(engine.counts.values())} endpoints were kept"

@@ -209,6 +209,50 @@ def test_full_disk_ends_cleanly_with_one_line() -> None:
     assert not os.path.exists("/dev/full.state")
 
 
+def test_a_full_store_ends_cleanly_and_resume_scans_nothing_twice(tmp_path: Path) -> None:
+    """The store's disk fills mid-scan (a 512 KB tmpfs in a mount namespace of its own): one line, exit
+    1, every endpoint in the output counted, and --resume completes the scan with each endpoint once.
+
+    The record whose batch failed is in the output already; if it were not counted as done, --resume
+    would scan it again (it did, before this test).
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a tmpfs in a mount namespace")
+    mnt, out = tmp_path / "mnt", tmp_path / "out.jsonl"
+    mnt.mkdir()
+    scan = [sys.executable, "-m", "cleartext", "scan", "127.0.8.0/22", *FAST]  # 7,168 refused endpoints
+    script = f"mount -t tmpfs -o size=512k none {mnt} && exec " + " ".join(
+        [*scan, "--store", str(mnt / "s.duckdb"), "--out", str(out)]
+    )
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+    if "No space left" not in result.stderr and ("mount" in result.stderr or "unshare" in result.stderr):
+        pytest.skip(f"no tmpfs in a mount namespace here: {result.stderr.strip()}")
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0], result.stderr
+    kept = len(out.read_text().splitlines())
+    assert 0 < kept < 7168
+    assert f"; {kept} endpoints were kept; --resume continues" in lines[0]
+    resumed = subprocess.run(
+        [*scan, "--no-store", "--out", str(out), "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    got = endpoints(parse_records(out.read_text()))
+    assert len(got) == len(set(got)) == 7168
+
+
 def test_closed_pipe_ends_quietly() -> None:
     proc = subprocess.run(
         f"{sys.executable} -m cleartext scan 127.0.9.0/26 --ports 25,993 {' '.join(FAST)} | head -n 2",

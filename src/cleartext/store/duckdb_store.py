@@ -35,9 +35,10 @@ class _KeyTaken(Exception):
 
 def _out_of_memory(exc: StoreError) -> bool:
     # DuckDB says so in an INSERT ("Out of Memory Error: ..."); a COMMIT that must flush says only
-    # "Failed to commit: failed to pin block of size ... (7.4 MiB/7.6 MiB used)".
+    # "Failed to commit: failed to pin block of size ... (7.4 MiB/7.6 MiB used)" or "... could not
+    # allocate block of size 256.0 KiB (45.6 MiB/45.7 MiB used)".
     text = str(exc).lower()
-    return "out of memory" in text or "failed to pin block" in text
+    return any(words in text for words in ("out of memory", "failed to pin block", "could not allocate"))
 
 
 def _is_duckdb_file(file: Path) -> bool:
