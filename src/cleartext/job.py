@@ -171,6 +171,10 @@ async def run_job(
         raise JobError(str(exc)) from None
     gate = Gate(exclusions, opts.rate, opts.per_host)
     store, sink, scan_id = _open_store(opts, scan_id, seed)
+    if store is not None:
+        caution = store.memory_warning(max(0, plan.shard_size - len(done_above)))
+        if caution is not None:
+            warn(caution)
     if opts.resume and store is not None and scan_id is not None:
         # The store's sink buffers a second or two; what a kill cut off there is in the output: replay it.
         assert opts.out is not None

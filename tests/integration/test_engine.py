@@ -253,6 +253,31 @@ def test_a_full_store_ends_cleanly_and_resume_scans_nothing_twice(tmp_path: Path
     assert len(got) == len(set(got)) == 7168
 
 
+def test_a_scan_too_large_for_the_duckdb_store_is_warned_about_first(tmp_path: Path) -> None:
+    """4 M endpoints into a DuckDB store: the index would need ~0.3 GB, and the operator is told so
+    (with what to use instead) before the first connection; interrupted at once, it keeps what it did."""
+    out = tmp_path / "big.jsonl"
+    argv = [sys.executable, "-m", "cleartext", "scan", "127.64.0.0/10", "--ports", "25", *FAST]
+    proc = subprocess.Popen(
+        [*argv, "--store", str(tmp_path / "big.duckdb"), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert first.startswith("cleartext: warning: the DuckDB store keeps an index"), first + rest
+    assert "4,194,304 endpoints" in first and "postgresql://" in first and "--no-store" in first
+    assert proc.returncode == 130 or "interrupted" in rest, rest
+
+
 def test_closed_pipe_ends_quietly() -> None:
     proc = subprocess.run(
         f"{sys.executable} -m cleartext scan 127.0.9.0/26 --ports 25,993 {' '.join(FAST)} | head -n 2",

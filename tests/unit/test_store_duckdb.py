@@ -231,3 +231,11 @@ def test_a_scan_writing_to_the_store_never_imports_pyarrow(tmp_path: Path) -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_the_duckdb_store_warns_before_a_scan_too_large_for_its_index(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "w.duckdb")) as store:
+        assert store.memory_warning(1_000_000) is None
+        warning = store.memory_warning(117_440_512)
+        assert warning is not None and "\n" not in warning
+        assert "9.4 GB" in warning and "117,440,512 endpoints" in warning and "postgresql://" in warning

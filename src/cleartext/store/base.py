@@ -407,6 +407,10 @@ class Store(ABC):
         """
         return None
 
+    def memory_warning(self, endpoints: int) -> str | None:
+        """Why writing this many more records would make the scanning process large, or None."""
+        return None
+
     # -- schema ------------------------------------------------------------------------------------
 
     def _init_schema(self) -> None:

@@ -51,6 +51,8 @@ def _is_duckdb_file(file: Path) -> bool:
 
 
 BULK_WRITE_MEMORY_MB = 48  # DuckDB's buffer pool while a scan writes (prepare_bulk_writes)
+INDEX_BYTES_PER_RECORD = 80  # the primary key's in-memory index, per stored endpoint (memory_warning)
+INDEX_WARNING_ENDPOINTS = 2_000_000  # from here on the index alone exceeds ~160 MB
 BULK_WRITE_CHECKPOINT_MB = 48  # and its checkpoint threshold then: at most the cap, or it spills
 
 
@@ -116,6 +118,19 @@ class DuckDBStore(Store):
             finally:
                 self._replace = False
         raise StoreError(f"store {self.path}: a batch of {len(records)} records could not be written")
+
+    def memory_warning(self, endpoints: int) -> str | None:
+        # The primary key's index (ART) must stay in memory for inserts and grows with the table:
+        # measured ~80 bytes per record with scan-ordered addresses (bench/RESULTS.md). The buffer cap
+        # does not bound it; a scan of many millions of endpoints outgrows any small machine.
+        if endpoints < INDEX_WARNING_ENDPOINTS:
+            return None
+        gigabytes = endpoints * INDEX_BYTES_PER_RECORD / 1e9
+        return (
+            f"the DuckDB store keeps an index of ~{INDEX_BYTES_PER_RECORD} bytes per endpoint in memory, "
+            f"~{gigabytes:.1f} GB for {endpoints:,} endpoints; for scans this large use a PostgreSQL "
+            "store (--store postgresql://...) or --no-store with --out (docs/operating.md)"
+        )
 
     def prepare_bulk_writes(self) -> None:
         # By default DuckDB may cache up to 80 % of RAM, and a scan's inserts stay in its buffer pool
