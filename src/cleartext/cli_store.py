@@ -230,10 +230,11 @@ def _import(st: Store, handle: BinaryIO, file: Path) -> tuple[str, int]:
         batch.append(record)
         count += 1
         if len(batch) >= IMPORT_BATCH:
-            st.write(scan_id, batch)
+            st.write(scan_id, batch, new=True)
             batch = []
     if count == 0:
         raise _BadLine(f"{file}: no records")
-    st.write(scan_id, batch)
+    st.write(scan_id, batch, new=True)
+    st.keep_last(scan_id)  # a file may name an endpoint twice (two runs concatenated): the last wins
     st.finish_scan(scan_id)  # counts by status, from what was stored
     return scan_id, count

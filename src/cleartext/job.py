@@ -341,7 +341,9 @@ def _open_store(
             scan_id = store.begin_scan({**opts.params, "seed": seed, "shard": f"{opts.shard}/{opts.shards}"})
         else:
             store.scan(scan_id)  # the resumed scan must be in this store
-        return store, StoreSink(store, scan_id), scan_id
+        # new=True: the engine emits each endpoint once, and what an earlier run of a resumed scan
+        # stored is replayed apart (_replay_into_store, idempotent).
+        return store, StoreSink(store, scan_id, new=True), scan_id
     except StoreError as exc:
         raise JobError(str(exc)) from None
 

@@ -233,9 +233,78 @@ def test_a_scan_writing_to_the_store_never_imports_pyarrow(tmp_path: Path) -> No
     assert out.stdout.strip() == "False"
 
 
-def test_the_duckdb_store_warns_before_a_scan_too_large_for_its_index(tmp_path: Path) -> None:
+def test_records_have_no_key_index_yet_each_endpoint_stays_once(tmp_path: Path) -> None:
+    """DuckDB's key index would sit in memory (~80 bytes per record); the store keeps the key itself."""
+    from cleartext.record import Status
+
+    with open_store(str(tmp_path / "nokey.duckdb")) as store:
+        assert store._query(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'records' "
+            "AND constraint_type = 'PRIMARY KEY'"
+        ) == [(0,)]
+        assert store.memory_warning(117_440_512) is None
+        scan_id = store.begin_scan({})
+        first = [make_record(f"10.6.0.{i}", 25, ("no-tls",)) for i in range(1, 6)]
+        store.write(scan_id, first, new=True)
+        later = [make_record("10.6.0.3", 25, status=Status.REFUSED), make_record("10.6.0.9", 25)]
+        store.write(scan_id, later)  # an idempotent write finds 10.6.0.3 and replaces it
+        assert store.count(scan_id) == 6
+        third = next(r for r in store.records(scan_id) if r.observation.address == "10.6.0.3")
+        assert third.observation.status is Status.REFUSED
+        other = store.begin_scan({})  # the same endpoint in another scan is another record
+        store.write(other, later)
+        assert store.count(scan_id) == 6 and store.count(other) == 2
+
+
+def test_keep_last_leaves_the_last_record_of_an_endpoint_written_twice_as_new(tmp_path: Path) -> None:
+    """What an import relies on when a file names an endpoint twice, in two different batches."""
+    from cleartext.record import Status
+
+    with open_store(str(tmp_path / "last.duckdb")) as store:
+        scan_id = store.begin_scan({})
+        first = [make_record("10.5.0.1", 25, ("no-tls",)), make_record("10.5.0.2", 25)]
+        store.write(scan_id, first, new=True)
+        store.write(scan_id, [make_record("10.5.0.1", 25, status=Status.REFUSED)], new=True)
+        assert store.count(scan_id) == 3  # the caller broke its word: both are there
+        store.keep_last(scan_id)
+        assert store.count(scan_id) == 2
+        kept = next(r for r in store.records(scan_id) if r.observation.address == "10.5.0.1")
+        assert kept.observation.status is Status.REFUSED
+
+
+def test_an_import_naming_an_endpoint_in_two_batches_keeps_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from cleartext import cli_store
+    from cleartext.record import Status
+
+    monkeypatch.setattr(cli_store, "IMPORT_BATCH", 2)
+    lines = [
+        make_record("10.4.0.1", 25, ("no-tls",)),
+        make_record("10.4.0.2", 25),
+        make_record("10.4.0.3", 25),
+        make_record("10.4.0.1", 25, status=Status.REFUSED),  # in the second batch
+    ]
+    data = io.BytesIO(b"".join(r.to_json().encode() + b"\n" for r in lines))
+    with open_store(str(tmp_path / "imp.duckdb")) as store:
+        scan_id, count = cli_store._import(store, data, Path("scan.jsonl"))
+        assert count == 4 and store.count(scan_id) == 3
+        kept = next(r for r in store.records(scan_id) if r.observation.address == "10.4.0.1")
+        assert kept.observation.status is Status.REFUSED
+        assert store.scan(scan_id).counts == {"success": 2, "refused": 1}
+
+
+def test_an_old_store_with_a_key_index_is_warned_about_before_a_large_scan(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "w.duckdb")) as store:
+        store._conn.execute("ALTER TABLE records ADD PRIMARY KEY (scan_id, address, port)")
         assert store.memory_warning(1_000_000) is None
         warning = store.memory_warning(117_440_512)
         assert warning is not None and "\n" not in warning
         assert "9.4 GB" in warning and "117,440,512 endpoints" in warning and "postgresql://" in warning
+        scan_id = store.begin_scan({})  # and it still works as it did
+        batch = [make_record("10.3.0.1", 25), make_record("10.3.0.2", 25)]
+        store.write(scan_id, batch, new=True)
+        store.write(scan_id, batch)
+        assert store.count(scan_id) == 2

@@ -62,7 +62,10 @@ COLUMNS: tuple[str, ...] = (
 KEY_COLUMNS = ("scan_id", "address", "port")
 
 # {text}, {json}, {float} are filled in per backend (DuckDB: VARCHAR/VARCHAR/DOUBLE; PostgreSQL:
-# TEXT/json/DOUBLE PRECISION). Both accept the rest as written.
+# TEXT/json/DOUBLE PRECISION). Both accept the rest as written. {records_key}: PostgreSQL keys records
+# by (scan_id, address, port); DuckDB does not, because its index must live in memory (~80 bytes per
+# record: ~9 GB for a /8 on seven ports) and DuckDBStore keeps the key unique itself (see write()).
+RECORDS_KEY = ",\n    PRIMARY KEY (scan_id, address, port)"
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     key {text} PRIMARY KEY,
@@ -92,8 +95,7 @@ CREATE TABLE IF NOT EXISTS records (
     cleartext_login BOOLEAN NOT NULL,
     started_at TIMESTAMPTZ,
     total_ms {float},
-    record {json} NOT NULL,
-    PRIMARY KEY (scan_id, address, port)
+    record {json} NOT NULL{records_key}
 );
 """
 
@@ -385,7 +387,7 @@ class Store(ABC):
         """A transaction; nested ones join the outer one (or are savepoints)."""
 
     @abstractmethod
-    def _write_columns(self, cols: dict[str, list[Any]]) -> None:
+    def _write_columns(self, scan_id: str, cols: dict[str, list[Any]], *, new: bool) -> None:
         """Upsert one deduplicated columnar batch into `records`, inside the current transaction."""
 
     @abstractmethod
@@ -553,11 +555,13 @@ class Store(ABC):
 
     # -- records -----------------------------------------------------------------------------------
 
-    def write(self, scan_id: str, records: Sequence[Record]) -> int:
+    def write(self, scan_id: str, records: Sequence[Record], *, new: bool = False) -> int:
         """Store a batch of records for a scan, in one columnar insert; returns the endpoints written.
 
         Idempotent per (scan_id, address, port): an endpoint written again replaces its earlier record,
-        so a redelivered shard leaves every endpoint once.
+        so a redelivered shard leaves every endpoint once. ``new=True`` is the caller's word that no
+        endpoint of the batch is stored for this scan yet (a scan's sink: the engine emits each endpoint
+        once), which spares a store without a key index the search for earlier records.
         """
         if not records:
             return 0
@@ -569,8 +573,13 @@ class Store(ABC):
         cols = typed_columns(scan_id, records)
         with self._lock, self._transaction():
             self._require(scan_id)
-            self._write_columns(cols)
+            self._write_columns(scan_id, cols, new=new)
         return len(cols["scan_id"])
+
+    def keep_last(self, scan_id: str) -> None:
+        """After writes with ``new=True`` that may have named an endpoint twice (an imported file), keep
+        only the last record of each endpoint. Nothing to do where a key index enforces it."""
+        return None
 
     def records(self, scan_id: str, *, batch_rows: int = 2000) -> Iterator[Record]:
         """Every record of a scan, streamed (never all in memory), in storage order (not sorted)."""

@@ -1,9 +1,13 @@
 """The embedded store: one DuckDB file, written by one process at a time.
 
 DuckDB is a column store: a batch goes in as one list per column (``unnest`` of list parameters), in one
-``INSERT ... SELECT``, hundreds of times faster than ``executemany`` row by row. The primary key
-(scan_id, address, port) makes the write idempotent, as the sink relies on: a batch that meets an
-endpoint already stored is written again with ``INSERT OR REPLACE``.
+``INSERT ... SELECT``, hundreds of times faster than ``executemany`` row by row.
+
+The records table has no primary key here. DuckDB keeps a key's index (ART) in memory, ~80 bytes per
+record, and a scan's store then grew without bound (a /8 on seven ports: ~9 GB). Instead the store keeps
+(scan_id, address, port) unique itself: a write deletes the batch's endpoints already stored for the
+scan before inserting, and the writers that vouch for new endpoints (a scan's sink; an import, which
+ends with keep_last()) skip that search. Stores made before this keep their key, and work as they did.
 
 DuckDB locks the file for the writing process; another process opening it gets a one-line StoreError
 naming the holder, not a hang.
@@ -29,10 +33,6 @@ _UNNEST = ", ".join(f"unnest(${number}) AS {name}" for number, name in enumerate
 _MAGIC_OFFSET, _MAGIC = 8, b"DUCK"  # the main header: an 8-byte checksum, then the magic
 
 
-class _KeyTaken(Exception):
-    """A plain INSERT met an endpoint already stored: write() retries the batch with INSERT OR REPLACE."""
-
-
 def _out_of_memory(exc: StoreError) -> bool:
     # DuckDB says so in an INSERT ("Out of Memory Error: ..."); a COMMIT that must flush says only
     # "Failed to commit: failed to pin block of size ... (7.4 MiB/7.6 MiB used)" or "... could not
@@ -52,14 +52,19 @@ def _is_duckdb_file(file: Path) -> bool:
 
 BULK_WRITE_MEMORY_MB = 48  # DuckDB's buffer pool while a scan writes (prepare_bulk_writes)
 INDEX_BYTES_PER_RECORD = 80  # the primary key's in-memory index, per stored endpoint (memory_warning)
-INDEX_WARNING_ENDPOINTS = 2_000_000  # from here on the index alone exceeds ~160 MB
+INDEX_WARNING_ENDPOINTS = 2_000_000  # from here on an old store's index alone exceeds ~160 MB
 BULK_WRITE_CHECKPOINT_MB = 48  # and its checkpoint threshold then: at most the cap, or it spills
 
 
 class DuckDBStore(Store):
     """A store in one DuckDB file (or ``:memory:``)."""
 
-    _types: ClassVar[dict[str, str]] = {"text": "VARCHAR", "json": "VARCHAR", "float": "DOUBLE"}
+    _types: ClassVar[dict[str, str]] = {
+        "text": "VARCHAR",
+        "json": "VARCHAR",
+        "float": "DOUBLE",
+        "records_key": "",  # no index in memory: write() keeps the key unique (module docstring)
+    }
 
     def __init__(self, path: str, *, create: bool = True) -> None:
         super().__init__()
@@ -67,7 +72,6 @@ class DuckDBStore(Store):
         self.path = path
         self._depth = 0
         self._bulk_memory_mb: int | None = None  # DuckDB's memory cap while a scan writes (see write())
-        self._replace = False  # the batch being written meets stored endpoints: INSERT OR REPLACE
         if path != ":memory:":
             file = Path(path)
             if file.is_dir():
@@ -95,42 +99,50 @@ class DuckDBStore(Store):
             self._conn.close()
             raise
 
-    def write(self, scan_id: str, records: Sequence[Record]) -> int:
-        # Two ways a batch is written again after its transaction was rolled back (the write is
-        # idempotent): with INSERT OR REPLACE when one of its endpoints is already stored (a resumed or
-        # redelivered batch; rare, so the common case stays a plain INSERT), and, under the bulk-write
-        # cap, with twice the memory when unusually large records need more than the cap allows,
-        # rather than end a long scan over it.
-        # Inside a caller's transaction nothing can be retried (a failed statement aborts it all): replace.
-        replace = self._depth > 0
-        for _ in range(8):
-            self._replace = replace
+    def write(self, scan_id: str, records: Sequence[Record], *, new: bool = False) -> int:
+        # Under the bulk-write cap, a batch of unusually large records may need more memory than the
+        # cap allows: give DuckDB twice as much and write the batch again (the write is idempotent and
+        # was rolled back), rather than end a long scan over it.
+        for _ in range(6):
             try:
-                return super().write(scan_id, records)
-            except _KeyTaken:
-                replace = True
+                return super().write(scan_id, records, new=new)
             except StoreError as exc:
                 if self._bulk_memory_mb is None or not _out_of_memory(exc):
                     raise
                 self._bulk_memory_mb *= 2
                 with self._errors():
                     self._conn.execute(f"SET memory_limit = '{self._bulk_memory_mb}MB'")
-            finally:
-                self._replace = False
-        raise StoreError(f"store {self.path}: a batch of {len(records)} records could not be written")
+        return super().write(scan_id, records, new=new)
+
+    def keep_last(self, scan_id: str) -> None:
+        # One pass over the scan's rows, in DuckDB (it spills to disk if it must); rowids grow with
+        # every append, so the highest is the last written.
+        with self._lock, self._transaction():
+            self._execute(
+                "DELETE FROM records WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() OVER "
+                "(PARTITION BY address, port ORDER BY rowid DESC) AS n FROM records WHERE scan_id = ?) "
+                "WHERE n > 1)",
+                (scan_id,),
+            )
 
     def memory_warning(self, endpoints: int) -> str | None:
-        # The primary key's index (ART) must stay in memory for inserts and grows with the table:
-        # measured ~80 bytes per record with scan-ordered addresses (bench/RESULTS.md). The buffer cap
-        # does not bound it; a scan of many millions of endpoints outgrows any small machine.
-        if endpoints < INDEX_WARNING_ENDPOINTS:
+        # Only a store made before records lost their primary key: its index (ART) must stay in memory
+        # for inserts, ~80 bytes per record (bench/RESULTS.md), and no buffer cap bounds it.
+        if endpoints < INDEX_WARNING_ENDPOINTS or not self._keyed():
             return None
         gigabytes = endpoints * INDEX_BYTES_PER_RECORD / 1e9
         return (
-            f"the DuckDB store keeps an index of ~{INDEX_BYTES_PER_RECORD} bytes per endpoint in memory, "
-            f"~{gigabytes:.1f} GB for {endpoints:,} endpoints; for scans this large use a PostgreSQL "
-            "store (--store postgresql://...) or --no-store with --out (docs/operating.md)"
+            f"this DuckDB store (made by an earlier cleartext) keeps an index of ~{INDEX_BYTES_PER_RECORD} "
+            f"bytes per endpoint in memory, ~{gigabytes:.1f} GB for {endpoints:,} endpoints; scan into a "
+            "new store file, a PostgreSQL store (--store postgresql://...) or --no-store with --out"
         )
+
+    def _keyed(self) -> bool:
+        rows = self._query(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'records' "
+            "AND constraint_type = 'PRIMARY KEY'"
+        )
+        return bool(rows and rows[0][0])
 
     def prepare_bulk_writes(self) -> None:
         # By default DuckDB may cache up to 80 % of RAM, and a scan's inserts stay in its buffer pool
@@ -193,20 +205,21 @@ class DuckDBStore(Store):
                 self._conn.execute("ROLLBACK")
             raise
 
-    def _write_columns(self, cols: dict[str, list[Any]]) -> None:
+    def _write_columns(self, scan_id: str, cols: dict[str, list[Any]], *, new: bool) -> None:
         # Python lists go straight in as list parameters, zipped back into rows by unnest(): no Arrow
-        # table, so a scan never imports pyarrow (~25 MB of its peak RSS), and a plain INSERT from them
-        # costs what the Arrow path did (~11 us per record). INSERT OR REPLACE from unnest() is 3-4x
-        # slower, so it is kept for the batches that need it (write() retries with it).
-        verb = "INSERT OR REPLACE" if self._replace else "INSERT"
-        params = [cols[name] for name in COLUMNS]
+        # table, so a scan never imports pyarrow (~25 MB of its peak RSS), and the INSERT costs what the
+        # Arrow path did (~11 us per record with a key, ~6 without).
         with self._errors():
-            try:
-                self._conn.execute(f"{verb} INTO records ({_NAMES}) SELECT {_UNNEST}", params)
-            except duckdb.ConstraintException:
-                if self._replace:
-                    raise
-                raise _KeyTaken from None
+            if not new:
+                # Without an index this reads the scan's own rows (zone maps skip other scans): 2,000
+                # endpoints against 2 M stored took 88 ms. Scans and imports vouch for new endpoints.
+                self._conn.execute(
+                    "DELETE FROM records USING (SELECT unnest($2) AS address, unnest($3) AS port) AS batch "
+                    "WHERE records.scan_id = $1 AND records.address = batch.address "
+                    "AND records.port = batch.port",
+                    [scan_id, cols["address"], cols["port"]],
+                )
+            self._conn.execute(f"INSERT INTO records ({_NAMES}) SELECT {_UNNEST}", [cols[n] for n in COLUMNS])
 
     def _stream(self, sql: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
         # A cursor is a connection of its own: the stream survives writes on the main one. Without an

@@ -18,7 +18,15 @@ import psycopg
 import pyarrow as pa
 from psycopg.conninfo import conninfo_to_dict
 
-from cleartext.store.base import COLUMNS, KEY_COLUMNS, Store, StoreError, arrow_schema, one_line
+from cleartext.store.base import (
+    COLUMNS,
+    KEY_COLUMNS,
+    RECORDS_KEY,
+    Store,
+    StoreError,
+    arrow_schema,
+    one_line,
+)
 
 _BATCH_TABLE = "_cleartext_batch"
 _SCHEMA_LOCK = 0x636C656172746578  # "cleartex": serialises concurrent schema creation
@@ -34,7 +42,12 @@ def redact(url: str) -> str:
 class PostgresStore(Store):
     """A store in a PostgreSQL database named by a ``postgresql://`` URL."""
 
-    _types: ClassVar[dict[str, str]] = {"text": "TEXT", "json": "json", "float": "DOUBLE PRECISION"}
+    _types: ClassVar[dict[str, str]] = {
+        "text": "TEXT",
+        "json": "json",
+        "float": "DOUBLE PRECISION",
+        "records_key": RECORDS_KEY,  # the B-tree lives on the server's disk, and ON CONFLICT needs it
+    }
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -84,7 +97,8 @@ class PostgresStore(Store):
         with self._errors(), self._conn.transaction():
             yield
 
-    def _write_columns(self, cols: dict[str, list[Any]]) -> None:
+    def _write_columns(self, scan_id: str, cols: dict[str, list[Any]], *, new: bool) -> None:
+        # `new` changes nothing here: ON CONFLICT costs one index probe per row either way.
         names = ", ".join(COLUMNS)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in KEY_COLUMNS)
         with self._errors():

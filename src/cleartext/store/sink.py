@@ -27,7 +27,9 @@ class StoreSink:
     # 2000, not more: a batch is held three times over while it is written (the records, their typed
     # columns and JSON, DuckDB's insert). 150,000 full-dialog records (2.5 KB of JSON each) peaked at
     # 298 MB with batches of 5000 and 204-207 MB with 2000, for 1-3 % more CPU (bench/RESULTS.md).
-    def __init__(self, store: Store, scan_id: str, batch_size: int = 2000, max_delay: float = 2.0) -> None:
+    def __init__(
+        self, store: Store, scan_id: str, batch_size: int = 2000, max_delay: float = 2.0, *, new: bool = False
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if max_delay < 0:
@@ -36,6 +38,7 @@ class StoreSink:
         store.prepare_bulk_writes()
         self.scan_id = scan_id
         self.batch_size = batch_size
+        self.new = new  # the caller's word: no endpoint it sends is stored for this scan yet (Store.write)
         self.max_delay = max_delay
         self.written = 0  # endpoints written so far (a record repeated within a batch counts once)
         self._buffer: list[Record] = []
@@ -73,7 +76,7 @@ class StoreSink:
         # On failure the buffer is kept: the error propagates, and a later flush() or close() may retry.
         if not self._buffer:
             return
-        self.written += self.store.write(self.scan_id, self._buffer)
+        self.written += self.store.write(self.scan_id, self._buffer, new=self.new)
         self._buffer = []
 
     def _raise_pending(self) -> None:
