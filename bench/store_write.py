@@ -66,7 +66,7 @@ def synthetic(count: int) -> Iterator[Record]:
 def measure(url: str, count: int, batch_size: int) -> dict[str, float]:
     store = open_store(url)
     scan_id = store.begin_scan({"bench": "store_write", "records": count})
-    sink = StoreSink(store, scan_id, batch_size=batch_size, max_delay=2.0)
+    sink = StoreSink(store, scan_id, batch_size=batch_size, max_delay=2.0, new=True)  # as a scan's sink
     in_sink = 0.0
     cpu_started = time.process_time()
     started = time.perf_counter()
