@@ -268,25 +268,17 @@ async def run_job(
             counts = await engine.run(stop)
     except BrokenPipeError:
         raise
-    except WorkerError as exc:
+    except (WorkerError, StoreError, OSError) as exc:
+        # A dead worker; a batch the store refused (a full disk, no memory: rolled back, and the output
+        # holds its records for --resume to write); an output that cannot be written.
         save_state()
+        cause = (
+            f"cannot write {opts.out or 'the output'}: {exc.strerror or exc}"
+            if isinstance(exc, OSError)
+            else str(exc)
+        )
         raise JobAborted(
-            f"{exc}; {sum(engine.counts.values())} endpoints were kept"
-            + ("; --resume continues" if opts.out else "")
-        ) from None
-    except StoreError as exc:
-        # A batch the store refused (a full disk, no memory) was rolled back: the output holds its
-        # records, and --resume writes them into the store from there.
-        save_state()
-        raise JobAborted(
-            f"{exc}; {sum(engine.counts.values())} endpoints were kept"
-            + ("; --resume continues" if opts.out else "")
-        ) from None
-    except OSError as exc:
-        save_state()
-        raise JobAborted(
-            f"cannot write {opts.out or 'the output'}: {exc.strerror or exc}; "
-            f"{sum(engine.counts.values())} endpoints were kept"
+            f"{cause}; {sum(engine.counts.values())} endpoints were kept"
             + ("; --resume continues" if opts.out else "")
         ) from None
     finally:
