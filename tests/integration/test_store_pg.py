@@ -19,7 +19,12 @@ import pytest
 from cleartext.store import StoreError, open_store
 from tests.conftest import run_cli
 from tests.pg import PostgresServer, free_port, postgres_server
-from tests.store_contract import StoreContract, make_record, sample_records
+from tests.store_contract import (
+    StoreContract,
+    assert_sink_writes_without_pyarrow,
+    make_record,
+    sample_records,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +37,10 @@ class TestPostgresContract(StoreContract):
     @pytest.fixture
     def store_url(self, pg: PostgresServer) -> str:
         return pg.create_database()
+
+
+def test_a_scan_writing_to_postgresql_never_imports_pyarrow(pg: PostgresServer) -> None:
+    assert_sink_writes_without_pyarrow(pg.create_database())
 
 
 def test_typed_columns_are_sql_types(pg: PostgresServer) -> None:

@@ -13,7 +13,7 @@ from cleartext.record import Record, record_from_dict
 from cleartext.store import StoreError, default_store_url, open_store
 from cleartext.store.base import check_record
 from cleartext.store.export import csv_cell, escape_formula
-from tests.store_contract import StoreContract, make_record
+from tests.store_contract import StoreContract, assert_sink_writes_without_pyarrow, make_record
 
 
 class TestDuckDBContract(StoreContract):
@@ -211,26 +211,7 @@ def test_a_batch_without_any_optional_value_round_trips(tmp_path: Path) -> None:
 
 def test_a_scan_writing_to_the_store_never_imports_pyarrow(tmp_path: Path) -> None:
     """pyarrow costs ~25 MB of a scan's peak RSS; only reading (exports, streams) may import it."""
-    code = textwrap.dedent(
-        f"""
-        import sys
-        from cleartext.record import Observation, Protocol, Record, Status, TLSMode
-        from cleartext.store import StoreSink, open_store
-        store = open_store({str(tmp_path / "noarrow.duckdb")!r})
-        scan_id = store.begin_scan({{}})
-        sink = StoreSink(store, scan_id, batch_size=2)
-        for i in range(5):
-            sink(Record(observation=Observation(address=f"10.7.0.{{i}}", port=25, protocol=Protocol.SMTP,
-                tls_mode=TLSMode.STARTTLS, status=Status.REFUSED, started_at="2026-11-28T08:00:00Z")))
-        sink.close()
-        store.finish_scan(scan_id)
-        assert store.count(scan_id) == 5
-        print("pyarrow" in sys.modules)
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    assert_sink_writes_without_pyarrow(str(tmp_path / "noarrow.duckdb"))
 
 
 def test_records_have_no_key_index_yet_each_endpoint_stays_once(tmp_path: Path) -> None:

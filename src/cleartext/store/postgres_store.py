@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg
-import pyarrow as pa
 from psycopg.conninfo import conninfo_to_dict
 
 from cleartext.store.base import (
@@ -27,6 +26,9 @@ from cleartext.store.base import (
     arrow_schema,
     one_line,
 )
+
+if TYPE_CHECKING:  # pyarrow only for reading (exports, streams): a scan that writes never imports it
+    import pyarrow as pa
 
 _BATCH_TABLE = "_cleartext_batch"
 _SCHEMA_LOCK = 0x636C656172746578  # "cleartex": serialises concurrent schema creation
@@ -128,6 +130,8 @@ class PostgresStore(Store):
     def _batches(
         self, conn: psycopg.Connection[Any], sql: str, params: Sequence[Any], batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
         schema = arrow_schema()
         try:
             with self._errors(), conn.cursor(name="cleartext_stream") as cur:
