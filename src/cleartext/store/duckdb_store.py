@@ -51,9 +51,9 @@ def _is_duckdb_file(file: Path) -> bool:
 
 
 BULK_WRITE_MEMORY_MB = 48  # DuckDB's buffer pool while a scan writes (prepare_bulk_writes)
-INDEX_BYTES_PER_RECORD = 80  # the primary key's in-memory index, per stored endpoint (memory_warning)
-INDEX_WARNING_ENDPOINTS = 2_000_000  # from here on an old store's index alone exceeds ~160 MB
 BULK_WRITE_CHECKPOINT_MB = 48  # and its checkpoint threshold then: at most the cap, or it spills
+INDEX_BYTES_PER_RECORD = 80  # an old store's primary-key index, per stored endpoint (memory_warning)
+INDEX_WARNING_ENDPOINTS = 2_000_000  # from here on that index alone exceeds ~160 MB
 
 
 class DuckDBStore(Store):
