@@ -170,9 +170,10 @@ async def run_job(
     except ValueError as exc:
         raise JobError(str(exc)) from None
     gate = Gate(exclusions, opts.rate, opts.per_host)
+    remaining = max(0, plan.shard_size - _done_count(tracker, plan))
     store, sink, scan_id = _open_store(opts, scan_id, seed)
     if store is not None:
-        caution = store.memory_warning(max(0, plan.shard_size - len(done_above)))
+        caution = store.memory_warning(remaining)
         if caution is not None:
             warn(caution)
     if opts.resume and store is not None and scan_id is not None:
@@ -236,7 +237,6 @@ async def run_job(
                 # scan it twice): the scan stops at the next one.
                 store_failure = exc
 
-    remaining = max(0, plan.shard_size - _done_count(tracker, plan))
     # A bar on a terminal, JSON lines elsewhere; --no-progress: neither.
     progress = ScanProgress(remaining, interval=opts.progress_interval, enabled=opts.progress is not False)
     stop = asyncio.Event()

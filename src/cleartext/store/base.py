@@ -388,7 +388,8 @@ class Store(ABC):
 
     @abstractmethod
     def _write_columns(self, scan_id: str, cols: dict[str, list[Any]], *, new: bool) -> None:
-        """Upsert one deduplicated columnar batch into `records`, inside the current transaction."""
+        """Write one deduplicated columnar batch into `records`, inside the current transaction,
+        replacing the scan's stored records of its endpoints (``new``: the caller says there are none)."""
 
     @abstractmethod
     def _stream(self, sql: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
