@@ -188,14 +188,20 @@ class _Wire(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def read(self) -> bytes:
-        """Everything that has arrived, waiting if nothing has; b"" at the end of the stream."""
+    async def read(self, deadline: float) -> bytes:
+        """Everything that has arrived, waiting if nothing has; b"" at the end of the stream.
+
+        TimeoutError once the loop's clock passes ``deadline``. One timer per wait, not an
+        ``asyncio.timeout`` scope per step: those scopes cost ~5 % of a scan's CPU.
+        """
         if not self.buffer and not self.eof:
             self.waiter = waiter = self.loop.create_future()
+            timer = self.loop.call_at(deadline, _expire, waiter)
             try:
                 await waiter
             finally:
                 self.waiter = None
+                timer.cancel()
         if self.buffer:
             data = bytes(self.buffer)
             self.buffer.clear()
@@ -206,6 +212,11 @@ class _Wire(asyncio.Protocol):
         if self.error is not None:
             raise self.error
         return b""
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class _Connection:
@@ -240,26 +251,28 @@ class _Connection:
             raise ConnectionResetError("the connection is closed")
         self.transport.write(data)
 
-    async def read_some(self) -> bytes:
-        data = await self.wire.read()
+    def deadline(self, timeout: float) -> float:
+        return self.wire.loop.time() + timeout
+
+    async def read_some(self, deadline: float) -> bytes:
+        data = await self.wire.read(deadline)
         self.budget.take(len(data))
         return data
 
-    async def reply(self, client: MailClient, step: str) -> Reply:
+    async def reply(self, client: MailClient, step: str, timeout: float | None = None) -> Reply:
+        timeout = self.settings.read_timeout if timeout is None else timeout
+        deadline = self.deadline(timeout)  # for the whole reply, however many reads it takes
         try:
-            async with asyncio.timeout(self.settings.read_timeout):
-                while True:
-                    reply = client.next_reply()
-                    if reply is not None:
-                        return reply
-                    data = await self.read_some()
-                    if not data:
-                        raise _Stop(Status.CLOSED, f"server closed the connection while we awaited {step}")
-                    client.receive_data(data)
+            while True:
+                reply = client.next_reply()
+                if reply is not None:
+                    return reply
+                data = await self.read_some(deadline)
+                if not data:
+                    raise _Stop(Status.CLOSED, f"server closed the connection while we awaited {step}")
+                client.receive_data(data)
         except TimeoutError:
-            raise _Stop(
-                Status.READ_TIMEOUT, f"timed out after {self.settings.read_timeout:g} s awaiting {step}"
-            ) from None
+            raise _Stop(Status.READ_TIMEOUT, f"timed out after {timeout:g} s awaiting {step}") from None
         except (LimitExceeded, ProtocolViolation) as exc:
             raise _Stop(Status.PROTOCOL_ERROR, f"{step}: {exc}") from None
         except (ConnectionResetError, BrokenPipeError) as exc:
@@ -319,9 +332,8 @@ class _Connection:
         """Say goodbye politely, briefly; whatever happens, the connection closes."""
         try:
             self.write(client.quit_command())
-            async with asyncio.timeout(min(1.0, self.settings.read_timeout)):
-                await self.reply(client, "the reply to QUIT")
-        except (_Stop, TimeoutError, OSError, RuntimeError):
+            await self.reply(client, "the reply to QUIT", timeout=min(1.0, self.settings.read_timeout))
+        except (_Stop, OSError, RuntimeError):
             pass
 
     async def close(self) -> None:
@@ -595,12 +607,12 @@ class _Endpoint:
                 if pending:
                     flight.feed(pending)
             conn.write(hello)
-            async with asyncio.timeout(self.settings.read_timeout):
-                while flight.result is None:
-                    data = await conn.read_some()
-                    if not data:
-                        return flight.eof()
-                    flight.feed(data)
+            deadline = conn.deadline(self.settings.read_timeout)
+            while flight.result is None:
+                data = await conn.read_some(deadline)
+                if not data:
+                    return flight.eof()
+                flight.feed(data)
             return flight.result
         except TimeoutError:
             return None
