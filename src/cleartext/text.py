@@ -14,6 +14,8 @@ def sanitize(data: bytes | str, limit: int = MAX_TEXT) -> str:
     """Decode server bytes and make them printable: control characters escaped, length bounded."""
     if isinstance(data, bytes):
         data = data[: limit * 4].decode("utf-8", errors="replace")
+    if len(data) <= limit and data.isprintable() and "\\" not in data:
+        return data  # the common case, checked in C: nothing to escape, nothing to cut
     out: list[str] = []
     size = 0
     for ch in data:

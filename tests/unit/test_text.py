@@ -13,6 +13,9 @@ def test_controls_escaped_and_bounded() -> None:
     assert sanitize("a" * 5000, 10) == "a" * 10 + "…"
     assert sanitize(b"\xff\xfe") == "\ufffd\ufffd"
     assert sanitize("right\u202eto-left") == "right\\u202eto-left"
+    assert sanitize("a\\b") == "a\\\\b"  # printable, but a backslash could forge an escape
+    assert sanitize("x" * 10, 10) == "x" * 10  # exactly at the bound: kept whole
+    assert sanitize("220 mail.example.com ESMTP") == "220 mail.example.com ESMTP"
 
 
 @given(st.one_of(st.binary(max_size=3000), st.text(max_size=3000)), st.integers(min_value=1, max_value=500))
