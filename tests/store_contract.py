@@ -214,6 +214,20 @@ class StoreContract:
         (only,) = store.records(scan_id)
         assert [f.code for f in only.findings] == ["legacy-tls"]
 
+    def test_write_with_the_callers_json(self, store: Store) -> None:
+        # A scan encodes each record once, for its output and the store; the row is that JSON.
+        scan_id = store.begin_scan({})
+        batch = [
+            make_record("192.0.2.1", 25, ("no-tls",)),
+            make_record("192.0.2.2", 25),
+            make_record("192.0.2.1", 25, ("legacy-tls",)),  # the same endpoint again: the last wins
+        ]
+        lines = [record.to_json() for record in batch]
+        assert store.write(scan_id, batch, lines=lines) == 2
+        assert by_endpoint(list(store.records(scan_id))) == by_endpoint(batch[1:])
+        with pytest.raises(ValueError, match="one to one"):
+            store.write(scan_id, batch, lines=lines[:2])
+
     def test_same_endpoint_in_two_scans(self, store: Store) -> None:
         a = store.begin_scan({})
         b = store.begin_scan({})

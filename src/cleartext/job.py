@@ -85,8 +85,9 @@ class _Output:
         self.handle: TextIO = sys.stdout if path is None else path.open("a", encoding="utf-8")
         self.offset = self.handle.tell() if path is not None else 0
 
-    def write(self, record: Record) -> None:
-        self.handle.write(record.to_json() + "\n")
+    def write(self, line: str) -> None:
+        """One record's ``to_json()``."""
+        self.handle.write(line + "\n")
         self.handle.flush()
         if self.path is not None:
             self.offset = self.handle.tell()
@@ -226,12 +227,13 @@ async def run_job(
         nonlocal emitted, store_failure
         if store_failure is not None:
             raise store_failure  # before this record reaches the output: it stays to be done
-        output.write(record)
+        line = record.to_json()  # once, for the output and the store
+        output.write(line)
         if sink is not None:
             in_flight_to_store.append((emitted, output.offset))
             emitted += 1
             try:
-                sink(record)
+                sink(record, line)
             except StoreError as exc:
                 # This record is in the output already, so it must count as done (or --resume would
                 # scan it twice): the scan stops at the next one.

