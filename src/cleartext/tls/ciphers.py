@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from types import MappingProxyType
 
 __all__ = [
@@ -400,6 +401,7 @@ def is_tls13(code: int) -> bool:
     return suite is not None and suite.tls13
 
 
+@cache  # a handful of classes; asked on every endpoint with legacy TLS
 def suites_in_class(cls: WeakClass | str) -> tuple[int, ...]:
     """Offerable suites in weak class ``cls``, in preference order, for a class probe.
 
