@@ -202,6 +202,9 @@ class _Wire(asyncio.Protocol):
             finally:
                 self.waiter = None
                 timer.cancel()
+                # A timed-out waiter holds its TimeoutError, whose traceback holds this frame: without
+                # this, each timeout would be a reference cycle that only the cyclic collector frees.
+                del waiter
         if self.buffer:
             data = bytes(self.buffer)
             self.buffer.clear()
@@ -210,7 +213,9 @@ class _Wire(asyncio.Protocol):
                 self.transport.resume_reading()
             return data
         if self.error is not None:
-            raise self.error
+            # A copy: the stored error, once raised here, would hold this frame and so this _Wire, and
+            # keep the connection alive in a cycle (gc.garbage showed one per reset connection).
+            raise copy.copy(self.error)
         return b""
 
 
@@ -304,26 +309,28 @@ class _Connection:
                 server_hostname=server_hostname,
                 ssl_handshake_timeout=self.settings.read_timeout,
             )
-        except TimeoutError:
-            raise _Stop(
-                Status.READ_TIMEOUT, f"TLS handshake not finished within {self.settings.read_timeout:g} s"
-            ) from None
-        except ssl.SSLError as exc:
-            raise _Stop(Status.TLS_ERROR, f"TLS handshake failed: {exc.reason or exc}") from None
-        except ConnectionAbortedError as exc:
-            # asyncio reports its own ssl_handshake_timeout this way: silence, not a broken TLS stack.
-            if "taking longer than" in str(exc):
-                raise _Stop(
-                    Status.READ_TIMEOUT, f"TLS handshake not finished within {self.settings.read_timeout:g} s"
-                ) from None
-            raise _Stop(Status.TLS_ERROR, f"connection lost during the TLS handshake: {exc}") from None
-        except (ConnectionError, OSError, EOFError, RuntimeError) as exc:
-            raise _Stop(Status.TLS_ERROR, f"connection lost during the TLS handshake: {exc}") from None
+        except (ConnectionError, OSError, EOFError, RuntimeError, ssl.SSLError) as exc:
+            # The loop's handshake waiter holds this exception and its traceback holds the waiter: a
+            # reference cycle per failed handshake, keeping the connection's buffers until the cyclic
+            # collector runs. Dropping the traceback breaks it.
+            exc.__traceback__ = None
+            raise self._handshake_failed(exc) from None
         if transport is None:  # pragma: no cover - the loop closed under us
             raise _Stop(Status.TLS_ERROR, "connection lost during the TLS handshake")
         self.transport = transport  # type: ignore[assignment]
         self.wire.transport = transport  # type: ignore[assignment]
         self.wire.paused = False
+
+    def _handshake_failed(self, exc: BaseException) -> _Stop:
+        timeout = self.settings.read_timeout
+        if isinstance(exc, TimeoutError):
+            return _Stop(Status.READ_TIMEOUT, f"TLS handshake not finished within {timeout:g} s")
+        if isinstance(exc, ssl.SSLError):
+            return _Stop(Status.TLS_ERROR, f"TLS handshake failed: {exc.reason or exc}")
+        if isinstance(exc, ConnectionAbortedError) and "taking longer than" in str(exc):
+            # asyncio reports its own ssl_handshake_timeout this way: silence, not a broken TLS stack.
+            return _Stop(Status.READ_TIMEOUT, f"TLS handshake not finished within {timeout:g} s")
+        return _Stop(Status.TLS_ERROR, f"connection lost during the TLS handshake: {exc}")
 
     def ssl_object(self) -> ssl.SSLObject | None:
         return self.transport.get_extra_info("ssl_object")  # type: ignore[no-any-return]
