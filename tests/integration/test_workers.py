@@ -107,6 +107,16 @@ def stored(store: Path) -> tuple[int, list[tuple[str, int]], bool]:
         st.close()
 
 
+def resume_to_the_end(args: list[str], out: Path, store: Path, total: int) -> Counter[tuple[str, int]]:
+    """``cleartext <args> --resume``; then the output holds all ``total`` endpoints, each exactly once."""
+    result = run_cli(*args, "--resume", *FAST, env={"CLEARTEXT_STORE": str(store)})
+    assert result.returncode == 0, result.stderr
+    counts = endpoints(parse_records(out.read_text()))
+    assert len(counts) == total, "nothing lost"
+    assert max(counts.values()) == 1, "nothing twice"
+    return counts
+
+
 # --- the same verdicts, every endpoint once ---------------------------------------------------------------
 
 
@@ -196,11 +206,7 @@ def test_sigkill_of_the_parent_takes_the_workers_and_resume_is_exact(tmp_path: P
     assert wait_dead(workers, 5) == [], "a worker outlived its parent"
     before = len(out.read_text().splitlines())
     assert 0 < before < 512, "killed mid-scan"
-    result = run_cli(*args, "--resume", *FAST, env={"CLEARTEXT_STORE": str(store)})
-    assert result.returncode == 0, result.stderr
-    counts = endpoints(parse_records(out.read_text()))
-    assert len(counts) == 512, "nothing lost"
-    assert max(counts.values()) == 1, "nothing twice"
+    counts = resume_to_the_end(args, out, store, 512)
     count, listed, finished = stored(store)
     assert count == 512 and finished and sorted(listed) == sorted(counts)
 
@@ -220,10 +226,7 @@ def test_sigterm_stops_cleanly_and_resume_completes(tmp_path: Path) -> None:
     assert "interrupted; --resume continues" in stderr and "Traceback" not in stderr
     assert wait_dead(workers, 1) == [], "the parent reaped its workers before it exited"
     assert Path(f"{out}.state").exists()
-    result = run_cli(*args, "--resume", *FAST, env={"CLEARTEXT_STORE": str(store)})
-    assert result.returncode == 0, result.stderr
-    counts = endpoints(parse_records(out.read_text()))
-    assert len(counts) == 256 and max(counts.values()) == 1
+    resume_to_the_end(args, out, store, 256)
 
 
 def test_a_worker_that_dies_ends_the_scan_with_one_line_and_resume_completes(tmp_path: Path) -> None:
@@ -246,10 +249,7 @@ def test_a_worker_that_dies_ends_the_scan_with_one_line_and_resume_completes(tmp
     assert wait_dead(workers, 1) == []
     kept = endpoints(parse_records(out.read_text()))
     assert 0 < len(kept) < 256 and max(kept.values()) == 1
-    result = run_cli(*args, "--resume", *FAST, env={"CLEARTEXT_STORE": str(store)})
-    assert result.returncode == 0, result.stderr
-    counts = endpoints(parse_records(out.read_text()))
-    assert len(counts) == 256 and max(counts.values()) == 1
+    resume_to_the_end(args, out, store, 256)
     count, _, finished = stored(store)
     assert count == 256 and finished
 
