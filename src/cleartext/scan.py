@@ -38,15 +38,13 @@ T = TypeVar("T")
 # dispatch (cleartext.workers). A coroutine or a future; either way it yields the endpoint's record.
 Prober = Callable[[Endpoint], Awaitable[Record]]
 
-# The cyclic garbage collector's first threshold while a loop runs (CPython's default is 700). A scan
-# allocates millions of short-lived objects that reference counting frees, and makes almost no cycles:
-# a 14,000-endpoint scan left ~800 objects for the collector. At 700, collections walking every endpoint
-# in flight took ~10 % of the scanner's CPU (perf); at 100,000 the same scan used 20-30 % less CPU for
-# ~30 MB more peak memory with 4,096 endpoints in flight (bench/RESULTS.md, "Garbage collection").
-# The probe makes no cycles at all (tests/integration/test_probe_cycles.py); at these thresholds the
-# oldest generation would almost never be collected, so the loop runs a full collection itself every
-# GC_EVERY seconds: whatever else makes a cycle is freed within that time (a pass over a scan with 4,096
-# endpoints in flight takes tens of milliseconds).
+# The cyclic garbage collector's thresholds while a loop runs (CPython's first is 700). A scan allocates
+# millions of short-lived objects that reference counting frees: at 700, collections walking every
+# endpoint in flight took ~10 % of a busy scanner's CPU (perf); at 100,000 a dense scan used 20-30 %
+# less (bench/RESULTS.md, "Latest runs", *The collector*). The probe makes no cycles at all
+# (tests/integration/test_probe_cycles.py). At these thresholds the oldest generation would almost never
+# be collected, so the loop runs a full collection itself every GC_EVERY seconds: whatever else makes a
+# cycle is freed within that time (a pass with 4,096 endpoints in flight takes tens of milliseconds).
 GC_THRESHOLD = (100_000, 20, 100)
 GC_EVERY = 30.0
 
