@@ -5,7 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: install system-deps lab-start lab-stop lab-status demo test unit lint clean
+.PHONY: install system-deps lab-start lab-stop lab-status lab-shell demo test unit lint clean
+
+# The lab runs in a network namespace of its own (lab/netns.py); what talks to it runs there too.
+IN_LAB := $(PY) lab/labctl.py exec --
 
 # Debian packages: the Python venv module, OpenSSL, and the lab's real mail servers.
 system-deps:
@@ -30,11 +33,16 @@ lab-stop:
 lab-status:
 	$(PY) lab/labctl.py status
 
+# A shell where the lab's addresses (127.0.0.2-7) are reachable: try `cleartext scan` on it by hand.
+lab-shell: lab-start
+	$(IN_LAB) env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PS1='(cleartext lab) \w\$$ ' bash --norc
+
 # Start the bundled lab of real mail servers on loopback, scan it, print the verdicts.
 demo: lab-start
-	bash scripts/demo
+	$(IN_LAB) bash scripts/demo
 
-# Everything the tests need, then the whole suite (unit, property-based, and against the real lab).
+# Everything the tests need, then the whole suite (unit, property-based, and against the real lab). The
+# session enters the lab's network namespace itself (tests/conftest.py).
 test: install system-deps
 	$(VENV)/bin/ruff check src tests lab scripts
 	$(VENV)/bin/pytest -q -p no:cacheprovider
@@ -46,4 +54,5 @@ lint: install
 	$(VENV)/bin/ruff check src tests lab scripts
 
 clean: lab-stop
-	rm -rf $(VENV) lab/run build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -f lab/run

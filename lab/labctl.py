@@ -1,24 +1,39 @@
 #!/usr/bin/env python3
-"""Start, stop and describe the lab: real mail servers on loopback for cleartext's tests and demo.
+"""Start, stop and describe the lab: real mail servers on a loopback of their own, for cleartext's tests
+and demo.
 
-    python3 lab/labctl.py start|stop|status|manifest
+    python3 lab/labctl.py start|stop|status|manifest|path
+    python3 lab/labctl.py exec -- COMMAND...     run COMMAND where the lab is reachable
 
-Standard library only (it runs before the project's venv exists). Everything it makes -- certificates,
-configurations, logs, pid files, sockets, mail homes -- goes under ``lab/run/`` (gitignored).
+Standard library only (it runs before the project's venv exists).
+
+**Isolation.** The lab runs in a network namespace of its own (lab/netns.py), named after this clone, so a
+mail server already on this machine -- a production Postfix on 0.0.0.0:25 -- and the lab never meet: both
+bind port 25, on different loopbacks. Whatever talks to the lab (the tests, the demo, ``exec``) enters
+that namespace. Without namespaces (not root, no iproute2, a container without CAP_SYS_ADMIN, or
+``CLEARTEXT_LAB_NETNS=0``) the lab binds the host's 127.0.0.2-7 and fails with the holder's name if a port
+is taken. Either way the lab **signals only processes it recorded when it started them** (the ledger
+``pids.json``): never a system service, never a process found by its name or port.
+
+**State.** Certificates, configurations, logs, pid files, sockets and mail homes go to
+``/run/cleartext-lab/<instance>/`` (root-owned, world-traversable): Dovecot's and Postfix's unprivileged
+processes must reach them, and a clone may sit under a 0700 directory such as /root. ``lab/run`` is a
+symlink to it, for people. ``CLEARTEXT_LAB_INSTANCE`` names a second, independent lab for the same clone.
 
 The lab is four Dovecot instances (one per profile, each with its own config file), one Postfix
-instance (its own config directory, one ``smtpd`` service per address:port) and two ``openssl
-s_server`` processes. Servers listen on 127.0.0.2 .. 127.0.0.6 only, never on 127.0.0.1: clients
+instance (its own config directory, one ``smtpd`` service per address:port), two ``openssl s_server``
+processes and lab/hostile.py. Servers listen on 127.0.0.2 .. 127.0.0.7 only, never on 127.0.0.1: clients
 connect from 127.0.0.1 (the kernel's source address for 127/8 destinations), so Dovecot does not treat
 them as "secured" (it does when the client address equals the server address). See lab/README.md.
 
-Importable: ``start()``, ``stop()``, ``status()``, ``manifest()`` and ``ENDPOINTS``.
+Importable: ``start()``, ``stop()``, ``status()``, ``manifest()``, ``enter()`` and ``ENDPOINTS``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import fcntl
 import grp
 import hashlib
 import json
@@ -37,11 +52,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LAB_DIR = Path(__file__).resolve().parent
-RUN = LAB_DIR / "run"
+sys.path.insert(0, str(LAB_DIR))
+try:
+    import netns
+finally:
+    sys.path.remove(str(LAB_DIR))
+
+# One lab per clone (or per CLEARTEXT_LAB_INSTANCE): its namespace, state directory and lock.
+INSTANCE = os.environ.get("CLEARTEXT_LAB_INSTANCE") or (
+    "cleartext-lab-" + hashlib.sha256(str(LAB_DIR).encode()).hexdigest()[:8])
+STATE_ROOT = Path("/run/cleartext-lab")
+RUN = STATE_ROOT / INSTANCE
+RUN_LINK = LAB_DIR / "run"  # for people: lab/run -> RUN (the default instance only)
 CERTS = RUN / "certs"
 CA_FILE = CERTS / "ca.pem"
 MANIFEST_FILE = RUN / "manifest.json"
 FINGERPRINT_FILE = RUN / "labctl.sha256"
+LEDGER_FILE = RUN / "pids.json"
+LOCK_FILE = STATE_ROOT / f"{INSTANCE}.lock"
+NETNS = INSTANCE
 
 CLIENT_ADDRESS = "127.0.0.1"  # where clients connect from; no server listens here
 MAIL_HOSTNAME = "mail.lab.example"
@@ -260,7 +289,53 @@ def _fingerprint() -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# processes
+# where the lab lives: its own network namespace, or the host's loopback
+
+
+def _netns_wanted() -> str:
+    """auto (default: a namespace when one can be made), on (must), off (the host's loopback)."""
+    v = os.environ.get("CLEARTEXT_LAB_NETNS", "").strip().lower()
+    return {"0": "off", "no": "off", "off": "off", "false": "off",
+            "1": "on", "yes": "on", "on": "on", "true": "on"}.get(v, "auto")
+
+
+_MODE: str | None = None  # "netns" or "host", decided once per process
+
+
+def _mode() -> str:
+    global _MODE
+    if _MODE is None:
+        wanted = _netns_wanted()
+        if wanted == "off":
+            _MODE = "host"
+        else:
+            try:
+                if os.geteuid() != 0:
+                    raise netns.NetnsError("network namespaces need root")
+                netns.ensure(NETNS)
+                _MODE = "netns"
+            except netns.NetnsError as exc:
+                if wanted == "on":
+                    raise LabError(f"no network namespace for the lab: {exc}") from None
+                print(f"labctl: no network namespace ({exc}); the lab uses this host's loopback "
+                      "and stops nothing it did not start", file=sys.stderr)
+                _MODE = "host"
+    return _MODE
+
+
+def enter() -> str:
+    """Put this process where the lab is reachable: into the lab's namespace (made if need be), or
+    nowhere in host mode. Returns the mode. Call it before starting threads: they would stay outside."""
+    if _mode() == "netns":
+        try:
+            netns.enter(NETNS)
+        except netns.NetnsError as exc:
+            raise LabError(str(exc)) from None
+    return _MODE or "host"
+
+
+# --------------------------------------------------------------------------------------------------
+# processes: the ledger of what the lab started, the only processes it ever signals
 
 
 def _cmdline(pid: int) -> str:
@@ -270,38 +345,77 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is not alive for our purposes.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _all_pids() -> list[int]:
-    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
-
-
 def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: [state, ppid, pgrp, session, ..., starttime (19), ...]."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return []
 
 
-def _session_members(sid: int) -> list[int]:
+def _alive(pid: int) -> bool:
+    f = _stat_fields(pid)
+    return bool(f) and f[0] != "Z"  # a zombie is not alive for our purposes
+
+
+def _start_time(pid: int) -> int | None:
+    f = _stat_fields(pid)
+    return int(f[19]) if len(f) > 19 else None
+
+
+def _all_pids() -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _ledger() -> list[dict]:
+    try:
+        entries = json.loads(LEDGER_FILE.read_text())
+    except (OSError, ValueError):
+        return []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("pid"), int)]
+
+
+def _record(name: str, pid: int | None) -> None:
+    """Write down a process the lab just started: its pid and its start time (which tells it from a later
+    process that reuses the pid) and the namespace it runs in."""
+    if not pid:
+        raise LabError(f"{name}: no pid to record (it did not start)")
+    entries = [e for e in _ledger() if e.get("name") != name]
+    entries.append({"name": name, "pid": pid, "start": _start_time(pid), "netns": netns.of(pid)})
+    _write(LEDGER_FILE, json.dumps(entries, indent=1) + "\n")
+
+
+def _is_recorded(entry: dict) -> bool:
+    """The ledger's process still runs: same pid, same start time, same namespace."""
+    pid = entry["pid"]
+    if not (_alive(pid) and _start_time(pid) == entry.get("start")):
+        return False
+    return netns.of(pid) == entry.get("netns")
+
+
+def _recorded_pids() -> dict[str, int]:
+    """name -> pid of every process in the ledger that still runs."""
+    return {e["name"]: e["pid"] for e in _ledger() if _is_recorded(e)}
+
+
+def _descendants(leaders: dict[int, int | None]) -> list[int]:
+    """Processes in the sessions our recorded leaders started (Dovecot and Postfix masters, s_server and
+    hostile.py each lead a session of their own), started no earlier than their leader: a master's login,
+    auth and smtpd children, which a master killed by SIGKILL would leave behind."""
     out = []
     for pid in _all_pids():
         f = _stat_fields(pid)
-        if len(f) > 3 and int(f[3]) == sid and pid != os.getpid():
-            out.append(pid)
+        if len(f) > 19 and pid != os.getpid():
+            sid, start = int(f[3]), int(f[19])
+            if sid in leaders and sid != pid and start >= (leaders[sid] or 0):
+                out.append(pid)
     return out
 
 
@@ -326,33 +440,8 @@ def _terminate(pids: list[int], timeout: float = STOP_TIMEOUT) -> None:
             time.sleep(0.05)
 
 
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _exe(pid: int) -> str:
-    try:
-        return os.path.realpath(f"/proc/{pid}/exe")
-    except OSError:
-        return ""
-
-
-def _server_exes() -> set[str]:
-    return {os.path.realpath(t) for t in (DOVECOT, POSTFIX_MASTER, shutil.which(OPENSSL) or OPENSSL)}
-
-
-def _our_pids() -> list[int]:
-    """Dovecot/Postfix masters and s_servers whose command line names a file under lab/run."""
-    marker, exes = str(RUN) + "/", _server_exes()
-    return [p for p in _all_pids()
-            if p != os.getpid() and marker in _cmdline(p) and _exe(p) in exes]
-
-
 def _listeners() -> dict[int, list[tuple[str, int]]]:
-    """inode -> [(address, port)] for every listening TCP socket (IPv4 and IPv6)."""
+    """inode -> [(address, port)] for every listening TCP socket (IPv4 and IPv6) of this namespace."""
     out: dict[int, list[tuple[str, int]]] = {}
     for fname, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
         try:
@@ -374,23 +463,12 @@ def _listeners() -> dict[int, list[tuple[str, int]]]:
     return out
 
 
-_WILDCARDS = ("0.0.0.0", "::", "::ffff:0.0.0.0")
-
-
-def _lab_addresses() -> set[str]:
-    return {e.address for e in ENDPOINTS}
-
-
 def _port_holders(ports: tuple[int, ...]) -> dict[int, list[tuple[str, int]]]:
-    """pid -> [(address, port)] of listening sockets on the given ports, on loopback or wildcard."""
-    socks = {}
-    for inode, binds in _listeners().items():
-        hits = [(a.removeprefix("::ffff:"), p) for a, p in binds if p in ports
-                and (a in _WILDCARDS or a.startswith(("127.", "::ffff:127.")))]
-        if hits:
-            socks[inode] = hits
-    if not socks:
-        return {}
+    """pid -> [(address, port)] of this namespace's listening sockets on the given ports. Read-only: it
+    names who holds a port (for an error message or a test), it never leads to a signal."""
+    socks = {inode: [(a.removeprefix("::ffff:"), p) for a, p in binds if p in ports]
+             for inode, binds in _listeners().items()}
+    socks = {inode: b for inode, b in socks.items() if b}
     holders: dict[int, list[tuple[str, int]]] = {}
     for pid in _all_pids():
         try:
@@ -398,63 +476,28 @@ def _port_holders(ports: tuple[int, ...]) -> dict[int, list[tuple[str, int]]]:
         except OSError:
             continue
         for fd in fds:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inode = int(link[8:-1])
-                if inode in socks:
-                    holders.setdefault(pid, []).extend(socks[inode])
+                if link.startswith("socket:[") and int(link[8:-1]) in socks:
+                    holders.setdefault(pid, []).extend(socks[int(link[8:-1])])
     return holders
 
 
-def _is_system_mail_daemon(pid: int) -> bool:
-    """A Dovecot or Postfix process (the packages' own, or a lab's from another clone)."""
-    exe = _exe(pid)
-    return (exe in (os.path.realpath(DOVECOT), os.path.realpath(POSTFIX_MASTER))
-            or exe.startswith(("/usr/lib/postfix/", "/usr/lib/dovecot/"))
-            or _cmdline(pid).startswith("dovecot"))
+_WILDCARDS = ("0.0.0.0", "::")
 
 
-def _is_lab_server(pid: int) -> bool:
-    """What the lab itself runs: Dovecot, Postfix or an openssl s_server (of any clone's lab)."""
-    return _is_system_mail_daemon(pid) or (_exe(pid) in _server_exes() and " s_server " in _cmdline(pid))
-
-
-def _free_mail_ports() -> None:
-    """Stop leftover or system mail servers on the mail ports; fail if a stranger holds a lab address.
-
-    Dovecot or Postfix listening on any mail port of loopback or of every address is stopped (the
-    packages' own daemons, or a lab started from another clone). Anything else is stopped only if it is
-    an s_server on a lab address:port, and is an error if it is some other program there.
-    """
-    lab = _lab_addresses()
-    lab_binds = {(e.address, e.port) for e in ENDPOINTS}
-
-    def clashes(binds: list[tuple[str, int]]) -> bool:
-        return any(a in _WILDCARDS or (a, p) in lab_binds or (a in lab and p in MAIL_PORTS) for a, p in binds)
-
-    for attempt in range(4):
-        holders = _port_holders(MAIL_PORTS)
-        victims = {p: b for p, b in holders.items()
-                   if _is_system_mail_daemon(p) or (clashes(b) and _is_lab_server(p))}
-        strangers = {p: b for p, b in holders.items() if p not in victims and clashes(b)}
-        if strangers:
-            pid, binds = next(iter(strangers.items()))
-            a, port = next(x for x in binds if clashes([x]))
-            cmd = " ".join(_cmdline(pid).split())[:80]
-            raise LabError(f"{a}:{port} is held by pid {pid} ({cmd}), not a mail server the lab may stop")
-        if not victims:
-            return
-        if attempt == 3:
-            break
-        # Signal the top of each tree (its parent does not hold the port); children follow.
-        tops = [p for p in victims if (f := _stat_fields(p)) and int(f[1]) not in victims]
-        _terminate(tops or list(victims))
-        _terminate([p for p in victims if _alive(p)], timeout=2.0)
-    left = ", ".join(f"pid {p} on {b[0][0]}:{b[0][1]}" for p, b in victims.items())
-    raise LabError(f"could not stop the mail servers holding the lab's ports: {left}")
+def _check_ports_free() -> None:
+    """Host mode: fail, naming the holder, if a lab address:port is taken; never stop anything."""
+    lab_binds = {(e.address, e.port) for e in ENDPOINTS} | {
+        (HOSTILE_ADDRESS, p.port) for p in _hostile_profiles()}
+    ports = tuple(sorted({p for _, p in lab_binds}))
+    for pid, binds in _port_holders(ports).items():
+        for a, p in binds:
+            if (a, p) in lab_binds or (a in _WILDCARDS and any(p == q for _, q in lab_binds)):
+                cmd = " ".join(_cmdline(pid).split())[:80]
+                raise LabError(f"{a}:{p} is held by pid {pid} ({cmd}); the lab stops only what it started. "
+                               "Run it in a network namespace of its own (as root, with iproute2), or "
+                               "free that port")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -649,6 +692,7 @@ def _start_dovecot(p: DovecotProfile) -> None:
         why = err[-1] if err else f"exit {res.returncode}"
         raise LabError(f"dovecot {p.name} ({p.address}) did not start: {why} "
                        f"| log: {_tail(d / 'dovecot.log')}")
+    _record(f"dovecot-{p.name}", _dovecot_pid(p.name))
 
 
 def _dovecot_pid(name: str) -> int | None:
@@ -801,6 +845,7 @@ def _finish_postfix(proc: subprocess.Popen) -> None:
         why = err[-1] if err else f"exit {rc}"
         raise LabError(f"postfix did not start: {why} (errors before its log opens go to syslog; try "
                        f"`postfix -c {d} check`) | log: {_tail(d / 'postfix.log')}")
+    _record("postfix", _postfix_pid())
 
 
 def _postfix_pid() -> int | None:
@@ -826,6 +871,7 @@ def _start_sserver(o: SServer) -> None:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
     _write(pid_file, f"{proc.pid}\n")
+    _record(f"s_server-{o.name}", proc.pid)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -850,25 +896,6 @@ def _hostile_paths() -> tuple[Path, Path]:
     return d / "hostile.pid", d / "hostile.log"
 
 
-def _hostile_pids(any_clone: bool = False) -> list[int]:
-    """Processes running this clone's hostile.py (matched by the script's full path); with any_clone,
-    also another clone's, which hold the same address and must make way, like its Dovecot would."""
-    script = str(HOSTILE_SCRIPT)
-
-    def runs_it(pid: int) -> bool:
-        args = _cmdline(pid).split()
-        for arg in args:
-            if arg == script or (any_clone and arg.endswith("/lab/hostile.py") and "--address" in args):
-                return True
-            if arg.endswith("hostile.py"):  # started with a relative path: resolve it from its cwd
-                with contextlib.suppress(OSError):
-                    if os.path.realpath(os.path.join(os.readlink(f"/proc/{pid}/cwd"), arg)) == script:
-                        return True
-        return False
-
-    return [p for p in _all_pids() if p != os.getpid() and runs_it(p)]
-
-
 def _start_hostile() -> None:
     pid_file, log = _hostile_paths()
     _mkdir(pid_file.parent)
@@ -878,6 +905,7 @@ def _start_hostile() -> None:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
     _write(pid_file, f"{proc.pid}\n")
+    _record("hostile", proc.pid)
 
 
 def _hostile_up(timeout: float = 1.0) -> str | None:
@@ -1014,67 +1042,69 @@ def manifest() -> dict:
     }
 
 
+SERVER_NAMES = (*(f"dovecot-{p.name}" for p in DOVECOT_PROFILES), "postfix",
+                *(f"s_server-{o.name}" for o in SSERVERS), "hostile")
+
+
 def _servers_alive() -> bool:
-    """Every server process named by our pid files runs, from this clone's lab/run."""
-    marker = str(RUN) + "/"
-    pids = [*(_dovecot_pid(d.name) for d in DOVECOT_PROFILES), _postfix_pid(),
-            *(_read_pid(_sserver_paths(o)[0]) for o in SSERVERS)]
-    return all(p and _alive(p) and marker in _cmdline(p) for p in pids) and bool(_hostile_pids())
+    """Every server the ledger names still runs."""
+    alive = _recorded_pids()
+    return all(name in alive for name in SERVER_NAMES)
 
 
 def is_running() -> bool:
-    """True when every endpoint greets and the servers are this clone's, started by this labctl.py."""
+    """True when every endpoint greets and the servers are the ones this labctl.py recorded starting."""
     return (_fingerprint() == (FINGERPRINT_FILE.read_text().strip() if FINGERPRINT_FILE.exists() else "")
             and _servers_alive() and all(why is None for why in _probe_all(1.5).values())
             and _hostile_up() is None)
 
 
-LOCK_NAME = b"\0cleartext-lab-control"  # abstract Unix socket: no file, freed when its holder exits
 LOCK_TIMEOUT = 120.0
 
 
 @contextlib.contextmanager
 def _lock() -> Iterator[None]:
-    """Serialize start/stop across processes and clones: the lab's addresses are machine-wide."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
+    """Serialize this instance's start and stop across processes (a file lock: freed when its holder
+    exits, whatever namespace it is in)."""
+    _mkdir(STATE_ROOT, 0o755)
+    with open(LOCK_FILE, "a") as fh:
         deadline = time.monotonic() + LOCK_TIMEOUT
         for _ in range(int(LOCK_TIMEOUT / 0.1) + 1):
             try:
-                sock.bind(LOCK_NAME)
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError:
                 if time.monotonic() >= deadline:
                     raise LabError(f"another labctl start/stop held the lab lock for {LOCK_TIMEOUT:.0f}s"
                                    ) from None
                 time.sleep(0.1)
-        yield
-    finally:
-        sock.close()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def stop() -> None:
-    """Stop every lab server (pid files, then anything whose command line names lab/run). Idempotent."""
+    """Stop every server the ledger names, and what they started. Idempotent; touches nothing else."""
     with _lock():
         _stop()
+        if netns.exists(NETNS) and not netns.inside(NETNS) and not netns.members(NETNS):
+            # Nothing of ours is left in it: the name goes too. (A test session inside it keeps it.)
+            with contextlib.suppress(netns.NetnsError):
+                netns.delete(NETNS)
 
 
 def _stop() -> None:
-    marker = str(RUN) + "/"
-    exes = _server_exes()
-    masters = [p for p in (*(_dovecot_pid(d.name) for d in DOVECOT_PROFILES), _postfix_pid(),
-                           *(_read_pid(_sserver_paths(o)[0]) for o in SSERVERS))
-               if p and _alive(p) and marker in _cmdline(p) and _exe(p) in exes]
-    # Leftovers from an earlier run whose pid files are gone or stale.
-    masters += [p for p in _our_pids() if p not in masters]
+    entries = [e for e in _ledger() if _is_recorded(e)]
+    leaders = {e["pid"]: e.get("start") for e in entries}
     # Dovecot and Postfix masters lead their own sessions; their children (login, auth, smtpd ...)
     # share it. Everything is signalled at once: a Dovecot master takes about a second to wind down.
-    sessions = {m: _session_members(m) for m in masters if (f := _stat_fields(m)) and int(f[3]) == m}
-    _terminate([*masters, *(p for p in _hostile_pids(any_clone=True) if p not in masters)])
-    orphans = [c for kids in sessions.values() for c in kids if _alive(c)]
+    children = _descendants(leaders)
+    _terminate(list(leaders))
+    orphans = [c for c in children if _alive(c)] + [c for c in _descendants(leaders) if c not in children]
     if orphans:
         _terminate(orphans, timeout=2.0)
-    for f in [*(_sserver_paths(o)[0] for o in SSERVERS), _hostile_paths()[0], FINGERPRINT_FILE]:
+    for f in [*(_sserver_paths(o)[0] for o in SSERVERS), _hostile_paths()[0], FINGERPRINT_FILE, LEDGER_FILE]:
         with contextlib.suppress(FileNotFoundError):
             f.unlink()
 
@@ -1085,28 +1115,53 @@ def start() -> dict:
 
 
 def _start() -> tuple[dict, bool]:
-    """(manifest, whether servers were started) -- False when the lab was already running and healthy."""
+    """(manifest, whether servers were started) -- False when the lab was already running and healthy.
+    The calling process enters the lab's namespace (see ``enter``)."""
+    if os.geteuid() != 0:
+        raise LabError("the lab must be started as root (it binds ports below 1024 and runs Dovecot/Postfix)")
+    enter()
     with _lock():
         return _start_locked()
 
 
+def _link_run() -> None:
+    """lab/run -> the state directory, for people (the default instance only)."""
+    if os.environ.get("CLEARTEXT_LAB_INSTANCE"):
+        return
+    with contextlib.suppress(OSError):
+        if RUN_LINK.is_symlink():
+            if os.readlink(RUN_LINK) == str(RUN):
+                return
+            RUN_LINK.unlink()
+        elif RUN_LINK.is_dir():
+            _retire_old_run_dir()
+        RUN_LINK.symlink_to(RUN, target_is_directory=True)
+
+
+def _retire_old_run_dir() -> None:
+    """lab/run as a directory is the state of a lab made before the lab moved to /run: stop the servers
+    its own pid files name (it started them; each is checked to be the program, and to name that
+    directory on its command line), then remove it."""
+    old = RUN_LINK.resolve()
+    pid_files = [*(old / "dovecot").glob("*/base/master.pid"), old / "postfix/queue/pid/master.pid",
+                 *(old / "openssl").glob("*.pid"), old / "hostile/hostile.pid"]
+    pids = [p for f in pid_files if (p := _read_pid(f)) and _alive(p) and str(old) + "/" in _cmdline(p)]
+    _terminate(pids)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _start_locked() -> tuple[dict, bool]:
-    if os.geteuid() != 0:
-        raise LabError("the lab must be started as root (it binds ports below 1024 and runs Dovecot/Postfix)")
     for tool in (DOVECOT, POSTFIX_MASTER, OPENSSL):
         if not (os.path.exists(tool) or shutil.which(tool)):
             raise LabError(f"{tool} not found: run scripts/install-system-deps")
-    if any(c.isspace() for c in str(RUN)):
-        raise LabError(f"the lab's run directory must not contain whitespace: {RUN}")
-    longest = max(len(str(_dovecot_dir(p.name) / "base" / "token-login" / "imap-urlauth"))
-                  for p in DOVECOT_PROFILES)
-    if longest > 107:
-        raise LabError(f"repository path too long for Unix sockets under {RUN} ({longest} > 107 chars)")
+    _mkdir(STATE_ROOT, 0o755)
+    _link_run()
     if is_running():
         _write_manifest()
         return manifest(), False
     _stop()
-    _free_mail_ports()
+    if _mode() == "host":
+        _check_ports_free()
     _mkdir(RUN)
     _make_certificates()
     postfix = _start_postfix()
@@ -1129,14 +1184,33 @@ def _write_manifest() -> None:
 
 
 def status() -> dict[str, bool]:
-    """endpoint name -> up (accepts a connection and greets)."""
+    """endpoint name -> up (accepts a connection and greets). The calling process enters the lab's
+    namespace, where the lab's addresses are."""
+    enter()
     return {e.name: why is None for e, why in _probe_all(2.0).items()}
+
+
+USAGE = "usage: labctl.py start|stop|status|manifest|path | labctl.py exec -- COMMAND..."
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0] not in ("start", "stop", "status", "manifest"):
-        print("usage: labctl.py start|stop|status|manifest", file=sys.stderr)
+    if args[:1] == ["exec"]:
+        if len(args) < 3 or args[1] != "--":
+            print(USAGE, file=sys.stderr)
+            return 2
+        try:
+            enter()
+        except LabError as exc:
+            print(f"labctl exec: {exc}", file=sys.stderr)
+            return 1
+        try:
+            os.execvp(args[2], args[2:])
+        except OSError as exc:
+            print(f"labctl exec: {args[2]}: {exc.strerror}", file=sys.stderr)
+            return 127
+    if len(args) != 1 or args[0] not in ("start", "stop", "status", "manifest", "path"):
+        print(USAGE, file=sys.stderr)
         return 2
     cmd = args[0]
     try:
@@ -1144,7 +1218,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             _, started = _start()
             what = f"started in {time.monotonic() - t0:.1f}s" if started else "already running"
-            print(f"lab {what}: {len(ENDPOINTS)} endpoints; manifest {MANIFEST_FILE}")
+            where = f"network namespace {NETNS}" if _mode() == "netns" else "this host's loopback"
+            print(f"lab {what}: {len(ENDPOINTS)} endpoints in {where}; manifest {MANIFEST_FILE}")
         elif cmd == "stop":
             stop()
             print("lab stopped")
@@ -1154,9 +1229,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{'up  ' if up[e.name] else 'down'}  {e.address}:{e.port:<4} {e.protocol:<4} "
                       f"{e.tls:<8} {e.server:<7} {e.profile}")
             if any(up.values()) and not _servers_alive():
-                print(f"note: the servers answering are not (all) this clone's ({RUN}); "
-                      "`labctl.py start` replaces them", file=sys.stderr)
+                print("note: the servers answering are not the ones this labctl recorded starting; "
+                      "`labctl.py start` starts its own", file=sys.stderr)
             return 0 if all(up.values()) else 1
+        elif cmd == "path":
+            print(RUN)
         else:
             print(json.dumps(manifest(), indent=2))
     except LabError as exc:

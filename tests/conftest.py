@@ -30,6 +30,14 @@ def load_labctl() -> ModuleType:
     return module
 
 
+# The whole test session runs in the lab's network namespace (lab/netns.py): the lab's servers are on its
+# loopback, and so is every server a test starts (PostgreSQL, Redis, SMTP receivers, DNS) -- a namespace
+# with no interface but its loopback, so no test can send a packet anywhere else, and a mail server this
+# machine runs for real never meets the lab. This runs before pytest starts any thread.
+if os.geteuid() == 0:
+    load_labctl().enter()
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[dict[str, Any]]:
     """Start the lab (unless it already runs) and stop it afterwards if we started it."""
