@@ -227,3 +227,155 @@ def test_control_characters_are_escaped_in_replies() -> None:
     assert reply is not None
     assert "\x1b" not in reply.text and "\x00" not in reply.text
     assert "\\x1b" in reply.text
+
+
+# --- the login probe: start, read, cancel -----------------------------------------------------------
+
+from cleartext.protocols.base import AuthOutcome, AuthReason  # noqa: E402
+
+
+def auth_reply(client: MailClient, raw: bytes) -> Reply:
+    client.auth_command()
+    reply = feed_all(client, raw)
+    assert reply is not None
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("raw", "outcome", "reason"),
+    [
+        (b"334 \r\n", AuthOutcome.ACCEPTED, AuthReason.CHALLENGE),
+        (b"503 5.5.1 Error: authentication not enabled\r\n", AuthOutcome.REFUSED, AuthReason.NOT_OFFERED),
+        (b"503 AUTH command used when not advertised\r\n", AuthOutcome.REFUSED, AuthReason.NOT_OFFERED),
+        (b"530 5.7.0 Must issue a STARTTLS command first\r\n", AuthOutcome.REFUSED, AuthReason.TLS_REQUIRED),
+        (b"538 5.7.11 Encryption required\r\n", AuthOutcome.REFUSED, AuthReason.TLS_REQUIRED),
+        (b"504 5.5.4 Encryption required for requested authentication mechanism\r\n",
+         AuthOutcome.REFUSED, AuthReason.TLS_REQUIRED),
+        (b"504 5.5.4 Unrecognized authentication type\r\n", AuthOutcome.REFUSED, AuthReason.MECHANISM),
+        (b"502 5.5.2 Error: command not recognized\r\n", AuthOutcome.REFUSED, AuthReason.NOT_OFFERED),
+        (b"454 4.7.0 Temporary authentication failure\r\n", AuthOutcome.UNKNOWN, AuthReason.TEMPORARY),
+        (b"235 2.7.0 Authentication successful\r\n", AuthOutcome.UNKNOWN, AuthReason.UNEXPECTED),
+    ],
+)
+def test_smtp_auth_answers(raw: bytes, outcome: AuthOutcome, reason: AuthReason) -> None:
+    c = SMTPClient()
+    assert c.auth_command() == b"AUTH PLAIN\r\n"
+    answer = c.read_auth(feed_all(c, raw))  # type: ignore[arg-type]
+    assert (answer.outcome, answer.reason) == (outcome, reason)
+
+
+def test_smtp_cancel_and_injection() -> None:
+    c = SMTPClient()
+    assert auth_reply(c, b"334 \r\n").code == "334"
+    assert c.auth_cancel_command() == b"*\r\n"
+    cancel = feed_all(c, b"501 5.7.0 Authentication aborted\r\n")
+    assert cancel is not None and cancel.code == "501"
+    assert c.starttls_injected_command() == b"STARTTLS\r\nHELP\r\n"
+    c.after_tls()
+    c.capability_command()
+    help_reply = feed_all(c, b"214 2.0.0 see https://example\r\n")
+    assert help_reply is not None and c.is_injected_reply(help_reply)
+    ehlo = feed_all(c, b"250-mx\r\n250 STARTTLS\r\n")
+    assert ehlo is not None and not c.is_injected_reply(ehlo)
+
+
+@pytest.mark.parametrize(
+    ("raw", "outcome", "reason"),
+    [
+        (b"+ \r\n", AuthOutcome.ACCEPTED, AuthReason.CHALLENGE),
+        (b"+\r\n", AuthOutcome.ACCEPTED, AuthReason.CHALLENGE),
+        (b"-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n",
+         AuthOutcome.REFUSED, AuthReason.TLS_REQUIRED),
+        (b"-ERR Unsupported authentication mechanism.\r\n", AuthOutcome.REFUSED, AuthReason.MECHANISM),
+        (b"-ERR [SYS/TEMP] try later\r\n", AuthOutcome.UNKNOWN, AuthReason.TEMPORARY),
+        (b"-ERR no\r\n", AuthOutcome.REFUSED, AuthReason.DENIED),
+    ],
+)
+def test_pop3_auth_answers(raw: bytes, outcome: AuthOutcome, reason: AuthReason) -> None:
+    c = POP3Client()
+    answer = c.read_auth(auth_reply(c, raw))
+    assert (answer.outcome, answer.reason) == (outcome, reason)
+
+
+def test_pop3_user_probe_never_sends_pass() -> None:
+    c = POP3Client()
+    assert c.user_command("ct-probe-1f2e") == b"USER ct-probe-1f2e\r\n"
+    ok = feed_all(c, b"+OK\r\n")
+    assert ok is not None and c.read_user(ok).outcome is AuthOutcome.ACCEPTED
+    c.user_command("x")
+    refused = feed_all(c, b"-ERR TLS required\r\n")
+    assert refused is not None and c.read_user(refused).reason is AuthReason.TLS_REQUIRED
+    for bad in ("", "two words", "new\r\nPASS secret"):
+        with pytest.raises(ValueError):
+            c.user_command(bad)
+
+
+def test_pop3_injected_noop_answered_before_capa() -> None:
+    c = POP3Client()
+    assert c.starttls_injected_command() == b"STLS\r\nNOOP\r\n"
+    c.after_tls()
+    c.capability_command()
+    first = feed_all(c, b"-ERR Unknown command\r\n")
+    assert first is not None and c.is_injected_reply(first)
+    capa = feed_all(c, b"+OK\r\nUSER\r\n.\r\n")
+    assert capa is not None and not c.is_injected_reply(capa)
+
+
+@pytest.mark.parametrize(
+    ("raw", "outcome", "reason"),
+    [
+        (b"+ \r\n", AuthOutcome.ACCEPTED, AuthReason.CHALLENGE),
+        (b"c1 NO [PRIVACYREQUIRED] Plaintext authentication disallowed\r\n",
+         AuthOutcome.REFUSED, AuthReason.TLS_REQUIRED),
+        (b"c1 BAD Unsupported authentication mechanism.\r\n", AuthOutcome.REFUSED, AuthReason.MECHANISM),
+        (b"c1 NO [CANNOT] no such mechanism\r\n", AuthOutcome.REFUSED, AuthReason.MECHANISM),
+        (b"c1 NO [UNAVAILABLE] later\r\n", AuthOutcome.UNKNOWN, AuthReason.TEMPORARY),
+        (b"c1 OK welcome\r\n", AuthOutcome.UNKNOWN, AuthReason.UNEXPECTED),
+    ],
+)
+def test_imap_authenticate_answers(raw: bytes, outcome: AuthOutcome, reason: AuthReason) -> None:
+    c = IMAPClient()
+    assert c.auth_command() == b"c1 AUTHENTICATE PLAIN\r\n"
+    answer = c.read_auth(feed_all(c, raw))  # type: ignore[arg-type]
+    assert (answer.outcome, answer.reason) == (outcome, reason)
+
+
+def test_imap_cancel_reads_the_tagged_completion() -> None:
+    c = IMAPClient()
+    assert auth_reply(c, b"+ \r\n").code == "+"
+    assert c.auth_cancel_command() == b"*\r\n"
+    done = feed_all(c, b"c1 BAD Authentication aborted by client.\r\n")
+    assert done is not None and done.code == "BAD"
+
+
+def test_imap_injected_noop_is_told_by_its_tag() -> None:
+    c = IMAPClient()
+    assert c.starttls_injected_command() == b"c1 STARTTLS\r\nc2 NOOP\r\n"
+    ok = feed_all(c, b"c1 OK Begin TLS negotiation now.\r\n")
+    assert ok is not None and ok.ok and not ok.injected
+    c.after_tls()
+    assert c.capability_command() == b"c3 CAPABILITY\r\n"
+    injected = feed_all(c, b"c2 OK NOOP completed.\r\n")
+    assert injected is not None and c.is_injected_reply(injected)
+    caps = feed_all(c, b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nc3 OK done\r\n")
+    assert caps is not None and not c.is_injected_reply(caps)
+
+
+@pytest.mark.parametrize(
+    ("raw", "outcome"),
+    [
+        (b"c1 NO [PRIVACYREQUIRED] no\r\n", AuthOutcome.REFUSED),
+        (b"c1 BAD [CLIENTBUG] LOGIN is disabled\r\n", AuthOutcome.REFUSED),
+        (b"c1 NO LOGIN disabled before STARTTLS\r\n", AuthOutcome.REFUSED),
+        (b"c1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n", AuthOutcome.ACCEPTED),
+        (b"c1 NO Login failed\r\n", AuthOutcome.ACCEPTED),
+        (b"c1 NO [UNAVAILABLE] later\r\n", AuthOutcome.UNKNOWN),
+    ],
+)
+def test_imap_made_up_login_answers(raw: bytes, outcome: AuthOutcome) -> None:
+    c = IMAPClient()
+    assert c.login_command("ct-a1b2", "c3d4e5") == b"c1 LOGIN ct-a1b2 c3d4e5\r\n"
+    reply = feed_all(c, raw)
+    assert reply is not None and c.read_login(reply).outcome is outcome
+    with pytest.raises(ValueError):
+        c.login_command("x y", "z")

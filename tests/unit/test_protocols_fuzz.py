@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cleartext.protocols import IMAPClient, POP3Client, SMTPClient
-from cleartext.protocols.base import Expect, LimitExceeded, MailClient, ProtocolViolation
+from cleartext.protocols.base import AuthAnswer, Expect, LimitExceeded, MailClient, ProtocolViolation
 
 CLIENTS = (SMTPClient, POP3Client, IMAPClient)
 
@@ -27,19 +27,42 @@ line = st.one_of(
             b"220 hi",
             b"..",
             b"\x00\xff",
+            b"+ ",
+            b"+",
+            b"334 ",
+            b"c1 NO [PRIVACYREQUIRED] no",
+            b"c2 OK NOOP done",
+            b"-ERR [AUTH] Plaintext authentication disallowed",
+            b"538 5.7.11 Encryption required",
         ]
     ),
 )
 stream = st.lists(line, max_size=40).map(lambda ls: b"\r\n".join(ls) + b"\r\n")
 
 
+def ask(client: MailClient, expect: Expect) -> None:
+    """Send (to nowhere) the command after which ``expect`` is what the client waits for."""
+    if expect is Expect.GREETING:
+        client.expect_greeting()
+    elif expect is Expect.CAPABILITIES:
+        client.capability_command()
+    elif expect is Expect.STARTTLS:
+        client.starttls_injected_command()
+    elif expect is Expect.QUIT:
+        client.quit_command()
+    elif expect is Expect.CANCEL:
+        client.auth_command()
+        client.auth_cancel_command()
+    elif expect is Expect.USER and isinstance(client, POP3Client):
+        client.user_command("probe")
+    elif expect is Expect.LOGIN and isinstance(client, IMAPClient):
+        client.login_command("made-up", "made-up")
+    else:
+        client.auth_command()
+
+
 def drive(client: MailClient, data: bytes, cuts: list[int], expect: Expect) -> None:
-    {
-        Expect.GREETING: client.expect_greeting,
-        Expect.CAPABILITIES: client.capability_command,
-        Expect.STARTTLS: client.starttls_command,
-        Expect.QUIT: client.quit_command,
-    }[expect]()
+    ask(client, expect)
     pieces, last = [], 0
     for cut in sorted(c % (len(data) + 1) for c in cuts):
         pieces.append(data[last:cut])
@@ -59,6 +82,9 @@ def drive(client: MailClient, data: bytes, cuts: list[int], expect: Expect) -> N
                     client.parse_greeting(reply)
                 elif expect is Expect.CAPABILITIES:
                     client.parse_capabilities(reply)
+                    assert isinstance(client.is_injected_reply(reply), bool)
+                elif expect is Expect.AUTH:
+                    assert isinstance(client.read_auth(reply), AuthAnswer)
     except (LimitExceeded, ProtocolViolation):
         pass
 
