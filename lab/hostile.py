@@ -46,7 +46,7 @@ PROFILES = (
     Profile(2532, "smtp", "not-mail", "an SSH server banner"),
     Profile(2533, "smtp", "policy", "554 greeting: refuses service"),
     Profile(2534, "imaps", "rc4-export-sslv3", "answers raw hellos with RC4/EXPORT suites and SSLv3"),
-    Profile(2535, "pop3", "pop3-no-capa", "RFC 1939 POP3: no CAPA, no STLS"),
+    Profile(2535, "pop3", "pop3-no-capa", "RFC 1939 POP3: no CAPA, no STLS; USER/PASS in clear"),
     Profile(2536, "smtp", "flood", "sends an endless stream of short continuation lines"),
     Profile(2537, "smtp", "evil-banner", "terminal escapes, markup and a NUL in its banner; AUTH in clear"),
 )
@@ -134,7 +134,13 @@ async def pop3_no_capa(
             writer.write(b"+OK bye\r\n")
             await writer.drain()
             return
-        writer.write(b"-ERR unknown command\r\n")
+        # RFC 1939 without its extensions: USER and PASS in clear are the only way in.
+        if command.startswith(b"USER "):
+            writer.write(b"+OK send PASS\r\n")
+        elif command.startswith(b"PASS "):
+            writer.write(b"-ERR [AUTH] invalid login\r\n")
+        else:
+            writer.write(b"-ERR unknown command\r\n")
         await writer.drain()
 
 

@@ -12,7 +12,16 @@ from enum import StrEnum
 from typing import Any
 
 from cleartext.findings import Code, info
-from cleartext.record import Finding, Observation, Protocol, Record, Severity, Status, TLSMode
+from cleartext.record import (
+    Finding,
+    LoginVerdict,
+    Observation,
+    Protocol,
+    Record,
+    Severity,
+    Status,
+    TLSMode,
+)
 from cleartext.tls import certs
 
 # SASL mechanisms that hand the password (or a bearer token) to anyone who reads the wire.
@@ -43,44 +52,146 @@ def _relay_port(obs: Observation) -> bool:
     return obs.protocol is Protocol.SMTP and obs.port == 25
 
 
-def cleartext_login(obs: Observation) -> Iterable[Finding]:
+def _offered(obs: Observation) -> tuple[list[str], list[str], bool, bool] | None:
+    """What the plaintext capability list offers: (offered, mechanisms, login command usable, inferred);
+    None when there is no list to read (the dialog ended before it)."""
     plain = obs.plain
     if plain is None or plain.capabilities is None:
-        return
+        return None
     mechanisms = list(plain.auth_mechanisms)
     inferred = False
     login = bool(plain.login_command)
     if obs.protocol is Protocol.POP3 and plain.login_command is None:
         # CAPA unsupported: an RFC 1939 server that predates CAPA/STLS cannot refuse USER/PASS in a
-        # standard way, so we assume it accepts them — and say the verdict is inferred.
+        # standard way, so unless the probe says otherwise we assume it accepts them.
         login = inferred = True
-    if not login and not mechanisms:
-        return
     offered = [
         *(["LOGIN command" if obs.protocol is Protocol.IMAP else "USER/PASS"] if login else []),
         *mechanisms,
     ]
-    exposes_password = (
-        login
-        or any(m in PASSWORD_MECHANISMS for m in mechanisms)
-        or any(not _challenge_response(m) for m in mechanisms)
-    )
+    return offered, mechanisms, login, inferred
+
+
+def _reveals_password(command: str) -> bool:
+    """A login command whose continuation would carry the password itself (not a challenge-response)."""
+    verb, _, mechanism = command.partition(" ")
+    if verb in ("USER", "LOGIN"):
+        return True
+    return mechanism in PASSWORD_MECHANISMS or not _challenge_response(mechanism)
+
+
+def judge_login(obs: Observation) -> LoginVerdict | None:
+    """Can a password be sent before TLS here, and what does the answer rest on?
+
+    The login probe decides where it can: a continuation (or +OK to USER) means a client's password
+    would have been taken in clear, whatever the capability list said. Refusals settle it only when
+    every way in was refused: SMTP has AUTH alone; POP3 has SASL and USER; IMAP has AUTHENTICATE and
+    LOGIN, and LOGIN has no credential-free form, so a refused AUTHENTICATE settles it only together
+    with LOGINDISABLED (RFC 9051 §6.2.3: a server that advertises it must refuse LOGIN) -- unless the
+    opt-in made-up LOGIN was tried. Otherwise the capability list decides, as it did before the probe.
+    """
+    plain = obs.plain
+    if plain is None or obs.depth == "discovery":
+        return None
+    read = _offered(obs)
+    if read is None and not plain.login_probes:
+        return None
+    advertised = bool(read[0]) if read is not None else None
+    if obs.protocol is Protocol.POP3 and read is not None and read[3]:
+        advertised = None  # no CAPA: nothing was advertised either way
+    probes = plain.login_probes
+    accepted = [p.command for p in probes if p.outcome == "accepted"]
+    refused = [p.command for p in probes if p.outcome == "refused"]
+    if accepted:
+        return LoginVerdict(True, "probed-accepted", advertised, accepted, refused)
+    # Mechanisms are tried in turn until one is not "unsupported": the last answer is the SASL verdict.
+    sasl = [p for p in probes if p.command.startswith(("AUTH ", "AUTHENTICATE "))]
+    sasl_refused = bool(sasl) and sasl[-1].outcome == "refused"
+    if obs.protocol is Protocol.SMTP:
+        settled = sasl_refused
+    elif obs.protocol is Protocol.POP3:
+        settled = sasl_refused and "USER" in refused
+    else:
+        made_up = [p for p in probes if p.command.startswith("LOGIN")]
+        login_refused = (
+            made_up[-1].outcome == "refused" if made_up else plain.login_command is False
+        )
+        settled = sasl_refused and login_refused
+    if settled:
+        return LoginVerdict(False, "probed-refused", advertised, [], refused)
+    if read is None:
+        return LoginVerdict(None, "advertised", None, [], refused)
+    offered, _, _, inferred = read
+    if inferred:
+        return LoginVerdict(True, "inferred", None, [], refused)
+    return LoginVerdict(bool(offered), "advertised" if offered else "not-advertised", advertised, [], refused)
+
+
+def cleartext_login(obs: Observation) -> Iterable[Finding]:
+    verdict = judge_login(obs)
+    if verdict is None or not verdict.exposed:
+        return
+    plain = obs.plain
+    assert plain is not None
+    offered, mechanisms, login, _ = _offered(obs) or ([], [], False, False)
+    if verdict.basis == "probed-accepted":
+        exposes_password = any(_reveals_password(c) for c in verdict.accepted)
+    else:
+        exposes_password = (
+            login
+            or any(m in PASSWORD_MECHANISMS for m in mechanisms)
+            or any(not _challenge_response(m) for m in mechanisms)
+        )
     # Challenge-response mechanisms alone (CRAM-MD5, SCRAM...) do not reveal the password itself, but
     # the session and its mail still cross in clear and the exchange can be attacked offline: medium.
     severity = None if exposes_password else Severity.MEDIUM
     yield _finding(
         Code.CLEARTEXT_LOGIN,
         {
+            "basis": verdict.basis,
+            "hidden": verdict.basis == "probed-accepted" and verdict.advertised is False,
+            "accepted": verdict.accepted,
+            "probes": _probes(obs),
             "offered": offered,
             "mechanisms": mechanisms,
             "login_command": login,
             "password_in_clear": exposes_password,
-            "inferred": inferred,
+            "inferred": verdict.basis == "inferred",
             "starttls_advertised": plain.starttls_advertised,
             "capabilities": plain.capabilities,
         },
         severity,
     )
+
+
+def login_advertised_refused(obs: Observation) -> Iterable[Finding]:
+    verdict = judge_login(obs)
+    if verdict is None or verdict.exposed is not False or verdict.basis != "probed-refused":
+        return
+    if not verdict.advertised:
+        return
+    offered = (_offered(obs) or ([], [], False, False))[0]
+    yield _finding(
+        Code.LOGIN_ADVERTISED_REFUSED,
+        {"offered": offered, "refused": verdict.refused, "probes": _probes(obs)},
+    )
+
+
+def _probes(obs: Observation) -> list[dict[str, Any]]:
+    plain = obs.plain
+    return [
+        {"command": p.command, "reply": p.reply, "outcome": p.outcome, "reason": p.reason,
+         "cancel_reply": p.cancel_reply}
+        for p in (plain.login_probes if plain else [])
+    ]
+
+
+def starttls_injection(obs: Observation) -> Iterable[Finding]:
+    plain = obs.plain
+    if plain is None or plain.starttls_injection != "answered":
+        return
+    injected = {Protocol.SMTP: "HELP", Protocol.POP3: "NOOP", Protocol.IMAP: "NOOP (tagged)"}[obs.protocol]
+    yield _finding(Code.STARTTLS_INJECTION, {"injected": injected, "reply": plain.starttls_injection_reply})
 
 
 def _challenge_response(mechanism: str) -> bool:
@@ -97,6 +208,18 @@ def _challenge_response(mechanism: str) -> bool:
 
 def starttls(obs: Observation) -> Iterable[Finding]:
     plain = obs.plain
+    if obs.tls_mode is TLSMode.IMPLICIT and plain is not None:
+        # The port should start with TLS and speaks plaintext instead: there is no TLS on it at all.
+        yield _finding(
+            Code.NO_TLS,
+            {
+                "advertised": plain.starttls_advertised,
+                "implicit_tls_port": True,
+                "greeting": obs.greeting,
+                "error": obs.tls.error if obs.tls else None,
+            },
+        )
+        return
     if obs.tls_mode is TLSMode.IMPLICIT:
         # Only a failure at the TLS layer: a port that stays silent says nothing about its TLS.
         if obs.tls is not None and obs.tls.error and obs.status is Status.TLS_ERROR:
@@ -234,7 +357,9 @@ def certificate(obs: Observation) -> Iterable[Finding]:
 
 RULES: tuple[Callable[[Observation], Iterable[Finding]], ...] = (
     cleartext_login,
+    login_advertised_refused,
     starttls,
+    starttls_injection,
     protocol_versions,
     weak_ciphers,
     certificate,
@@ -248,7 +373,8 @@ def assess(obs: Observation) -> Record:
         for rule in RULES:
             findings.extend(rule(obs))
     findings.sort(key=lambda f: -f.severity.rank)
-    return Record(observation=obs, findings=findings)
+    login = judge_login(obs) if obs.status not in _SILENT else None
+    return Record(observation=obs, findings=findings, login=login)
 
 
 class Grade(StrEnum):

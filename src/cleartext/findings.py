@@ -16,11 +16,14 @@ lets a password or a message cross the network readable by a passive observer is
 no-tls, starttls-failed (clients fall back to clear or fail), and no-modern-tls (every version the server
 speaks is broken or deprecated). Shadowserver's scale puts "unencrypted services requiring login" at
 *medium*; we rate cleartext-login *higher* because our evidence is exact rather than inferred from an open
-port: the server itself announced, before any encryption, that it will take a password (IMAP LOGIN without
-LOGINDISABLED, POP3 USER or SASL before STLS, SMTP AUTH before STARTTLS). Weaknesses that need an active
-attacker or a further flaw (legacy protocol versions, weak suites, certificate problems) are ``medium``,
-raised to ``high`` where the weakness is itself practically exploitable (SSLv3; NULL, anonymous and
-EXPORT suites). A SHA-1/MD5 signature is ``low``: browsers and mail clients no longer accept such
+port: before any encryption the server started a login and asked for the password (the login probe: SASL
+PLAIN or LOGIN answered with a continuation, POP3 USER answered +OK), or, where no credential-free
+exchange can tell, it announced that it would take one (IMAP LOGIN without LOGINDISABLED). Weaknesses
+that need an active attacker or a further flaw (legacy protocol versions, weak suites, certificate
+problems) are ``medium``, raised to ``high`` where the weakness is itself practically exploitable (SSLv3;
+NULL, anonymous and EXPORT suites). A STARTTLS that lets pipelined commands into the TLS session is
+``high``: an active attacker gets the client's session. A login advertised but refused is ``info``: no
+password crosses. A SHA-1/MD5 signature is ``low``: browsers and mail clients no longer accept such
 signatures from public CAs, so its practical effect is mostly that of an untrusted chain, which is
 reported separately.
 """
@@ -53,6 +56,8 @@ class Code(StrEnum):
     CERT_HOSTNAME_MISMATCH = "cert-hostname-mismatch"
     CERT_WEAK_KEY = "cert-weak-key"
     CERT_WEAK_SIGNATURE = "cert-weak-signature"
+    STARTTLS_INJECTION = "starttls-injection"
+    LOGIN_ADVERTISED_REFUSED = "login-advertised-refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,34 +91,67 @@ _ENTRIES: tuple[FindingInfo, ...] = (
         title="Password accepted before encryption",
         severity=Severity.HIGH,
         description=(
-            "Before any encryption, the server announces that a client may log in with a password "
-            "(IMAP LOGIN or AUTH=, POP3 USER or SASL, SMTP AUTH). Clients configured without TLS, or "
-            "tricked into skipping it, send the password in clear."
+            "Before any encryption, the server takes a login: asked to start one (SASL PLAIN or LOGIN, "
+            "POP3 USER), it asks for the password instead of refusing. Whether the capability list "
+            "shows it or hides it, clients configured without TLS, or tricked into skipping it, send "
+            "the password in clear."
         ),
         risk=(
             "Anyone who can watch the traffic (shared Wi-Fi, a compromised router, an ISP) reads user "
             "names and passwords, then reads or sends mail as those users."
         ),
         raised_when=(
-            "The plaintext capability list (before STARTTLS/STLS) offers a way to log in: IMAP: LOGIN "
-            "usable because LOGINDISABLED is absent, or an AUTH= mechanism listed; POP3: USER or a SASL "
-            "mechanism listed in CAPA, or CAPA unsupported (then USER/PASS is assumed, see the verdict "
-            "rules); SMTP: AUTH listed in the EHLO reply. Never raised on an implicit-TLS port (465, "
-            "993, 995), where nothing is said before TLS."
+            "The login probe, in clear, was answered with a request for credentials: SMTP 334 to "
+            "AUTH PLAIN (or AUTH LOGIN), IMAP '+' to AUTHENTICATE PLAIN, POP3 '+' to AUTH PLAIN or +OK "
+            "to USER with a made-up name. The probe then cancels with '*' and never sends a credential. "
+            "Where the probe cannot settle it (no answer, a temporary failure, or IMAP LOGIN, which has "
+            "no credential-free form) the capability list decides as before: IMAP LOGIN usable "
+            "because LOGINDISABLED is absent, or an AUTH= mechanism listed; POP3 USER or SASL in CAPA, "
+            "or no CAPA at all (inferred); SMTP AUTH in the EHLO reply. Also raised on an implicit-TLS "
+            "port (465, 993, 995) that speaks plaintext instead of TLS."
         ),
         evidence=(
-            ("offered", 'every way to log in offered before TLS, e.g. ["USER/PASS", "PLAIN"]'),
+            ("basis", "what the verdict rests on: probed-accepted, advertised or inferred"),
+            ("hidden", "true when the server took the login although its capability list hid it"),
+            ("accepted", 'the login commands the server took in clear, e.g. ["AUTH PLAIN", "USER"]'),
+            ("probes", "each login probe: command, the server's reply, outcome, reason, cancel reply"),
+            ("offered", 'ways to log in the capability list offered before TLS, e.g. ["USER/PASS", "PLAIN"]'),
             ("mechanisms", "SASL mechanisms offered before TLS, upper case"),
-            ("login_command", "true when IMAP LOGIN or POP3 USER/PASS is usable before TLS"),
-            ("password_in_clear", "true when one of them sends the password itself"),
-            ("inferred", "true when deduced rather than announced (POP3 server without CAPA)"),
+            ("login_command", "true when IMAP LOGIN or POP3 USER/PASS is offered before TLS"),
+            ("password_in_clear", "true when a way in sends the password itself"),
+            ("inferred", "true when deduced rather than seen (POP3 server without CAPA, no probe answer)"),
             ("starttls_advertised", "whether the server also offered STARTTLS/STLS"),
-            ("capabilities", "the plaintext capability lines the verdict was drawn from"),
+            ("capabilities", "the plaintext capability lines"),
         ),
         severity_rule=(
-            "medium when only challenge-response mechanisms are offered (CRAM-MD5, DIGEST-MD5, "
+            "medium when the only way in is a challenge-response mechanism (CRAM-MD5, DIGEST-MD5, "
             "SCRAM-*, NTLM, GSSAPI): the password itself does not cross, but the exchange can be "
             "attacked offline and the session stays in clear."
+        ),
+    ),
+    FindingInfo(
+        code=Code.LOGIN_ADVERTISED_REFUSED,
+        title="Login advertised before encryption, but refused",
+        severity=Severity.INFO,
+        description=(
+            "The capability list offers a login before TLS (AUTH, USER, AUTH= without LOGINDISABLED), "
+            "but the server refuses it when a client starts one: no password is taken in clear. The "
+            "list misleads clients, which may try and fail, or tell their users the server is unsafe."
+        ),
+        risk=(
+            "None for the password: the server refuses before any credential is sent. A client that "
+            "trusts the list may still send the password in the same command (SASL-IR, AUTH PLAIN "
+            "with an initial response, or PASS right after USER), so do not advertise what you refuse."
+        ),
+        raised_when=(
+            "The plaintext capability list offers a login, and every login probe was refused before "
+            "any credential (SMTP 503/530/538/504, IMAP NO [PRIVACYREQUIRED] or BAD, POP3 -ERR) — with "
+            "LOGINDISABLED advertised for IMAP, or POP3 USER refused too."
+        ),
+        evidence=(
+            ("offered", "what the capability list offered before TLS"),
+            ("refused", "the login commands the server refused"),
+            ("probes", "each login probe: command, the server's reply, outcome, reason"),
         ),
     ),
     FindingInfo(
@@ -162,6 +200,30 @@ _ENTRIES: tuple[FindingInfo, ...] = (
             ("advertised", "whether STARTTLS/STLS was in the capability list"),
             ("reply", "the server's refusal of STARTTLS/STLS, when it refused"),
             ("error", "why the handshake failed, as the TLS library reported it"),
+        ),
+    ),
+    FindingInfo(
+        code=Code.STARTTLS_INJECTION,
+        title="Commands sent before STARTTLS are executed inside TLS",
+        severity=Severity.HIGH,
+        description=(
+            "The server keeps what it read in clear after the STARTTLS command and executes it once "
+            "TLS is up (the CVE-2011-0411 class of flaws). RFC 3207, RFC 2595 and RFC 9051 require the "
+            "server to discard it."
+        ),
+        risk=(
+            "An attacker on the path appends commands to the client's STARTTLS; the server runs them "
+            "in the client's encrypted session. For SMTP that can steal the client's credentials or "
+            "mail (e.g. an injected MAIL FROM/RCPT TO that captures the message)."
+        ),
+        raised_when=(
+            "We send STARTTLS and one harmless command (SMTP HELP, POP3 NOOP, a tagged IMAP NOOP) in "
+            "the same segment; after the TLS handshake, the server answers that command before the "
+            "capability command we send inside TLS."
+        ),
+        evidence=(
+            ("injected", "the command sent after STARTTLS in the same segment"),
+            ("reply", "the server's answer to it, inside TLS"),
         ),
     ),
     FindingInfo(

@@ -2,11 +2,17 @@
 
 Per endpoint we spend at most ``max_connections`` connections (default 6):
 
-1. the *dialog*: greeting, capabilities in clear, STARTTLS (asked even when not advertised), one real TLS
-   handshake with the local OpenSSL (which gives the certificate chain), capabilities again after TLS;
+1. the *dialog*: greeting, capabilities in clear, the *login probe* (a login started and cancelled
+   before anything secret is sent: does the server take a password in clear, whatever it advertises?),
+   STARTTLS (asked even when not advertised, with one harmless command in the same segment: is it
+   answered inside TLS, CVE-2011-0411?), one real TLS handshake with the local OpenSSL (which gives the
+   certificate chain), capabilities again after TLS. A server that drops the connection rather than read
+   a pipelined command, or that the login probe upset, gets the STARTTLS part again on a clean connection;
 2. up to five *raw hellos*: hand-built ClientHello messages (cleartext.tls) that find which protocol
    versions and weak cipher classes the server accepts, without a key exchange. On STARTTLS ports each
-   one replays the short plaintext preamble first.
+   one replays the short plaintext preamble first;
+3. on an implicit-TLS port that answered a hello with a plaintext greeting, a plaintext dialog: that port
+   takes passwords in clear.
 
 Every read has a per-step deadline, the whole endpoint has its own deadline, and all bytes received count
 against a per-endpoint cap: a server that drips, floods or stalls ends in a status, never a hang. Errors
@@ -20,6 +26,7 @@ import contextlib
 import copy
 import datetime as dt
 import errno
+import secrets
 import ssl
 import time
 import warnings
@@ -30,6 +37,10 @@ from functools import lru_cache
 from cleartext.politeness import Excluded, Gate
 from cleartext.protocols import client_for
 from cleartext.protocols.base import (
+    PROBE_MECHANISM,
+    AuthAnswer,
+    AuthOutcome,
+    AuthReason,
     Capabilities,
     Greeting,
     GreetingKind,
@@ -38,8 +49,11 @@ from cleartext.protocols.base import (
     ProtocolViolation,
     Reply,
 )
+from cleartext.protocols.imap import IMAPClient
+from cleartext.protocols.pop3 import POP3Client
 from cleartext.record import (
     Certificate,
+    LoginProbe,
     Observation,
     PlainPhase,
     Protocol,
@@ -61,9 +75,16 @@ from cleartext.tls.ciphers import (
     weak_classes,
 )
 from cleartext.tls.hello import TLSVersion, client_hello
-from cleartext.tls.serverhello import ServerFlight, ServerFlightReader
+from cleartext.tls.serverhello import Outcome, ServerFlight, ServerFlightReader
 
 READ_CHUNK = 16384
+# What a server's reply to the login probe is kept as: enough for any real refusal text.
+REPLY_KEPT = 300
+LOGIN_PROBE_MODES = ("cancel", "made-up", "off")
+# Software that closes the connection when anything follows STARTTLS in the same read, so no command can
+# be injected into its TLS session: the check would only cost a second connection. Seen in the lab:
+# Dovecot's imap-login and pop3-login answer "Begin TLS negotiation now." and close.
+DROPS_PIPELINED_STARTTLS = frozenset({"dovecot"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +99,11 @@ class ProbeSettings:
     tls_matrix: bool = True
     source_address: str | None = None
     discover: bool = False  # connect and greeting only (scan --discover)
+    # "cancel": start a login in clear and cancel it before anything secret (the default); "made-up":
+    # also send IMAP LOGIN with a random, non-existent identity where no credential-free exchange can
+    # settle it (opt-in: the server logs a failed login); "off": judge from capability lists alone.
+    login_probe: str = "cancel"
+    injection_check: bool = True  # pipeline a command after STARTTLS (CVE-2011-0411 check)
 
 
 class _Stop(Exception):
@@ -383,6 +409,8 @@ class _Endpoint:
         )
         self.chain: list[bytes] = []
         self.negotiated_suite: int | None = None  # IANA code of the suite the real handshake agreed on
+        self.not_tls: ServerFlight | None = None  # a raw hello answered with something other than TLS
+        self._pending_probe: str | None = None  # the login probe command awaiting its reply
 
     def _mark(self, name: str, since: float) -> None:
         self.obs.timings_ms[name] = round((time.monotonic() - since) * 1000, 2)
@@ -540,16 +568,157 @@ class _Endpoint:
             self.obs.software = identify(self.ep.protocol, greeting.text, caps.lines)
         if not caps.supported and self.ep.protocol is Protocol.IMAP and greeting.capabilities is None:
             plain.login_command = None
+        if self.settings.login_probe != "off" and self._may_probe_login(caps, greeting):
+            start = time.monotonic()
+            try:
+                await self.login_probe(conn, client, caps)
+            except _Stop as stop:
+                # The server ended the session over a login attempt (or stalled on it): what it said
+                # before stands, and STARTTLS is asked again on a clean connection.
+                self._note_probe_failure(stop)
+                self._mark("login_probe", start)
+                await self.starttls_again(plain)
+                return
+            self._mark("login_probe", start)
+        inject = self.settings.injection_check and self.obs.software not in DROPS_PIPELINED_STARTTLS
         start = time.monotonic()
-        reply = await conn.command(client, client.starttls_command(), "the reply to STARTTLS")
+        command = client.starttls_injected_command() if inject else client.starttls_command()
+        reply = await conn.command(client, command, "the reply to STARTTLS")
         self._mark("starttls", start)
         plain.starttls_reply = reply.text
         plain.starttls_accepted = client.starttls_accepted(reply)
         if not plain.starttls_accepted:
+            if any(p.command == "USER" and p.outcome == "accepted" for p in plain.login_probes):
+                # RFC 1939 has USER answered by PASS or QUIT: a server may refuse STLS in between.
+                await self.starttls_again(plain)
             return
         client.take_pending()  # anything sent before the handshake is not part of the TLS session
-        await self.handshake(conn)
-        await self.after_tls(conn, client, None)
+        if not inject:
+            if self.settings.injection_check:
+                plain.starttls_injection = "skipped"
+            await self.handshake(conn)
+            await self.after_tls(conn, client, None)
+            return
+        try:
+            if conn.wire.eof:  # closed with (or right after) its STARTTLS reply: no handshake to try
+                raise _Stop(Status.CLOSED, "closed after the reply to STARTTLS")
+            await self.handshake(conn)
+        except _Stop as stop:
+            if stop.status not in (Status.TLS_ERROR, Status.CLOSED) or not self._budget_left():
+                raise
+            # Dropping the connection rather than read what follows STARTTLS is a sound answer to the
+            # pipelined command (Dovecot, Exim do it); whether TLS itself works is asked again, cleanly.
+            self.obs.tls = None
+            await self.starttls_again(plain, after_injection=True)
+            return
+        await self.after_tls(conn, client, None, injected=True)
+
+    def _budget_left(self) -> bool:
+        return self.obs.connections < self.settings.max_connections
+
+    def _may_probe_login(self, caps: Capabilities, greeting: Greeting) -> bool:
+        """A login probe makes sense once the server talks (SMTP: after EHLO; not after PREAUTH)."""
+        if self.ep.protocol is Protocol.SMTP:
+            return caps.supported  # AUTH needs EHLO; a HELO-only server has no AUTH (RFC 4954)
+        return "PREAUTH" not in greeting.text.split(" ", 2)[1:2]
+
+    def _note_probe_failure(self, stop: _Stop) -> None:
+        plain = self.obs.plain
+        assert plain is not None
+        if plain.login_probes and plain.login_probes[-1].outcome == "accepted":
+            # The exchange had started: the continuation was read, only the cancel went unanswered.
+            plain.login_probes[-1].cancel_reply = f"({stop.status}: {stop.detail})"[:REPLY_KEPT]
+            return
+        command = self._pending_probe or "the login probe"
+        plain.login_probes.append(
+            LoginProbe(command=command, reply=f"({stop.status}: {stop.detail})"[:REPLY_KEPT],
+                       outcome=str(AuthOutcome.UNKNOWN), reason=str(AuthReason.UNEXPECTED))
+        )
+
+    async def login_probe(self, conn: _Connection, client: MailClient, caps: Capabilities) -> None:
+        """Start a login in clear and stop before anything secret; record what the server answered.
+
+        SASL PLAIN first (the mechanism clients send a password with), also when AUTH is not advertised:
+        a server may hide a login it still takes. An unknown mechanism moves on to LOGIN, then to the
+        first challenge-response mechanism advertised. POP3 then asks USER with a made-up name when no
+        SASL exchange was accepted; IMAP sends LOGIN with a made-up identity only when opted in.
+        """
+        plain = self.obs.plain
+        assert plain is not None
+        advertised = list(caps.auth_mechanisms)
+        candidates = [PROBE_MECHANISM, "LOGIN"]
+        candidates += [m for m in advertised if m not in candidates][:1]
+        accepted = False
+        for mechanism in candidates:
+            answer = await self._try_auth(conn, client, mechanism)
+            if answer.outcome is AuthOutcome.ACCEPTED:
+                accepted = True
+                break
+            if answer.reason is not AuthReason.MECHANISM:
+                break  # a refusal for TLS, or no login at all: other mechanisms would say the same
+            if mechanism == "LOGIN" and not [m for m in advertised if m not in ("PLAIN", "LOGIN")]:
+                break
+        if accepted:
+            return
+        if isinstance(client, POP3Client):
+            name = _probe_name()
+            self._pending_probe = "USER"
+            reply = await conn.command(client, client.user_command(name), "the reply to USER")
+            self._record_probe("USER", reply, client.read_user(reply))
+        elif isinstance(client, IMAPClient) and self.settings.login_probe == "made-up":
+            self._pending_probe = "LOGIN (made-up identity)"
+            command = client.login_command(_probe_name(), _probe_name())
+            reply = await conn.command(client, command, "the reply to LOGIN")
+            self._record_probe("LOGIN (made-up identity)", reply, client.read_login(reply))
+        self._pending_probe = None
+
+    async def _try_auth(self, conn: _Connection, client: MailClient, mechanism: str) -> AuthAnswer:
+        verb = "AUTHENTICATE" if isinstance(client, IMAPClient) else "AUTH"
+        label = f"{verb} {mechanism}"
+        self._pending_probe = label
+        reply = await conn.command(client, client.auth_command(mechanism), f"the reply to {label}")
+        answer = client.read_auth(reply)
+        probe_entry = self._record_probe(label, reply, answer)
+        if answer.outcome is AuthOutcome.ACCEPTED:
+            # The server waits for the credentials: cancel instead (RFC 4954 §4, RFC 9051 §6.2.2,
+            # RFC 5034 §4). Only "*" ever follows a continuation.
+            cancel = await conn.command(
+                client, client.auth_cancel_command(), f"the reply to cancelling {label}"
+            )
+            probe_entry.cancel_reply = sanitize(cancel.text, REPLY_KEPT)
+        self._pending_probe = None
+        return answer
+
+    def _record_probe(self, command: str, reply: Reply, answer: AuthAnswer) -> LoginProbe:
+        assert self.obs.plain is not None
+        entry = LoginProbe(command=command, reply=sanitize(reply.text, REPLY_KEPT),
+                           outcome=str(answer.outcome), reason=str(answer.reason))
+        self.obs.plain.login_probes.append(entry)
+        return entry
+
+    async def starttls_again(self, plain: PlainPhase, *, after_injection: bool = False) -> None:
+        """STARTTLS on a fresh connection, with nothing else asked: greeting, (EHLO), STARTTLS, handshake,
+        capabilities after TLS. What the first connection learned in clear stays as it was."""
+        if not self._budget_left():
+            return
+        conn = await self.connect()
+        client = client_for(self.ep.protocol, ehlo_name=self.settings.ehlo_name)
+        try:
+            greeting = await self.greet(conn, client)
+            if client.capabilities_before_starttls:
+                await self.capabilities(conn, client, greeting)
+            reply = await conn.command(client, client.starttls_command(), "the reply to STARTTLS")
+            plain.starttls_reply = reply.text
+            plain.starttls_accepted = client.starttls_accepted(reply)
+            if plain.starttls_accepted:
+                client.take_pending()
+                await self.handshake(conn)
+                if after_injection:
+                    plain.starttls_injection = "closed"
+                await self.after_tls(conn, client, None)
+            await conn.quit(client)
+        finally:
+            await conn.close()
 
     async def handshake(self, conn: _Connection) -> None:
         tls = self.obs.tls = TLSPhase()
@@ -573,17 +742,81 @@ class _Endpoint:
             )
         self.chain = _peer_chain(ssl_object)
 
-    async def after_tls(self, conn: _Connection, client: MailClient, greeting: Greeting | None) -> None:
+    async def after_tls(
+        self, conn: _Connection, client: MailClient, greeting: Greeting | None, *, injected: bool = False
+    ) -> None:
         assert self.obs.tls is not None
         client.after_tls()
         start = time.monotonic()
-        caps = await self.capabilities(conn, client, greeting)
+        if injected:
+            caps = await self._capabilities_after_injection(conn, client)
+        else:
+            caps = await self.capabilities(conn, client, greeting)
         self._mark("capabilities_tls", start)
         self.obs.tls.capabilities = list(caps.lines)
         self.obs.tls.auth_mechanisms = list(caps.auth_mechanisms)
         self.obs.tls.login_command = caps.login_command
         if self.obs.software is None:
             self.obs.software = identify(self.ep.protocol, self.obs.greeting, caps.lines)
+
+    async def _capabilities_after_injection(self, conn: _Connection, client: MailClient) -> Capabilities:
+        """The first command inside TLS, after a STARTTLS that carried a second command: a vulnerable server
+        answers that command first, then ours."""
+        plain = self.obs.plain
+        assert plain is not None
+        reply = await conn.command(client, client.capability_command(), "the capability list")
+        if client.is_injected_reply(reply):
+            plain.starttls_injection = "answered"
+            plain.starttls_injection_reply = sanitize(reply.text, REPLY_KEPT)
+            reply = await conn.reply(client, "the capability list")
+        else:
+            plain.starttls_injection = "ignored"
+        caps = client.parse_capabilities(reply)
+        if not caps.supported:  # as capabilities() does: HELO for SMTP, nothing more for the others
+            fallback = client.fallback_capability_command()
+            if fallback is not None:
+                helo = await conn.command(client, fallback, "the reply to HELO")
+                caps = Capabilities(supported=False, lines=reply.lines + helo.lines)
+        return caps
+
+    # -- an implicit-TLS port that speaks plaintext ---------------------------------------------------
+
+    def speaks_plaintext(self, flight: ServerFlight | None) -> bool:
+        """A raw hello on an implicit-TLS port was answered with this protocol's greeting, in clear."""
+        if flight is None or flight.outcome is not Outcome.NOT_TLS or not flight.head:
+            return False
+        client = client_for(self.ep.protocol)
+        client.expect_greeting()
+        try:
+            client.receive_data(flight.head if b"\n" in flight.head else flight.head + b"\r\n")
+            reply = client.next_reply()
+        except (LimitExceeded, ProtocolViolation):
+            return False
+        return reply is not None and client.parse_greeting(reply).kind is not GreetingKind.NOT_MAIL
+
+    async def plaintext_on_implicit_port(self) -> None:
+        """The dialog in clear on a port that should start with TLS: its logins cross in clear."""
+        obs = self.obs
+        obs.status, obs.status_detail = Status.SUCCESS, "speaks plaintext on an implicit-TLS port"
+        try:
+            await self._session(self._plaintext_only)
+        except _Stop as stop:
+            obs.status, obs.status_detail = stop.status, stop.detail
+
+    async def _plaintext_only(self, conn: _Connection, client: MailClient) -> None:
+        plain = self.obs.plain = PlainPhase()
+        greeting = await self.greet(conn, client)
+        caps = await self.capabilities(conn, client, greeting)
+        plain.capabilities = list(caps.lines)
+        plain.capability_reply = caps.lines[-1] if caps.lines else None
+        plain.auth_mechanisms = list(caps.auth_mechanisms)
+        plain.login_command = caps.login_command
+        plain.starttls_advertised = caps.starttls
+        if self.settings.login_probe != "off" and self._may_probe_login(caps, greeting):
+            try:
+                await self.login_probe(conn, client, caps)
+            except _Stop as stop:
+                self._note_probe_failure(stop)
 
     # -- the TLS matrix ------------------------------------------------------------------------------
 
@@ -707,6 +940,7 @@ class _Endpoint:
                             state[lower] = "rejected"
                     continue
             elif outcome == "not-tls":
+                self.not_tls = flight
                 break  # whatever answers does not speak TLS: more hellos would learn nothing
 
         legacy_ok = [v for v in order if v <= TLSVersion.TLS1_2 and state[v] == "accepted"]
@@ -809,6 +1043,11 @@ def _peer_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
     return [leaf] if leaf else []
 
 
+def _probe_name() -> str:
+    """A user name (or password) no mailbox has: random, so that no real account is ever named."""
+    return "cleartext-probe-" + secrets.token_hex(4)
+
+
 def tls_reachable(obs: Observation) -> bool:
     """Is there a TLS layer worth probing with raw hellos?
 
@@ -834,6 +1073,13 @@ async def probe(endpoint: Endpoint, settings: ProbeSettings, gate: Gate | None =
                 obs.status, obs.status_detail = stop.status, stop.detail
             if settings.tls_matrix and not settings.discover and tls_reachable(obs):
                 await state.matrix()
+                if (
+                    endpoint.tls_mode is TLSMode.IMPLICIT
+                    and obs.status is Status.TLS_ERROR
+                    and state.speaks_plaintext(state.not_tls)
+                    and state._budget_left()
+                ):
+                    await state.plaintext_on_implicit_port()
     except TimeoutError:
         if obs.status is Status.SUCCESS and obs.matrix is None:
             obs.status = Status.READ_TIMEOUT

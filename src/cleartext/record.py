@@ -2,8 +2,9 @@
 
 A record is written by the scanner as one JSON line and read by everything downstream (store, reports,
 notifications, the web UI), so its shape is versioned (``SCHEMA_VERSION``) and documented in
-docs/schema.md with a JSON Schema in ``cleartext/schema/record.schema.json``. Fields are only ever
-added within a version; a rename or a change of meaning bumps the version.
+docs/schema.md with a JSON Schema in ``cleartext/schema/record.schema.json`` (record-1.schema.json for
+version-1 lines). Fields are only ever added within a version; a rename or a change of meaning bumps
+the version.
 
 Everything here is plain data: the probe fills an :class:`Observation`, assess adds
 :class:`Finding` objects, and :func:`Record.to_json` serialises the whole.
@@ -16,7 +17,11 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 2 added the login probe (plain.login_probes), the STARTTLS injection check
+# (plain.starttls_injection) and the judged login verdict (login). Version-1 lines still read: their
+# verdict rested on the capability lists alone.
+READABLE_VERSIONS = frozenset({1, 2})
 
 
 class Protocol(StrEnum):
@@ -77,8 +82,21 @@ class Finding:
 
 
 @dataclass(slots=True)
+class LoginProbe:
+    """One login started in clear and cancelled before anything secret was sent (or, opt-in only, a LOGIN
+    with a made-up identity): what we sent, what the server answered, and what that answer means."""
+
+    command: str  # "AUTH PLAIN", "AUTHENTICATE PLAIN", "USER", "LOGIN (made-up identity)"
+    reply: str  # the server's answer (sanitised, bounded)
+    outcome: str  # accepted (it asked for the credentials) | refused | unknown
+    reason: str  # challenge | tls-required | not-offered | mechanism-unsupported | denied | checked | ...
+    cancel_reply: str | None = None  # the answer to "*" (after a continuation only)
+
+
+@dataclass(slots=True)
 class PlainPhase:
-    """What the server said in clear, before any TLS (None for implicit-TLS ports)."""
+    """What the server said in clear, before any TLS (None for implicit-TLS ports, unless the port spoke
+    plaintext instead of TLS)."""
 
     capabilities: list[str] | None = None  # capability lines as the server sent them (None: not asked/failed)
     capability_reply: str | None = None  # the status line, e.g. "250 ..." or "-ERR unknown command"
@@ -87,6 +105,13 @@ class PlainPhase:
     starttls_advertised: bool = False
     starttls_reply: str | None = None  # reply to STARTTLS/STLS (asked even when not advertised)
     starttls_accepted: bool | None = None  # None: not tried (e.g. the dialog ended before)
+    login_probes: list[LoginProbe] = field(default_factory=list)  # in the order sent
+    # A command sent in the same segment as STARTTLS (CVE-2011-0411): "answered" inside TLS (vulnerable),
+    # "ignored" (discarded, as RFC 3207 asks), "closed" (the server dropped the connection rather than
+    # read it), "skipped" (software known to close on it: see probe.DROPS_PIPELINED_STARTTLS), None (not
+    # tried: no STARTTLS, or the dialog ended before).
+    starttls_injection: str | None = None
+    starttls_injection_reply: str | None = None  # what the server answered to it inside TLS
 
 
 @dataclass(slots=True)
@@ -162,11 +187,29 @@ class Observation:
 
 
 @dataclass(slots=True)
+class LoginVerdict:
+    """Can a password be sent before TLS on this endpoint, and what does that rest on? Judged by assess.
+
+    basis: "probed-accepted" (the server asked for credentials in clear), "probed-refused" (every way in
+    was tried and refused), "advertised" / "not-advertised" (the probe could not settle it; the
+    capability list decides), "inferred" (no capability list and no probe answer: an RFC 1939 POP3
+    server is assumed to take USER/PASS).
+    """
+
+    exposed: bool | None
+    basis: str
+    advertised: bool | None  # a login before TLS is in the capability list (None: no list)
+    accepted: list[str] = field(default_factory=list)  # commands the server took in clear
+    refused: list[str] = field(default_factory=list)  # commands it refused
+
+
+@dataclass(slots=True)
 class Record:
     """An observation plus its findings: one JSON line per endpoint."""
 
     observation: Observation
     findings: list[Finding] = field(default_factory=list)
+    login: LoginVerdict | None = None  # None where nothing was said in clear (implicit TLS, discovery)
 
     @property
     def worst(self) -> Severity | None:
@@ -176,6 +219,7 @@ class Record:
         return {
             "version": SCHEMA_VERSION,
             **_plain(self.observation),
+            "login": _plain(self.login),
             "findings": [_plain(f) for f in self.findings],
         }
 
@@ -229,12 +273,17 @@ def _plain(value: Any) -> Any:
 def record_from_dict(data: dict[str, Any]) -> Record:
     """Rebuild a Record from its JSON form (the inverse of :meth:`Record.to_dict`).
 
-    Raises ValueError for a line that is not a version-1 record, so a reader can say which line is bad.
+    Raises ValueError for a line that is not a record of a readable version, so a reader can say which
+    line is bad. Version-1 records come back with no login verdict.
     """
-    if not isinstance(data, dict) or data.get("version") != SCHEMA_VERSION:
-        raise ValueError(f"not a cleartext record of version {SCHEMA_VERSION}")
+    if not isinstance(data, dict) or data.get("version") not in READABLE_VERSIONS:
+        raise ValueError(f"not a cleartext record of version {'/'.join(map(str, sorted(READABLE_VERSIONS)))}")
     try:
-        plain = PlainPhase(**data["plain"]) if data.get("plain") else None
+        plain = None
+        if data.get("plain"):
+            plain_data = dict(data["plain"])
+            probes = [LoginProbe(**p) for p in plain_data.pop("login_probes", None) or []]
+            plain = PlainPhase(**plain_data, login_probes=probes)
         tls_data = data.get("tls")
         tls = None
         if tls_data:
@@ -265,6 +314,7 @@ def record_from_dict(data: dict[str, Any]) -> Record:
             )
             for f in data.get("findings", [])
         ]
+        login = LoginVerdict(**data["login"]) if data.get("login") else None
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed record: {exc}") from None
-    return Record(observation=obs, findings=findings)
+    return Record(observation=obs, findings=findings, login=login)

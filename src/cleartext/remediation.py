@@ -19,6 +19,7 @@ such as ``/etc/letsencrypt/live/mail.example.com/`` and names such as ``EX01`` a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -251,8 +252,9 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "RFC 8314 prefers implicit TLS for submission and mail access.",
                 _ROTATE,
                 _plain_capabilities(protocol),
-                "cleartext never sends a credential: it judges the capability list, so the finding "
-                "disappears once the server stops offering a password before TLS.",
+                "Hiding the login is not enough: cleartext starts a login in clear and cancels it "
+                "before any credential, so the finding stays until the server refuses the login "
+                "itself, not only drops it from the capability list.",
             ]
             refs = [
                 _RFC8314,
@@ -1514,6 +1516,74 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
     return _remedy(label, steps, config, refs)
 
 
+# --- the login probe's own findings: the same advice shape for every product ----------------------------
+
+_INJECTION_FIX = {
+    Software.POSTFIX: (
+        "Upgrade Postfix: releases since 2.8.5 / 2.7.5 / 2.6.10 / 2.5.13 discard what a client pipelined "
+        "after STARTTLS (CVE-2011-0411). Run `postconf mail_version` to see yours."
+    ),
+    Software.EXIM: (
+        "Upgrade Exim to a supported release; current Exim refuses commands pipelined after STARTTLS."
+    ),
+    Software.DOVECOT: (
+        "Upgrade Dovecot to a supported release (2.3.14.1 fixed the same flaw in its submission service, "
+        "CVE-2021-33515)."
+    ),
+    Software.COURIER: "Upgrade Courier to a supported release and restart courier-imap/courier-pop/esmtpd.",
+    Software.EXCHANGE: "Install the current Cumulative Update and Security Update for your Exchange version.",
+}
+
+_HIDDEN_LOGIN = {
+    Software.POSTFIX: (
+        "If AUTH was missing from the EHLO reply yet accepted, check `smtpd_sasl_exceptions_networks` "
+        "and `smtpd_discard_ehlo_keywords`: they only hide AUTH. `smtpd_tls_auth_only = yes` is what "
+        "refuses it before STARTTLS."
+    ),
+    Software.EXIM: (
+        "If AUTH was missing from the EHLO reply yet accepted, `auth_advertise_hosts` or an "
+        "authenticator's `server_advertise_condition` hid it: deny unencrypted AUTH in `acl_smtp_auth` "
+        "(`deny !encrypted = *`) or use `server_condition` to refuse it without TLS."
+    ),
+    Software.DOVECOT: (
+        "Dovecot lists every mechanism it accepts; if a login was accepted although not listed, "
+        "something in front of Dovecot (a proxy, a firewall with protocol inspection) rewrites the list."
+    ),
+}
+
+
+def _login_probe_remedy(code: Code, sw: Software | None, protocol: Protocol) -> Remedy:
+    """starttls-injection and login-advertised-refused: short advice with the product's own fix where
+    it has one."""
+    label = display_name(sw) if sw is not None else GENERIC
+    name = _name(protocol)
+    if code is Code.STARTTLS_INJECTION:
+        fix = _INJECTION_FIX.get(sw) if sw is not None else None
+        steps = [
+            fix
+            or "Upgrade the server software to a release that discards input pipelined after STARTTLS "
+            "(CVE-2011-0411 and its 2011 siblings).",
+            "Until then, point clients to the implicit-TLS port (465, 993, 995): with no plaintext phase "
+            "there is nothing to inject into.",
+            f"Check: `printf 'STARTTLS\\r\\nNOOP\\r\\n'` in one segment to the {name} port (testssl.sh "
+            "`--starttls` does it): no answer to the second command may come back inside TLS.",
+        ]
+        refs = [_RFC3207 if protocol is Protocol.SMTP else _RFC2595, _RFC8314]
+        return _remedy(label if sw in _BUILDERS else GENERIC, steps, None, refs)
+    steps = [
+        f"Stop advertising a login before TLS in the {name} capability list: the server already refuses "
+        "it, so the list only misleads clients. Nothing is exposed.",
+        {
+            Protocol.IMAP: "Advertise LOGINDISABLED and no AUTH= mechanism before STARTTLS (RFC 9051).",
+            Protocol.POP3: "List neither USER nor SASL mechanisms in CAPA before STLS (RFC 2595).",
+            Protocol.SMTP: "List AUTH in the EHLO reply only after STARTTLS (RFC 4954, section 4).",
+        }[protocol],
+        _plain_capabilities(protocol),
+    ]
+    refs = [_RFC8314, {Protocol.IMAP: _RFC9051, Protocol.POP3: _RFC2449, Protocol.SMTP: _RFC4954}[protocol]]
+    return _remedy(label if sw in _BUILDERS else GENERIC, steps, None, refs)
+
+
 # --- dispatch ---------------------------------------------------------------------------------------------
 
 _Builder = Callable[[Code, Protocol], Remedy]
@@ -1552,9 +1622,16 @@ def remedy(code: Code | str, software: str | None, protocol: Protocol) -> Remedy
             sw = Software(str(software).strip().lower())
         except ValueError:
             sw = None
+    if code in (Code.STARTTLS_INJECTION, Code.LOGIN_ADVERTISED_REFUSED):
+        return _login_probe_remedy(code, sw if sw is not None and serves(sw, protocol) else None, protocol)
     if sw is not None and serves(sw, protocol):
         builder = _BUILDERS.get(sw)
         if builder is not None:
-            return builder(code, protocol)
+            fix = builder(code, protocol)
+            hint = _HIDDEN_LOGIN.get(sw)
+            if code is Code.CLEARTEXT_LOGIN and hint is not None:
+                # The probe may have found a login the capability list hid: say how this product hides it.
+                fix = dataclasses.replace(fix, steps=(*fix.steps, hint))
+            return fix
         return _generic(code, protocol, display_name(sw))
     return _generic(code, protocol, None)

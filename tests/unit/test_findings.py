@@ -35,6 +35,8 @@ EXPECTED = {
     "cert-hostname-mismatch": Severity.MEDIUM,
     "cert-weak-key": Severity.MEDIUM,
     "cert-weak-signature": Severity.LOW,
+    "starttls-injection": Severity.HIGH,
+    "login-advertised-refused": Severity.INFO,
 }
 
 
@@ -123,7 +125,8 @@ def test_render_is_deterministic_and_complete() -> None:
             assert f"| `{key}` |" in text
     # The verdict rules the brief asks the page to explain.
     assert "LOGINDISABLED" in text
-    assert "marks the evidence `inferred`" in text
+    assert "(`inferred`)" in text
+    assert "### The login probe" in text and "IMAP LOGIN, the case no credential-free exchange" in text
     assert "never sends a credential" in text
     assert "Shadowserver" in text
 

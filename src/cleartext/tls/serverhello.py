@@ -161,6 +161,9 @@ class ServerFlight:
     """True if the reply looks like an SSLv2 ServerHello (the server speaks SSLv2)."""
     detail: str = ""
     """One short human-readable sentence: what was seen, or why reading stopped."""
+    head: bytes = b""
+    """For a not-tls result, the first bytes the peer sent (at most 64): a plaintext mail greeting on an
+    implicit-TLS port is told by them."""
 
     @property
     def accepted(self) -> bool:
@@ -321,6 +324,7 @@ class ServerFlightReader:
                 version=version,
                 sslv2=sslv2,
                 detail=f"{why}: {_printable_prefix(self._buf)}" if self._buf else why,
+                head=bytes(self._buf[:64]),
             )
         )
 
