@@ -692,6 +692,11 @@ def _start_dovecot(p: DovecotProfile) -> None:
         why = err[-1] if err else f"exit {res.returncode}"
         raise LabError(f"dovecot {p.name} ({p.address}) did not start: {why} "
                        f"| log: {_tail(d / 'dovecot.log')}")
+    # The daemon writes its pid file just after the starting process returns: wait for it (bounded).
+    for _ in range(100):
+        if _dovecot_pid(p.name):
+            break
+        time.sleep(0.05)
     _record(f"dovecot-{p.name}", _dovecot_pid(p.name))
 
 
@@ -845,6 +850,10 @@ def _finish_postfix(proc: subprocess.Popen) -> None:
         why = err[-1] if err else f"exit {rc}"
         raise LabError(f"postfix did not start: {why} (errors before its log opens go to syslog; try "
                        f"`postfix -c {d} check`) | log: {_tail(d / 'postfix.log')}")
+    for _ in range(100):
+        if _postfix_pid():
+            break
+        time.sleep(0.05)
     _record("postfix", _postfix_pid())
 
 
@@ -1094,9 +1103,21 @@ def stop() -> None:
                 netns.delete(NETNS)
 
 
+def _strays() -> dict[int, int | None]:
+    """Servers of this lab that its ledger missed (a start that failed between launching a daemon and
+    recording it): processes *inside the lab's own namespace* whose command line names this lab's state
+    directory. Nothing else runs there, so nothing else can match; without a namespace there are none."""
+    if not netns.exists(NETNS):
+        return {}
+    marker = str(RUN) + "/"
+    return {pid: _start_time(pid) for pid in netns.members(NETNS)
+            if pid != os.getpid() and marker in _cmdline(pid)}
+
+
 def _stop() -> None:
     entries = [e for e in _ledger() if _is_recorded(e)]
     leaders = {e["pid"]: e.get("start") for e in entries}
+    leaders.update({pid: start for pid, start in _strays().items() if pid not in leaders})
     # Dovecot and Postfix masters lead their own sessions; their children (login, auth, smtpd ...)
     # share it. Everything is signalled at once: a Dovecot master takes about a second to wind down.
     children = _descendants(leaders)
