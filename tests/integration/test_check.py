@@ -88,7 +88,7 @@ def test_check_json_output(lab: dict[str, Any]) -> None:
     result = run_cli("check", "127.0.0.4", "--ports", "993,143", "--json", *FAST)
     assert result.returncode == 1  # without the lab CA the certificate is untrusted
     lines = result.stdout.splitlines()
-    assert len(lines) == 2 and all(line.startswith('{"version":1') for line in lines)
+    assert len(lines) == 2 and all(line.startswith('{"version":2') for line in lines)
 
 
 def test_nothing_answers_is_exit_3(lab: dict[str, Any]) -> None:

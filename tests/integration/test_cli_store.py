@@ -122,7 +122,7 @@ def test_import_bad_lines_store_nothing(tmp_path: Path) -> None:
     store = tmp_path / "results.duckdb"
     good = import_ok(write_jsonl(tmp_path / "good.jsonl", sample_records()), store)
     lines = [r.to_json() for r in sample_records()]
-    not_record = json.loads(lines[0]) | {"version": 2}
+    not_record = json.loads(lines[0]) | {"version": 3}
     wrong_port = json.loads(lines[0]) | {"port": "25"}
     cases = {
         "json": ([*lines[:2], "{not json", *lines[2:]], 3),

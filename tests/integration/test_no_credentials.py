@@ -1,8 +1,12 @@
 """The scanner never sends a credential: a recording server that offers every way to log in checks it.
 
-The server advertises AUTH PLAIN/LOGIN, IMAP LOGIN, POP3 USER and STARTTLS, completes real TLS
-handshakes, and records every command line it receives, in clear and inside TLS, over all of the probe's
-connections. The only commands allowed are the capability, STARTTLS and goodbye commands.
+The server advertises AUTH PLAIN/LOGIN, IMAP LOGIN, POP3 USER and STARTTLS, answers every login the
+probe starts with a request for credentials (SMTP 334, "+", POP3 +OK to USER), completes real TLS
+handshakes, and records every command line it receives, in clear and inside TLS, over all of the
+probe's connections. Allowed: the capability, STARTTLS and goodbye commands, the command pipelined
+after STARTTLS, a login *start* with no initial response, the "*" that cancels it (and only right
+after the server asked for credentials), and USER with a made-up name. Never PASS, a SASL response,
+or LOGIN -- except, opt-in only, LOGIN with a random made-up identity.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,10 +28,11 @@ from cleartext.record import Protocol, TLSMode
 from cleartext.targets import Endpoint
 
 ALLOWED = {
-    Protocol.SMTP: {"EHLO", "HELO", "STARTTLS", "QUIT"},
-    Protocol.POP3: {"CAPA", "STLS", "QUIT"},
-    Protocol.IMAP: {"CAPABILITY", "STARTTLS", "LOGOUT"},
+    Protocol.SMTP: {"EHLO", "HELO", "STARTTLS", "QUIT", "HELP", "AUTH", "*"},
+    Protocol.POP3: {"CAPA", "STLS", "QUIT", "NOOP", "AUTH", "USER", "*"},
+    Protocol.IMAP: {"CAPABILITY", "STARTTLS", "LOGOUT", "NOOP", "AUTHENTICATE", "*"},
 }
+CONTINUATION = {Protocol.SMTP: b"334 \r\n", Protocol.POP3: b"+ \r\n", Protocol.IMAP: b"+ \r\n"}
 GREETING = {
     Protocol.SMTP: b"220 rec.lab.example ESMTP\r\n",
     Protocol.POP3: b"+OK rec ready <1.2@rec.lab.example>\r\n",
@@ -59,9 +65,21 @@ def make_cert(tmp: Path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
-def reply_for(protocol: Protocol, line: str) -> tuple[bytes, bool]:
-    """(reply, whether to start TLS after it) for one command line."""
+def reply_for(protocol: Protocol, line: str, last_tag: str = "*") -> tuple[bytes, bool]:
+    """(reply, whether to start TLS after it) for one command line: every login start is asked for
+    credentials, which the probe must never give."""
     words = line.split()
+    if line == "*":  # the cancel
+        return {Protocol.SMTP: b"501 5.7.0 Authentication aborted\r\n", Protocol.POP3: b"-ERR aborted\r\n",
+                Protocol.IMAP: f"{last_tag} BAD aborted\r\n".encode()}[protocol], False
+    if protocol is not Protocol.IMAP and words and words[0].upper() == "AUTH":
+        return CONTINUATION[protocol], False
+    if protocol is Protocol.POP3 and words and words[0].upper() == "USER":
+        return b"+OK send PASS\r\n", False
+    if protocol is Protocol.IMAP and len(words) > 1 and words[1].upper() == "AUTHENTICATE":
+        return CONTINUATION[protocol], False
+    if protocol is Protocol.IMAP and len(words) > 1 and words[1].upper() == "LOGIN":
+        return f"{words[0]} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n".encode(), False
     if protocol is Protocol.SMTP:
         verb = words[0].upper() if words else ""
         if verb in ("EHLO", "HELO"):
@@ -90,12 +108,22 @@ def reply_for(protocol: Protocol, line: str) -> tuple[bytes, bool]:
     return f"{tag} BAD no\r\n".encode(), False
 
 
-async def record_probe(protocol: Protocol, cert: tuple[str, str], host: str) -> tuple[list[str], int]:
-    received: list[str] = []
+Replies = Callable[[Protocol, str, str], tuple[bytes, bool]]
+
+
+async def record_probe(
+    protocol: Protocol, cert: tuple[str, str], host: str, login_probe: str = "cancel",
+    replies: Replies | None = None,
+) -> tuple[list[list[str]], int]:
+    """Every session's command lines, in order, and the number of connections the probe made."""
+    sessions: list[list[str]] = []
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(*cert)
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received: list[str] = []
+        sessions.append(received)
+        last_tag = "*"
         try:
             writer.write(GREETING[protocol])
             for _ in range(20):
@@ -104,7 +132,9 @@ async def record_probe(protocol: Protocol, cert: tuple[str, str], host: str) -> 
                     return
                 text = line.decode("latin-1").strip()
                 received.append(text)
-                answer, upgrade = reply_for(protocol, text)
+                answer, upgrade = (replies or reply_for)(protocol, text, last_tag)
+                if protocol is Protocol.IMAP and text != "*":
+                    last_tag = text.split()[0] if text.split() else "*"
                 writer.write(answer)
                 await writer.drain()
                 if upgrade:
@@ -118,9 +148,40 @@ async def record_probe(protocol: Protocol, cert: tuple[str, str], host: str) -> 
     port = server.sockets[0].getsockname()[1]
     async with server:
         endpoint = Endpoint(host, port, protocol, TLSMode.STARTTLS, None)
-        obs = await probe(endpoint, ProbeSettings(read_timeout=3, endpoint_timeout=30))
+        settings = ProbeSettings(read_timeout=3, endpoint_timeout=30, login_probe=login_probe)
+        obs = await probe(endpoint, settings)
     assert obs.status.value == "success", obs.status_detail
-    return received, obs.connections
+    assert obs.plain is not None and obs.plain.login_probes, "the login probe ran"
+    return sessions, obs.connections
+
+
+def verb_of(protocol: Protocol, line: str) -> str:
+    words = line.split()
+    if line == "*":
+        return "*"
+    return (words[1] if protocol is Protocol.IMAP and len(words) > 1 else words[0] if words else "").upper()
+
+
+def assert_no_secret(protocol: Protocol, sessions: list[list[str]], made_up_login: bool = False) -> None:
+    allowed = ALLOWED[protocol] | ({"LOGIN"} if made_up_login else set())
+    for received in sessions:
+        for i, line in enumerate(received):
+            verb = verb_of(protocol, line)
+            assert verb in allowed, (line, received)
+            words = line.split()
+            if verb in ("AUTH", "AUTHENTICATE"):
+                # a mechanism and nothing else: no initial response
+                assert len(words) == (3 if protocol is Protocol.IMAP else 2), line
+            if verb == "*":
+                # only right after a login start that the server answered with a continuation
+                assert i > 0 and verb_of(protocol, received[i - 1]) in ("AUTH", "AUTHENTICATE"), received
+            if verb == "USER":
+                assert len(words) == 2 and words[1].startswith("cleartext-probe-"), line
+            if verb == "LOGIN":
+                assert len(words) == 4 and all(w.startswith("cleartext-probe-") for w in words[2:]), line
+                assert words[2] != words[3], "a made-up identity is random, user and password alike"
+            for secret in ("PASS", "APOP", "MAIL FROM", "RCPT"):
+                assert not line.upper().startswith(secret), line
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
@@ -129,10 +190,28 @@ def test_only_capability_starttls_and_goodbye_are_ever_sent(
     protocol: Protocol, host: str, tmp_path: Path
 ) -> None:
     """Over IPv4 and IPv6 loopback alike."""
-    received, connections = asyncio.run(record_probe(protocol, make_cert(tmp_path), host))
-    verbs = {(line.split()[1] if protocol is Protocol.IMAP else line.split()[0]).upper() for line in received}
-    assert verbs <= ALLOWED[protocol], received
+    sessions, connections = asyncio.run(record_probe(protocol, make_cert(tmp_path), host))
+    assert_no_secret(protocol, sessions)
     assert connections >= 2, "the TLS matrix ran too, and its connections are checked as well"
-    for line in received:
-        for secret in ("AUTH", "LOGIN ", "USER", "PASS", "APOP", "MAIL FROM", "RCPT"):
-            assert not line.upper().startswith(secret) and f" {secret}" not in line.upper(), line
+    every = [line for received in sessions for line in received]
+    assert "*" in every, "the server asked for credentials and got only the cancel"
+    if protocol is Protocol.POP3:
+        assert not any(verb_of(protocol, line) == "USER" for line in every), "SASL was accepted: no USER"
+
+
+def test_the_opt_in_made_up_login_sends_only_a_random_identity(tmp_path: Path) -> None:
+    """IMAP whose AUTHENTICATE is refused: --login-probe made-up sends LOGIN with a random identity."""
+
+    def refusing(protocol: Protocol, line: str, last_tag: str = "*") -> tuple[bytes, bool]:
+        words = line.split()
+        if len(words) > 1 and words[1].upper() == "AUTHENTICATE":
+            return f"{words[0]} NO [PRIVACYREQUIRED] TLS first\r\n".encode(), False
+        return reply_for(protocol, line, last_tag)
+
+    cert = make_cert(tmp_path)
+    sessions, _ = asyncio.run(record_probe(Protocol.IMAP, cert, "127.0.0.1", "made-up", refusing))
+    default, _ = asyncio.run(record_probe(Protocol.IMAP, cert, "127.0.0.1", replies=refusing))
+    assert_no_secret(Protocol.IMAP, sessions, made_up_login=True)
+    logins = [line for received in sessions for line in received if verb_of(Protocol.IMAP, line) == "LOGIN"]
+    assert len(logins) == 1
+    assert_no_secret(Protocol.IMAP, default)  # and without the opt-in, no LOGIN at all

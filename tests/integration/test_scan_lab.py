@@ -71,7 +71,7 @@ def test_every_record_matches_the_schema(scanned: Records, secure_scanned: Recor
     schema = json.loads((ROOT / "src" / "cleartext" / "schema" / "record.schema.json").read_text())
     for record in [*scanned.values(), *secure_scanned.values()]:
         jsonschema.validate(record, schema)
-        assert record["version"] == 1
+        assert record["version"] == 2
         assert record["timings_ms"]["total"] >= 0
         assert record["connections"] <= 6
 
