@@ -1263,7 +1263,8 @@ def _start_hostile() -> None:
     pid_file, log = _hostile_paths()
     _mkdir(pid_file.parent)
     cmd = [sys.executable, str(HOSTILE_SCRIPT), "--address", HOSTILE_ADDRESS,
-           "--cert", str(CERTS / "mail.pem"), "--key", str(CERTS / "mail.key")]
+           "--cert", str(CERTS / "mail.pem"), "--key", str(CERTS / "mail.key"),
+           "--login", LOGIN_USER, LOGIN_PASSWORD]
     with open(log, "ab") as fh:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
@@ -1405,7 +1406,8 @@ def manifest() -> dict:
         "endpoints": [e.as_dict() for e in ENDPOINTS],
         "hostile": [
             {"address": HOSTILE_ADDRESS, "port": p.port, "service": p.service, "profile": p.name,
-             "hostname": HOSTILE_HOSTNAME, "description": p.description}
+             "hostname": HOSTILE_HOSTNAME, "description": p.description,
+             "plaintext_login": p.plaintext_login, "advertised": p.advertised, "tls_login": p.tls_login}
             for p in _hostile_profiles()
         ],
     }
