@@ -1030,6 +1030,7 @@ def _postfix_pid() -> int | None:
 PKGS = Path("/var/cache/cleartext-lab/pkgs")
 EXIM = PKGS / "exim4-daemon-light" / "usr" / "sbin" / "exim4"
 EXIM_USER = "Debian-exim"  # compiled into Debian's exim4: it will not start without that user
+COURIER_USER = "courier"  # Courier runs couriertls as this user (MAILUSER, compiled in)
 COURIER_PKGS = ("courier-authlib", "courier-authlib-userdb", "courier-authdaemon", "courier-base",
                 "courier-imap", "courier-pop")
 NSRUN = LAB_DIR / "nsrun.py"
@@ -1182,8 +1183,9 @@ def _start_courier() -> None:
     _makedat(f"{LOGIN_USER}\t{fields}\n", etc / "userdb.dat")
     _makedat(f"{LOGIN_USER}\tsystempw={hashed}\n", etc / "userdbshadow.dat")
     os.chmod(etc / "userdbshadow.dat", 0o600)
-    pem = d / "mail.pem"  # couriertls wants the key and the certificate in one file
+    pem = d / "mail.pem"  # couriertls wants the key and the certificate in one file, and runs as courier
     _write(pem, (CERTS / "mail.key").read_text() + (CERTS / "mail.pem").read_text(), 0o600)
+    os.chown(pem, *_ids(COURIER_USER))
     path = {"PATH": "/usr/bin:/bin"}
     commands: list[dict] = [{"argv": ["/usr/lib/courier/courier-authlib/authdaemond"], "env": path,
                              "log": str(d / "authdaemond.log"), "settle": 0.3}]
@@ -1537,8 +1539,10 @@ def _start_locked() -> tuple[dict, bool]:
     for tool in (DOVECOT, POSTFIX_MASTER, OPENSSL, str(EXIM), *(str(PKGS / p) for p in COURIER_PKGS)):
         if not (os.path.exists(tool) or shutil.which(tool)):
             raise LabError(f"{tool} not found: run scripts/install-system-deps")
-    if not _user_exists(EXIM_USER):
-        raise LabError(f"no user {EXIM_USER} (Debian's exim4 needs it): run scripts/install-system-deps")
+    for user in (EXIM_USER, COURIER_USER):
+        if not _user_exists(user):
+            raise LabError(f"no user {user} (the unpacked Exim and Courier need it): run "
+                           "scripts/install-system-deps")
     _mkdir(STATE_ROOT, 0o755)
     _link_run()
     if is_running():
