@@ -11,7 +11,7 @@ Standard library only (it runs before the project's venv exists).
 mail server already on this machine -- a production Postfix on 0.0.0.0:25 -- and the lab never meet: both
 bind port 25, on different loopbacks. Whatever talks to the lab (the tests, the demo, ``exec``) enters
 that namespace. Without namespaces (not root, no iproute2, a container without CAP_SYS_ADMIN, or
-``CLEARTEXT_LAB_NETNS=0``) the lab binds the host's 127.0.0.2-7 and fails with the holder's name if a port
+``CLEARTEXT_LAB_NETNS=0``) the lab binds the host's 127.0.0.2-11 and fails with the holder's name if a port
 is taken. Either way the lab **signals only processes it recorded when it started them** (the ledger
 ``pids.json``): never a system service, never a process found by its name or port.
 
@@ -20,9 +20,12 @@ is taken. Either way the lab **signals only processes it recorded when it starte
 processes must reach them, and a clone may sit under a 0700 directory such as /root. ``lab/run`` is a
 symlink to it, for people. ``CLEARTEXT_LAB_INSTANCE`` names a second, independent lab for the same clone.
 
-The lab is four Dovecot instances (one per profile, each with its own config file), one Postfix
-instance (its own config directory, one ``smtpd`` service per address:port), two ``openssl s_server``
-processes and lab/hostile.py. Servers listen on 127.0.0.2 .. 127.0.0.7 only, never on 127.0.0.1: clients
+The lab is six Dovecot instances (one per profile, each with its own config file), one Postfix
+instance (its own config directory, one ``smtpd`` service per address:port), one Exim daemon and Courier's
+IMAP and POP3 (unpacked Debian packages, Courier in a mount namespace of its own: lab/nsrun.py), two
+``openssl s_server`` processes and lab/hostile.py. Every endpoint's manifest entry says what a real login
+does before TLS (``plaintext_login``) and whether the capabilities offer one (``advertised``). Servers listen
+on 127.0.0.2 .. 127.0.0.11 only, never on 127.0.0.1: clients
 connect from 127.0.0.1 (the kernel's source address for 127/8 destinations), so Dovecot does not treat
 them as "secured" (it does when the client address equals the server address). See lab/README.md.
 
