@@ -33,7 +33,7 @@ lab-stop:
 lab-status:
 	$(PY) lab/labctl.py status
 
-# A shell where the lab's addresses (127.0.0.2-7) are reachable: try `cleartext scan` on it by hand.
+# A shell where the lab's addresses (127.0.0.2-11) are reachable: try `cleartext scan` on it by hand.
 lab-shell: lab-start
 	$(IN_LAB) env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PS1='(cleartext lab) \w\$$ ' bash --norc
 

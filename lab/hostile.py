@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import os
 import ssl
@@ -25,6 +26,9 @@ from dataclasses import dataclass
 
 MAX_SESSION = 60.0  # seconds any one connection may live
 DRIP_BYTES = 600  # a drip server sends at most this many bytes, one a second
+MAX_COMMANDS = 20  # commands one session answers at most
+# The lab account (labctl's LOGIN_USER / LOGIN_PASSWORD; --login overrides it).
+LOGIN = {"user": "labuser", "password": "lab-password"}
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,17 @@ class Profile:
     service: str  # the scanner's service name for this port (PORT=SERVICE)
     name: str
     description: str
+    # Ground truth, as in labctl's manifest: what a login with the lab account does before TLS
+    # (accepted | refused | none), whether the capabilities before TLS offer one, and the login inside TLS.
+    plaintext_login: str = "none"
+    advertised: bool = False
+    tls_login: str = "none"
 
 
 PROFILES = (
     Profile(2525, "smtp", "starttls-broken", "advertises STARTTLS, says 220 go ahead, then sends garbage"),
-    Profile(2526, "smtp", "starttls-hidden", "STARTTLS works but is not advertised; AUTH only after TLS"),
+    Profile(2526, "smtp", "starttls-hidden", "STARTTLS works but is not advertised; AUTH only after TLS",
+            "refused", False, "accepted"),
     Profile(2527, "smtp", "drip", "sends its greeting one byte a second"),
     Profile(2528, "smtp", "endless-line", "sends a greeting line that never ends"),
     Profile(2529, "smtp", "silent", "accepts the connection and never says a word"),
@@ -46,9 +56,14 @@ PROFILES = (
     Profile(2532, "smtp", "not-mail", "an SSH server banner"),
     Profile(2533, "smtp", "policy", "554 greeting: refuses service"),
     Profile(2534, "imaps", "rc4-export-sslv3", "answers raw hellos with RC4/EXPORT suites and SSLv3"),
-    Profile(2535, "pop3", "pop3-no-capa", "RFC 1939 POP3: no CAPA, no STLS; USER/PASS in clear"),
+    Profile(2535, "pop3", "pop3-no-capa", "RFC 1939 POP3: no CAPA, no STLS; USER/PASS in clear", "accepted"),
     Profile(2536, "smtp", "flood", "sends an endless stream of short continuation lines"),
-    Profile(2537, "smtp", "evil-banner", "terminal escapes, markup and a NUL in its banner; AUTH in clear"),
+    Profile(2537, "smtp", "evil-banner", "terminal escapes, markup and a NUL in its banner; AUTH in clear",
+            "accepted", True),
+    Profile(2538, "pop3", "pop3-hidden-login", "CAPA offers neither USER nor SASL before STLS, yet USER/PASS "
+            "and AUTH PLAIN succeed in clear", "accepted", False, "accepted"),
+    Profile(2539, "smtp", "starttls-injection", "answers, inside TLS, a command pipelined after STARTTLS in "
+            "clear (CVE-2011-0411 class)"),
 )
 
 
@@ -116,8 +131,65 @@ async def evil_banner(
     )
     await writer.drain()
     await _smtp_commands(
-        reader, writer, b"250-evil.lab.example \x1b]0;title\x07\r\n250 AUTH PLAIN\r\n", False
+        reader, writer, b"250-evil.lab.example \x1b]0;title\x07\r\n250 AUTH PLAIN\r\n", False, auth=True
     )
+
+
+def _credentials_ok(user: bytes, password: bytes) -> bool:
+    return user == LOGIN["user"].encode() and password == LOGIN["password"].encode()
+
+
+def _plain_ok(response: bytes) -> bool:
+    """A SASL PLAIN response (base64 of authzid NUL authcid NUL password) with the lab account."""
+    try:
+        parts = base64.b64decode(response.strip(), validate=True).split(b"\0")
+    except ValueError:
+        return False
+    return len(parts) == 3 and _credentials_ok(parts[1], parts[2])
+
+
+async def _pop3_commands(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, capa: bytes | None, login: bool,
+    stls: bool = False,
+) -> bool:
+    """A POP3 AUTHORIZATION state: CAPA answers ``capa`` (or -ERR when None); with ``login``, USER/PASS and
+    AUTH PLAIN take the lab account. True when the client asked STLS (and ``stls``), False when it left."""
+    user = b""
+    for _ in range(MAX_COMMANDS):
+        line = await _read_line(reader)
+        if not line:
+            return False
+        verb, _, arg = line.strip().partition(b" ")
+        verb = verb.upper()
+        if verb == b"QUIT":
+            writer.write(b"+OK bye\r\n")
+            await writer.drain()
+            return False
+        if verb == b"CAPA" and capa is not None:
+            writer.write(b"+OK\r\n" + capa + b".\r\n")
+        elif verb == b"STLS" and stls:
+            writer.write(b"+OK Begin TLS negotiation\r\n")
+            await writer.drain()
+            return True
+        elif verb == b"USER" and login and arg:
+            user = arg
+            writer.write(b"+OK\r\n")
+        elif verb == b"PASS" and login and user:
+            writer.write(b"+OK logged in\r\n" if _credentials_ok(user, arg) else b"-ERR [AUTH] invalid\r\n")
+        elif verb == b"AUTH" and login and arg.upper().startswith(b"PLAIN"):
+            initial = arg[5:].strip()
+            if not initial:
+                writer.write(b"+ \r\n")
+                await writer.drain()
+                initial = (await _read_line(reader)).strip()
+            if initial == b"*":
+                writer.write(b"-ERR authentication aborted\r\n")
+            else:
+                writer.write(b"+OK logged in\r\n" if _plain_ok(initial) else b"-ERR [AUTH] invalid\r\n")
+        else:
+            writer.write(b"-ERR unknown command\r\n")
+        await writer.drain()
+    return False
 
 
 async def pop3_no_capa(
@@ -125,39 +197,56 @@ async def pop3_no_capa(
 ) -> None:
     writer.write(b"+OK POP3 old.lab.example server ready\r\n")
     await writer.drain()
-    for _ in range(10):
-        line = await _read_line(reader)
-        if not line:
-            return
-        command = line.strip().upper()
-        if command == b"QUIT":
-            writer.write(b"+OK bye\r\n")
-            await writer.drain()
-            return
-        # RFC 1939 without its extensions: USER and PASS in clear are the only way in.
-        if command.startswith(b"USER "):
-            writer.write(b"+OK send PASS\r\n")
-        elif command.startswith(b"PASS "):
-            writer.write(b"-ERR [AUTH] invalid login\r\n")
-        else:
-            writer.write(b"-ERR unknown command\r\n")
-        await writer.drain()
+    await _pop3_commands(reader, writer, None, login=True)
+
+
+async def pop3_hidden_login(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext
+) -> None:
+    """What no Debian POP3 server does (Dovecot and Cyrus list USER exactly when they take it; Courier
+    always lists it): a CAPA that offers no login before STLS, and a login that works all the same."""
+    writer.write(b"+OK POP3 hidden.lab.example ready\r\n")
+    await writer.drain()
+    if not await _pop3_commands(reader, writer, b"TOP\r\nUIDL\r\nSTLS\r\n", login=True, stls=True):
+        return
+    _discard_buffered(reader)
+    try:
+        await asyncio.wait_for(writer.start_tls(ctx), timeout=10)
+    except (ssl.SSLError, OSError, TimeoutError):
+        return
+    await _pop3_commands(reader, writer, b"TOP\r\nUIDL\r\nUSER\r\nSASL PLAIN\r\n", login=True)
 
 
 # --- STARTTLS misbehaviour -------------------------------------------------------------------------
 
 
 async def _smtp_commands(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ehlo: bytes, starttls: bool
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ehlo: bytes, starttls: bool,
+    auth: bool = False,
 ) -> bool:
-    """Answer EHLO/HELO with ``ehlo`` until the client asks STARTTLS (True, if ``starttls``) or leaves."""
-    for _ in range(10):
+    """Answer EHLO/HELO with ``ehlo`` until the client asks STARTTLS (True, if ``starttls``) or leaves. With
+    ``auth``, AUTH PLAIN takes the lab account (334 for the response, 501 when it is ``*``)."""
+    for _ in range(MAX_COMMANDS):
         line = await _read_line(reader)
         if not line:
             return False
         command = line.strip().upper()
         if command.startswith((b"EHLO", b"HELO")):
             writer.write(ehlo)
+        elif command.startswith(b"AUTH PLAIN") and auth:
+            initial = line.strip()[10:].strip()
+            if not initial:
+                writer.write(b"334 \r\n")
+                await writer.drain()
+                initial = (await _read_line(reader)).strip()
+            if initial == b"*":
+                writer.write(b"501 5.7.0 Authentication aborted\r\n")
+            elif _plain_ok(initial):
+                writer.write(b"235 2.7.0 Authentication successful\r\n")
+            else:
+                writer.write(b"535 5.7.8 Authentication failed\r\n")
+        elif command == b"NOOP":
+            writer.write(b"250 2.0.0 OK\r\n")
         elif command == b"STARTTLS" and starttls:
             writer.write(b"220 2.0.0 Ready to start TLS\r\n")
             await writer.drain()
@@ -197,11 +286,38 @@ async def starttls_hidden(
     ehlo = b"250-odd.lab.example\r\n250 8BITMIME\r\n"
     if not await _smtp_until_starttls(reader, writer, ehlo):
         return
+    _discard_buffered(reader)  # not injectable: what came in clear after STARTTLS is dropped
     try:
         await asyncio.wait_for(writer.start_tls(ctx), timeout=10)
     except (ssl.SSLError, OSError, TimeoutError):
         return
-    await _smtp_commands(reader, writer, b"250-odd.lab.example\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n", False)
+    await _smtp_commands(reader, writer, b"250-odd.lab.example\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n", False,
+                         auth=True)
+
+
+def _discard_buffered(reader: asyncio.StreamReader) -> None:
+    """Drop what the client sent in clear after STARTTLS, as fixed servers do (asyncio keeps it)."""
+    buffered = getattr(reader, "_buffer", None)
+    if isinstance(buffered, bytearray):
+        buffered.clear()
+
+
+async def starttls_injection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext
+) -> None:
+    """The STARTTLS command-injection flaw (CVE-2011-0411 in Postfix, and the same in many servers of
+    2011): bytes the client sent in clear after STARTTLS stay in the server's input buffer and are read,
+    after the handshake, as if they had come inside TLS. asyncio's start_tls keeps the StreamReader's
+    buffer, which is exactly that flaw; a fixed server discards what it read past STARTTLS. No server in
+    Debian 12 has it any more, so the lab fakes it here."""
+    ehlo = b"250-inject.lab.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+    if not await _smtp_until_starttls(reader, writer, ehlo):
+        return
+    try:
+        await asyncio.wait_for(writer.start_tls(ctx), timeout=10)
+    except (ssl.SSLError, OSError, TimeoutError):
+        return
+    await _smtp_commands(reader, writer, ehlo.replace(b"250-STARTTLS\r\n", b""), False)
 
 
 # --- TLS misbehaviour -------------------------------------------------------------------------------
@@ -281,6 +397,8 @@ HANDLERS: dict[
     "pop3-no-capa": pop3_no_capa,
     "flood": flood,
     "evil-banner": evil_banner,
+    "pop3-hidden-login": pop3_hidden_login,
+    "starttls-injection": starttls_injection,
 }
 
 
@@ -319,7 +437,10 @@ def main() -> None:
     parser.add_argument("--address", default="127.0.0.7")
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--login", nargs=2, metavar=("USER", "PASSWORD"), help="the lab account")
     args = parser.parse_args()
+    if args.login:
+        LOGIN.update(user=args.login[0], password=args.login[1])
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main_async(args.address, args.cert, args.key))
 

@@ -11,7 +11,7 @@ Standard library only (it runs before the project's venv exists).
 mail server already on this machine -- a production Postfix on 0.0.0.0:25 -- and the lab never meet: both
 bind port 25, on different loopbacks. Whatever talks to the lab (the tests, the demo, ``exec``) enters
 that namespace. Without namespaces (not root, no iproute2, a container without CAP_SYS_ADMIN, or
-``CLEARTEXT_LAB_NETNS=0``) the lab binds the host's 127.0.0.2-7 and fails with the holder's name if a port
+``CLEARTEXT_LAB_NETNS=0``) the lab binds the host's 127.0.0.2-11 and fails with the holder's name if a port
 is taken. Either way the lab **signals only processes it recorded when it started them** (the ledger
 ``pids.json``): never a system service, never a process found by its name or port.
 
@@ -20,9 +20,12 @@ is taken. Either way the lab **signals only processes it recorded when it starte
 processes must reach them, and a clone may sit under a 0700 directory such as /root. ``lab/run`` is a
 symlink to it, for people. ``CLEARTEXT_LAB_INSTANCE`` names a second, independent lab for the same clone.
 
-The lab is four Dovecot instances (one per profile, each with its own config file), one Postfix
-instance (its own config directory, one ``smtpd`` service per address:port), two ``openssl s_server``
-processes and lab/hostile.py. Servers listen on 127.0.0.2 .. 127.0.0.7 only, never on 127.0.0.1: clients
+The lab is six Dovecot instances (one per profile, each with its own config file), one Postfix
+instance (its own config directory, one ``smtpd`` service per address:port), one Exim daemon and Courier's
+IMAP and POP3 (unpacked Debian packages, Courier in a mount namespace of its own: lab/nsrun.py), two
+``openssl s_server`` processes and lab/hostile.py. Every endpoint's manifest entry says what a real login
+does before TLS (``plaintext_login``) and whether the capabilities offer one (``advertised``). Servers listen
+on 127.0.0.2 .. 127.0.0.11 only, never on 127.0.0.1: clients
 connect from 127.0.0.1 (the kernel's source address for 127/8 destinations), so Dovecot does not treat
 them as "secured" (it does when the client address equals the server address). See lab/README.md.
 
@@ -93,16 +96,32 @@ STRONG_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 LEGACY_CIPHERS = "ALL:@SECLEVEL=0"  # TLS 1.0/1.1, 3DES, static RSA (and anonymous) are all accepted
 
 
+# Ground truth for the scanner's login verdict: what a real login with the lab account does.
+ACCEPTED, REFUSED, NONE = "accepted", "refused", "none"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     address: str
     port: int
     protocol: str  # smtp | pop3 | imap
-    tls: str  # starttls | implicit ("starttls" = plain connect; STARTTLS offered or not)
-    server: str  # dovecot | postfix | openssl
+    # starttls: a plain connection, STARTTLS offered or not. implicit: the port starts with a TLS
+    # handshake. plaintext: an implicit-TLS port (465/993/995) whose server speaks in clear.
+    tls: str
+    server: str  # dovecot | postfix | openssl | exim | courier
     profile: str
     hostname: str | None  # the name the served certificate is for; None when no TLS at all
     description: str
+    # What a real login with the lab account does before any TLS (tests/integration/test_lab_logins.py
+    # checks it with LOGIN + AUTHENTICATE PLAIN, USER/PASS + AUTH PLAIN, AUTH PLAIN):
+    #   accepted -- the password is taken in clear; refused -- a login exists but is refused before TLS;
+    #   none -- no login at all before TLS (no AUTH on an MX port, no plaintext phase on implicit TLS).
+    plaintext_login: str = NONE
+    # Whether the capabilities before TLS offer a login: IMAP without LOGINDISABLED or with an AUTH=
+    # mechanism, POP3 CAPA with USER or a SASL mechanism, SMTP EHLO with AUTH and a mechanism. False
+    # where there is no plaintext phase.
+    advertised: bool = False
+    tls_login: str = NONE  # the same login after STARTTLS or on implicit TLS: accepted | none
 
     @property
     def name(self) -> str:
@@ -118,6 +137,9 @@ class Endpoint:
             "profile": self.profile,
             "hostname": self.hostname,
             "description": self.description,
+            "plaintext_login": self.plaintext_login,
+            "advertised": self.advertised,
+            "tls_login": self.tls_login,
         }
 
 
@@ -131,7 +153,29 @@ class DovecotProfile:
     min_protocol: str
     ciphers: str
     summary: str
+    # A fixed pre-login CAPABILITY (Dovecot's imap_capability); Dovecot still appends STARTTLS,
+    # LOGINDISABLED and the AUTH= mechanisms it allows.
+    imap_capability: str = ""
+    # ssl = no, and the 993/995 listeners speak plaintext (an admin who set their ports and forgot TLS);
+    # 143 and 110 are not served.
+    plaintext_on_tls_ports: bool = False
 
+    def plaintext_ok(self) -> bool:
+        """Dovecot takes a password before TLS (client_check_plaintext_auth, login-common)."""
+        return not self.disable_plaintext_auth and self.ssl != "required"
+
+    def advertised(self, protocol: str) -> bool:
+        """What Dovecot's pre-TLS capabilities say: POP3 lists USER whenever disable_plaintext_auth is
+        no, even when ssl = required refuses it; IMAP shows LOGINDISABLED and no mechanism unless login
+        works, but a fixed imap_capability may name AUTH= mechanisms anyway."""
+        if protocol == "pop3":
+            return not self.disable_plaintext_auth
+        return self.plaintext_ok() or "AUTH=" in self.imap_capability
+
+
+# A pre-login capability copied from what Dovecot shows after login: it names AUTH= mechanisms that
+# ssl = required refuses before TLS.
+COPIED_IMAP_CAPABILITY = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN"
 
 DOVECOT_PROFILES = (
     DovecotProfile(
@@ -150,6 +194,17 @@ DOVECOT_PROFILES = (
         "legacy", "127.0.0.5", "yes", True, "legacy", "TLSv1", LEGACY_CIPHERS,
         "expired self-signed 1024-bit SHA-1 certificate, TLS 1.0+, weak ciphers (3DES, static RSA, anon)",
     ),
+    DovecotProfile(
+        "refused-login", "127.0.0.10", "required", False, "mail", "TLSv1.2", STRONG_CIPHERS,
+        "ssl = required with disable_plaintext_auth = no and a fixed imap_capability: POP3 lists USER and "
+        "IMAP names AUTH=PLAIN before TLS, and both refuse any login until TLS",
+        imap_capability=COPIED_IMAP_CAPABILITY,
+    ),
+    DovecotProfile(
+        "plaintext-on-tls-port", "127.0.0.11", "no", False, None, "TLSv1.2", STRONG_CIPHERS,
+        "imaps/pop3s listeners on 993/995 with ssl = no: IMAP and POP3 in clear on the implicit-TLS ports",
+        plaintext_on_tls_ports=True,
+    ),
 )
 SASL_PROFILE = "plaintext"  # the Dovecot instance whose auth socket Postfix uses for SMTP AUTH
 
@@ -167,6 +222,15 @@ class SmtpService:
     protocols: str
     ciphers: str
     summary: str
+    # smtpd_sasl_exceptions_networks = the client's address: EHLO never shows AUTH to it, yet AUTH works.
+    exceptions: bool = False
+
+    def plaintext_login(self) -> str:
+        """Postfix answers AUTH before TLS with 503 "authentication not enabled" unless SASL is on and
+        smtpd_tls_auth_only is off (smtpd.c auth_cmd); smtpd_sasl_exceptions_networks only hides it."""
+        if not self.sasl or self.wrapper:
+            return NONE
+        return REFUSED if self.auth_only else ACCEPTED
 
 
 SMTP_SERVICES = (
@@ -188,6 +252,71 @@ SMTP_SERVICES = (
                 LEGACY_CIPHERS, "STARTTLS with TLS 1.0+, weak ciphers, expired 1024-bit cert; no AUTH"),
     SmtpService("127.0.0.5", 465, "legacy", "encrypt", True, True, True, "legacy", ">=TLSv1",
                 LEGACY_CIPHERS, "implicit TLS 1.0+, weak ciphers, expired 1024-bit cert; AUTH inside TLS"),
+    SmtpService("127.0.0.8", 587, "hidden-login", "may", False, True, False, "mail", ">=TLSv1.2",
+                STRONG_CIPHERS, "smtpd_sasl_exceptions_networks covers the client: no AUTH in EHLO, before "
+                "or after STARTTLS, yet AUTH PLAIN succeeds in clear", exceptions=True),
+    SmtpService("127.0.0.11", 465, "plaintext-on-tls-port", "none", False, True, False, None, "", "",
+                "port 465 without smtpd_tls_wrappermode: a 220 greeting and AUTH PLAIN LOGIN in clear"),
+)
+
+
+@dataclass(frozen=True)
+class EximService:
+    """One address:port of the lab's Exim (exim4-daemon-light, unpacked; one daemon for all of them)."""
+
+    address: str
+    port: int
+    profile: str
+    mode: str  # hidden: AUTH shown only under TLS, accepted anyway | refused: shown, denied in clear
+    summary: str
+
+
+EXIM_SERVICES = (
+    EximService("127.0.0.8", 25, "hidden-login", "hidden",
+                "auth_advertise_hosts empty before TLS, and `control = allow_auth_unadvertised` in the HELO "
+                "ACL: no AUTH in EHLO, yet AUTH PLAIN succeeds in clear"),
+    EximService("127.0.0.9", 587, "refused-login", "refused",
+                "AUTH PLAIN LOGIN advertised before TLS; acl_smtp_auth denies it unless encrypted (538)"),
+)
+
+
+@dataclass(frozen=True)
+class CourierService:
+    """One address:port of the lab's Courier (courier-imap / courier-pop, unpacked, run by lab/nsrun.py in a
+    mount namespace of its own). ``env`` are the /etc/courier/imapd or pop3d settings that differ from
+    Debian's defaults."""
+
+    address: str
+    port: int
+    protocol: str  # imap | pop3
+    profile: str
+    env: tuple[tuple[str, str], ...]
+    plaintext_login: str
+    advertised: bool
+    summary: str
+
+
+# Debian's default IMAP_CAPABILITY (/etc/courier/imapd): no AUTH= before TLS, AUTH=PLAIN after.
+COURIER_IMAP_CAPABILITY = ("IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
+                           "SORT QUOTA IDLE")
+
+COURIER_SERVICES = (
+    CourierService("127.0.0.8", 143, "imap", "hidden-login",
+                   (("IMAP_CAPABILITY", COURIER_IMAP_CAPABILITY + " LOGINDISABLED"),
+                    ("IMAP_TLS_REQUIRED", "0")),
+                   ACCEPTED, False,
+                   "IMAP_CAPABILITY names LOGINDISABLED (and no AUTH=) while IMAP_TLS_REQUIRED=0: LOGIN and "
+                   "AUTHENTICATE PLAIN succeed in clear"),
+    CourierService("127.0.0.9", 143, "imap", "refused-login",
+                   (("IMAP_CAPABILITY", COURIER_IMAP_CAPABILITY + " AUTH=PLAIN"), ("IMAP_TLS_REQUIRED", "1")),
+                   REFUSED, True,
+                   "IMAP_CAPABILITY names AUTH=PLAIN while IMAP_TLS_REQUIRED=1: LOGINDISABLED and AUTH=PLAIN "
+                   "both shown, every login refused until STARTTLS (NO STARTTLS required)"),
+    CourierService("127.0.0.9", 110, "pop3", "refused-login",
+                   (("POP3AUTH", "PLAIN LOGIN"), ("POP3AUTH_TLS", "PLAIN LOGIN"), ("POP3_TLS_REQUIRED", "1")),
+                   REFUSED, True,
+                   "POP3_TLS_REQUIRED=1: CAPA still lists USER and SASL PLAIN LOGIN, and USER and AUTH get "
+                   "-ERR TLS required to log in"),
 )
 
 
@@ -215,19 +344,38 @@ SSERVERS = (
 )
 
 
+IMPLICIT_TLS_PORTS = (465, 993, 995)
+
+
 def _build_endpoints() -> tuple[Endpoint, ...]:
     eps: list[Endpoint] = []
     host_of = {"mail": MAIL_HOSTNAME, "legacy": LEGACY_HOSTNAME, None: None}
     for p in DOVECOT_PROFILES:
+        tls_login = NONE if p.ssl == "no" else ACCEPTED
         for proto, plain_port, tls_port in (("imap", 143, 993), ("pop3", 110, 995)):
+            plain = (ACCEPTED if p.plaintext_ok() else REFUSED), p.advertised(proto), tls_login
+            if p.plaintext_on_tls_ports:
+                eps.append(Endpoint(p.address, tls_port, proto, "plaintext", "dovecot", p.name, None,
+                                    p.summary, *plain))
+                continue
             eps.append(Endpoint(p.address, plain_port, proto, "starttls", "dovecot", p.name,
-                                host_of[p.cert], p.summary))
+                                host_of[p.cert], p.summary, *plain))
             if p.ssl != "no":
                 eps.append(Endpoint(p.address, tls_port, proto, "implicit", "dovecot", p.name,
-                                    host_of[p.cert], p.summary))
+                                    host_of[p.cert], p.summary, NONE, False, ACCEPTED))
     for s in SMTP_SERVICES:
-        eps.append(Endpoint(s.address, s.port, "smtp", "implicit" if s.wrapper else "starttls", "postfix",
-                            s.profile, host_of[s.cert], s.summary))
+        tls = "implicit" if s.wrapper else "plaintext" if s.port in IMPLICIT_TLS_PORTS else "starttls"
+        advertised = s.plaintext_login() == ACCEPTED and not s.exceptions
+        tls_login = ACCEPTED if s.sasl and s.level != "none" else NONE
+        eps.append(Endpoint(s.address, s.port, "smtp", tls, "postfix", s.profile, host_of[s.cert], s.summary,
+                            s.plaintext_login(), advertised, tls_login))
+    for x in EXIM_SERVICES:
+        hidden = x.mode == "hidden"
+        eps.append(Endpoint(x.address, x.port, "smtp", "starttls", "exim", x.profile, MAIL_HOSTNAME,
+                            x.summary, ACCEPTED if hidden else REFUSED, not hidden, ACCEPTED))
+    for c in COURIER_SERVICES:
+        eps.append(Endpoint(c.address, c.port, c.protocol, "starttls", "courier", c.profile, MAIL_HOSTNAME,
+                            c.summary, c.plaintext_login, c.advertised, ACCEPTED))
     for o in SSERVERS:
         eps.append(Endpoint(o.address, o.port, o.protocol, "implicit", "openssl", "tls10-only",
                             MAIL_HOSTNAME, o.summary))
@@ -260,6 +408,14 @@ def _tail(path: Path, lines: int = 3) -> str:
     except OSError:
         return f"(no log at {path})"
     return " | ".join(text[-lines:]) if text else f"(empty log {path})"
+
+
+def _user_exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
 
 
 def _ids(user: str) -> tuple[int, int]:
@@ -631,7 +787,13 @@ def _dovecot_conf(p: DovecotProfile) -> str:
             f"ssl_cipher_list = {p.ciphers}",
             "ssl_prefer_server_ciphers = yes",
         ]
-    tls_port = 0 if p.ssl == "no" else None
+    if p.imap_capability:
+        lines.append(f"imap_capability = {p.imap_capability}")
+    # Ports: 143/110 in clear (STARTTLS when ssl != no), 993/995 with TLS -- or, for a profile that puts
+    # plaintext on the implicit-TLS ports, 993/995 with the listener's ssl = no and no 143/110.
+    plain_imap, plain_pop3 = (0, 0) if p.plaintext_on_tls_ports else (143, 110)
+    tls_imap, tls_pop3 = (993, 995) if p.ssl != "no" or p.plaintext_on_tls_ports else (0, 0)
+    tls_flag = "no" if p.plaintext_on_tls_ports else "yes"
     lines += [
         f"disable_plaintext_auth = {'yes' if p.disable_plaintext_auth else 'no'}",
         "auth_mechanisms = plain login",
@@ -646,14 +808,14 @@ def _dovecot_conf(p: DovecotProfile) -> str:
         "}",
         "mail_location = maildir:~/Maildir",
         "service imap-login {",
-        f"  inet_listener imap {{\n    address = {p.address}\n    port = 143\n  }}",
-        f"  inet_listener imaps {{\n    address = {p.address}\n    port = {993 if tls_port is None else 0}\n"
-        "    ssl = yes\n  }",
+        f"  inet_listener imap {{\n    address = {p.address}\n    port = {plain_imap}\n  }}",
+        f"  inet_listener imaps {{\n    address = {p.address}\n    port = {tls_imap}\n"
+        f"    ssl = {tls_flag}\n  }}",
         "}",
         "service pop3-login {",
-        f"  inet_listener pop3 {{\n    address = {p.address}\n    port = 110\n  }}",
-        f"  inet_listener pop3s {{\n    address = {p.address}\n    port = {995 if tls_port is None else 0}\n"
-        "    ssl = yes\n  }",
+        f"  inet_listener pop3 {{\n    address = {p.address}\n    port = {plain_pop3}\n  }}",
+        f"  inet_listener pop3s {{\n    address = {p.address}\n    port = {tls_pop3}\n"
+        f"    ssl = {tls_flag}\n  }}",
         "}",
     ]
     if p.name == SASL_PROFILE:
@@ -791,6 +953,8 @@ def _postfix_master_cf() -> str:
         ]
         if s.profile == "legacy":
             o.append(f"myhostname={LEGACY_HOSTNAME}")
+        if s.exceptions:
+            o.append(f"smtpd_sasl_exceptions_networks={CLIENT_ADDRESS}/32")
         if s.cert:
             o += [
                 f"smtpd_tls_cert_file=$lab_{s.cert}_cert",
@@ -862,6 +1026,201 @@ def _postfix_pid() -> int | None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Exim and Courier: Debian packages that conflict with Postfix and Dovecot, so they are never installed.
+# scripts/install-system-deps downloads them and unpacks each into PKGS/<package> (a symlink to
+# <package>-<version>); labctl runs the binaries from there with its own configuration.
+
+PKGS = Path("/var/cache/cleartext-lab/pkgs")
+EXIM = PKGS / "exim4-daemon-light" / "usr" / "sbin" / "exim4"
+EXIM_USER = "Debian-exim"  # compiled into Debian's exim4: it will not start without that user
+COURIER_USER = "courier"  # Courier runs couriertls as this user (MAILUSER, compiled in)
+COURIER_PKGS = ("courier-authlib", "courier-authlib-userdb", "courier-authdaemon", "courier-base",
+                "courier-imap", "courier-pop")
+NSRUN = LAB_DIR / "nsrun.py"
+
+
+def _exim_dir() -> Path:
+    return RUN / "exim"
+
+
+def _inlist(services: list[EximService]) -> str:
+    return " : ".join(f"{x.address}.{x.port}" for x in services) or "none"
+
+
+EXIM_CONF = """\
+# Generated by lab/labctl.py -- edit labctl.py, not this file.
+# One Exim daemon for the lab: it takes SMTP dialogs and delivers nothing (no routers, every RCPT denied).
+exim_user = @user@
+exim_group = @user@
+keep_environment =
+spool_directory = @dir@/spool
+log_file_path = @dir@/%slog
+pid_file_path = @dir@/exim.pid
+primary_hostname = @hostname@
+smtp_banner = $smtp_active_hostname ESMTP Exim $version_number (cleartext lab)
+local_interfaces = <; @interfaces@
+host_lookup =
+rfc1413_hosts =
+smtp_receive_timeout = 30s
+smtp_accept_max = 50
+queue_only = true
+tls_advertise_hosts = *
+tls_certificate = @dir@/mail.pem
+tls_privatekey = @dir@/mail.key
+# hidden: AUTH is advertised only under TLS -- but the HELO ACL allows AUTH unadvertised.
+IFACE = $received_ip_address.$received_port
+HIDDEN = @hidden@
+REFUSED = @refused@
+auth_advertise_hosts = ${if inlist{IFACE}{HIDDEN}{${if eq{$tls_in_cipher}{}{}{*}}}{*}}
+acl_smtp_helo = acl_helo
+acl_smtp_auth = acl_auth
+acl_smtp_mail = acl_mail
+acl_smtp_rcpt = acl_deny
+acl_smtp_predata = acl_deny
+
+begin acl
+
+acl_helo:
+  accept condition = ${if inlist{IFACE}{HIDDEN}}
+         control = allow_auth_unadvertised
+  accept
+
+# refused: AUTH is advertised in clear, and denied unless encrypted (the Exim specification's own
+# example of an AUTH ACL, "The SMTP AUTH ACL").
+acl_auth:
+  accept encrypted = *
+  deny   condition = ${if inlist{IFACE}{REFUSED}}
+         message = 538 5.7.11 Encryption required for requested authentication mechanism
+  accept
+
+acl_mail:
+  accept
+
+acl_deny:
+  deny   message = the cleartext lab delivers nothing
+
+begin authenticators
+
+plain:
+  driver = plaintext
+  public_name = PLAIN
+  server_prompts = :
+  server_condition = ${if and{{eq{$auth2}{@login_user@}}{eq{$auth3}{@login_password@}}}}
+  server_set_id = $auth2
+
+login:
+  driver = plaintext
+  public_name = LOGIN
+  server_prompts = Username:: : Password::
+  server_condition = ${if and{{eq{$auth1}{@login_user@}}{eq{$auth2}{@login_password@}}}}
+  server_set_id = $auth1
+"""
+
+
+def _start_exim() -> None:
+    d = _exim_dir()
+    _mkdir(d)
+    _mkdir(d / "spool", 0o750, owner=EXIM_USER)
+    uid, gid = _ids(EXIM_USER)
+    os.chown(d, 0, gid)
+    os.chmod(d, 0o775)  # Exim's unprivileged children write its logs here
+    # Exim reads its key after dropping to its own user: it gets a copy of its own.
+    shutil.copyfile(CERTS / "mail.pem", d / "mail.pem")
+    shutil.copyfile(CERTS / "mail.key", d / "mail.key")
+    os.chown(d / "mail.key", uid, gid)
+    os.chmod(d / "mail.key", 0o600)
+    conf = d / "exim.conf"
+    values = {"user": EXIM_USER, "dir": str(d), "hostname": MAIL_HOSTNAME,
+              "interfaces": " ; ".join(f"{x.address}.{x.port}" for x in EXIM_SERVICES),
+              "hidden": _inlist([x for x in EXIM_SERVICES if x.mode == "hidden"]),
+              "refused": _inlist([x for x in EXIM_SERVICES if x.mode == "refused"]),
+              "login_user": LOGIN_USER, "login_password": LOGIN_PASSWORD}
+    text = EXIM_CONF  # @name@ placeholders: Exim's own syntax is all braces and dollars
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    _write(conf, text)
+    # -C as root keeps root (exim.c); -bdf: a daemon in the foreground, so the pid is the one started.
+    with open(d / "start.out", "ab") as fh:
+        proc = subprocess.Popen([str(EXIM), "-C", str(conf), "-bdf"], stdin=subprocess.DEVNULL, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    _record("exim", proc.pid)
+
+
+def _courier_dir() -> Path:
+    return RUN / "courier"
+
+
+def _courier_log(c: CourierService) -> Path:
+    return _courier_dir() / f"{c.protocol}-{c.address}-{c.port}.log"
+
+
+def _makedat(entries: str, out: Path) -> None:
+    """Courier's userdb .dat files: gdbm, made by courier-authlib's makedatprog from "key<TAB>fields" lines
+    ending with "." (what its makeuserdb script feeds it)."""
+    prog = PKGS / "courier-authlib" / "usr" / "lib" / "courier" / "courier-authlib" / "makedatprog"
+    tmp = out.with_name(out.name + ".tmp")
+    res = subprocess.run([str(prog), "-", str(tmp), str(out)], input=entries + ".\n", capture_output=True,
+                         text=True, timeout=30)
+    if res.returncode != 0:
+        raise LabError(f"makedatprog {out.name} failed: {(res.stderr or res.stdout).strip()[-200:]}")
+
+
+def _start_courier() -> None:
+    """Courier IMAP and POP3 with courier-authlib's authdaemond (userdb), in a mount namespace of their
+    own (lab/nsrun.py): /usr shows the unpacked packages, /etc/courier the lab's authdaemonrc and userdb,
+    /run/courier the daemon's socket. The system's /usr, /etc and /run are untouched."""
+    d = _courier_dir()
+    _mkdir(d)
+    etc = _mkdir(d / "etc" / "courier")
+    _mkdir(d / "etc", 0o755)
+    _write(etc / "authdaemonrc", 'authmodulelist="authuserdb"\ndaemons=3\n'
+                                 'authdaemonvar=/run/courier/authdaemon\nDEBUG_LOGIN=0\nDEFAULTOPTIONS=""\n')
+    uid, gid = _ids("nobody")
+    home = _mkdir(d / "home" / LOGIN_USER)
+    for sub in ("", "cur", "new", "tmp"):
+        _mkdir(home / "Maildir" / sub, 0o700)
+        os.chown(home / "Maildir" / sub, uid, gid)
+    os.chown(home, uid, gid)
+    hashed = _run([OPENSSL, "passwd", "-6", LOGIN_PASSWORD]).stdout.strip()
+    fields = f"uid={uid}|gid={gid}|home={home}|mail={home / 'Maildir'}|_="
+    _makedat(f"{LOGIN_USER}\t{fields}\n", etc / "userdb.dat")
+    _makedat(f"{LOGIN_USER}\tsystempw={hashed}\n", etc / "userdbshadow.dat")
+    os.chmod(etc / "userdbshadow.dat", 0o600)
+    pem = d / "mail.pem"  # couriertls wants the key and the certificate in one file, and runs as courier
+    _write(pem, (CERTS / "mail.key").read_text() + (CERTS / "mail.pem").read_text(), 0o600)
+    os.chown(pem, *_ids(COURIER_USER))
+    path = {"PATH": "/usr/bin:/bin"}
+    commands: list[dict] = [{"argv": ["/usr/lib/courier/courier-authlib/authdaemond"], "env": path,
+                             "log": str(d / "authdaemond.log"), "settle": 0.3}]
+    for c in COURIER_SERVICES:
+        env = {**path, "COURIERTLS": "/usr/bin/couriertls", "TLS_CERTFILE": str(pem),
+               "TLS_DHPARAMS": str(CERTS / "dh.pem"), "TLS_PROTOCOL": "TLS1_2:TLS1_3",
+               "MAILDIRPATH": "Maildir"}
+        if c.protocol == "imap":
+            env.update({"IMAP_STARTTLS": "YES",
+                        "IMAP_CAPABILITY_TLS": COURIER_IMAP_CAPABILITY + " AUTH=PLAIN", "IMAP_KEYWORDS": "1",
+                        "IMAP_ACL": "1", "IMAP_IDLE_TIMEOUT": "60", "IMAP_USELOCKS": "1"})
+            login, daemon = "/usr/lib/courier/courier/imaplogin", "/usr/bin/imapd"
+        else:
+            env.update({"POP3_STARTTLS": "YES"})
+            login = "/usr/lib/courier/courier/courierpop3login"
+            daemon = "/usr/lib/courier/courier/courierpop3d"
+        env.update(dict(c.env))
+        argv = ["/usr/sbin/couriertcpd", f"-address={c.address}", "-maxprocs=40", "-maxperip=40",
+                "-nodnslookup", "-noidentlookup", str(c.port), login, daemon, "Maildir"]
+        commands.append({"argv": argv, "env": env, "log": str(_courier_log(c))})
+    usr = [str(PKGS / p / "usr") for p in COURIER_PKGS]
+    spec = {"overlays": [{"target": "/usr", "lower": usr}, {"target": "/etc", "lower": [str(d / "etc")]}],
+            "run_dirs": ["/run/courier/authdaemon"], "keep": [str(RUN)], "commands": commands}
+    _write(d / "nsrun.json", json.dumps(spec, indent=1) + "\n")
+    with open(d / "nsrun.log", "ab") as fh:
+        proc = subprocess.Popen([sys.executable, str(NSRUN), str(d / "nsrun.json")],
+                                stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    _record("courier", proc.pid)
+
+
+# --------------------------------------------------------------------------------------------------
 # openssl s_server
 
 
@@ -909,7 +1268,8 @@ def _start_hostile() -> None:
     pid_file, log = _hostile_paths()
     _mkdir(pid_file.parent)
     cmd = [sys.executable, str(HOSTILE_SCRIPT), "--address", HOSTILE_ADDRESS,
-           "--cert", str(CERTS / "mail.pem"), "--key", str(CERTS / "mail.key")]
+           "--cert", str(CERTS / "mail.pem"), "--key", str(CERTS / "mail.key"),
+           "--login", LOGIN_USER, LOGIN_PASSWORD]
     with open(log, "ab") as fh:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
@@ -953,7 +1313,7 @@ def _probe(ep: Endpoint, timeout: float = 2.0) -> str | None:
         with socket.create_connection((ep.address, ep.port), timeout=timeout) as raw:
             raw.settimeout(timeout)
             sock: socket.socket = raw
-            if ep.tls == "implicit":
+            if ep.tls == "implicit":  # "plaintext" (an implicit-TLS port in clear) greets without one
                 sock = _client_context().wrap_socket(raw, server_hostname=None)
                 if ep.server == "openssl":
                     sock.close()
@@ -984,6 +1344,10 @@ def _log_of(ep: Endpoint) -> Path:
         return _dovecot_dir(ep.profile) / "dovecot.log"
     if ep.server == "postfix":
         return _postfix_dir() / "postfix.log"
+    if ep.server == "exim":
+        return _exim_dir() / "mainlog"
+    if ep.server == "courier":
+        return _courier_log(next(c for c in COURIER_SERVICES if (c.address, c.port) == (ep.address, ep.port)))
     return _sserver_paths(_sserver_of(ep))[1]
 
 
@@ -992,6 +1356,8 @@ def _server_pid(ep: Endpoint) -> int | None:
         return _dovecot_pid(ep.profile)
     if ep.server == "postfix":
         return _postfix_pid()
+    if ep.server in ("exim", "courier"):
+        return _recorded_pids().get(ep.server)
     return _read_pid(_sserver_paths(_sserver_of(ep))[0])
 
 
@@ -1045,13 +1411,14 @@ def manifest() -> dict:
         "endpoints": [e.as_dict() for e in ENDPOINTS],
         "hostile": [
             {"address": HOSTILE_ADDRESS, "port": p.port, "service": p.service, "profile": p.name,
-             "hostname": HOSTILE_HOSTNAME, "description": p.description}
+             "hostname": HOSTILE_HOSTNAME, "description": p.description,
+             "plaintext_login": p.plaintext_login, "advertised": p.advertised, "tls_login": p.tls_login}
             for p in _hostile_profiles()
         ],
     }
 
 
-SERVER_NAMES = (*(f"dovecot-{p.name}" for p in DOVECOT_PROFILES), "postfix",
+SERVER_NAMES = (*(f"dovecot-{p.name}" for p in DOVECOT_PROFILES), "postfix", "exim", "courier",
                 *(f"s_server-{o.name}" for o in SSERVERS), "hostile")
 
 
@@ -1172,9 +1539,13 @@ def _retire_old_run_dir() -> None:
 
 
 def _start_locked() -> tuple[dict, bool]:
-    for tool in (DOVECOT, POSTFIX_MASTER, OPENSSL):
+    for tool in (DOVECOT, POSTFIX_MASTER, OPENSSL, str(EXIM), *(str(PKGS / p) for p in COURIER_PKGS)):
         if not (os.path.exists(tool) or shutil.which(tool)):
             raise LabError(f"{tool} not found: run scripts/install-system-deps")
+    for user in (EXIM_USER, COURIER_USER):
+        if not _user_exists(user):
+            raise LabError(f"no user {user} (the unpacked Exim and Courier need it): run "
+                           "scripts/install-system-deps")
     _mkdir(STATE_ROOT, 0o755)
     _link_run()
     if is_running():
@@ -1191,6 +1562,8 @@ def _start_locked() -> tuple[dict, bool]:
             _start_dovecot(p)
         for o in SSERVERS:
             _start_sserver(o)
+        _start_exim()
+        _start_courier()
         _start_hostile()
     finally:
         _finish_postfix(postfix)

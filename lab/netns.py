@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The lab's own network namespace: a loopback of its own, where nothing on the host can clash.
 
-The lab's servers listen on 127.0.0.2-7 ports 25, 110, 143, 465, 587, 993, 995 -- the ports a real mail
+The lab's servers listen on 127.0.0.2-11 ports 25, 110, 143, 465, 587, 993, 995 -- the ports a real mail
 host's own Dovecot or Postfix holds on 0.0.0.0. In a network namespace of its own the lab has its own
 loopback: the host's daemons neither see it nor are seen by it, and nothing needs to be stopped to make
 room. The scanner, the tests and the demo enter the same namespace to reach the lab, so every packet they

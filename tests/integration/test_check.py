@@ -92,7 +92,7 @@ def test_check_json_output(lab: dict[str, Any]) -> None:
 
 
 def test_nothing_answers_is_exit_3(lab: dict[str, Any]) -> None:
-    result = run_cli("check", "127.0.0.9", *FAST)
+    result = run_cli("check", "127.0.0.99", *FAST)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "No mail port answered" in result.stdout
 

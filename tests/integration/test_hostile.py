@@ -60,6 +60,8 @@ EXPECTED_STATUS = {
     "pop3-no-capa": "success",
     "flood": "protocol-error",
     "evil-banner": "success",
+    "pop3-hidden-login": "success",
+    "starttls-injection": "success",
 }
 
 

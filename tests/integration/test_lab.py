@@ -152,10 +152,12 @@ def test_manifest_shape(lab: dict[str, Any]) -> None:
     keys = {"address", "port", "protocol", "tls", "server", "profile", "hostname", "description"}
     assert all(set(e) >= keys for e in eps)
     assert {e["profile"] for e in eps} == {"plaintext", "starttls-optional", "tls-required", "legacy",
-                                           "tls10-only"}
-    assert {e["server"] for e in eps} == {"dovecot", "postfix", "openssl"}
+                                           "tls10-only", "hidden-login", "refused-login",
+                                           "plaintext-on-tls-port"}
+    assert {e["server"] for e in eps} == {"dovecot", "postfix", "openssl", "exim", "courier"}
     assert all(e["protocol"] in ("smtp", "pop3", "imap") for e in eps)
-    assert all(e["tls"] in ("starttls", "implicit") for e in eps)
+    assert all(e["tls"] in ("starttls", "implicit", "plaintext") for e in eps)
+    assert all(e["port"] in (465, 993, 995) for e in eps if e["tls"] == "plaintext")
     assert all(e["address"].startswith("127.0.0.") and e["address"] != "127.0.0.1" for e in eps)
     assert len({(e["address"], e["port"]) for e in eps}) == len(eps)
     written = load_labctl().MANIFEST_FILE
