@@ -150,10 +150,11 @@ def _plain_ok(response: bytes) -> bool:
 
 async def _pop3_commands(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, capa: bytes | None, login: bool,
-    stls: bool = False,
+    stls: bool = False, sasl: bool = True,
 ) -> bool:
     """A POP3 AUTHORIZATION state: CAPA answers ``capa`` (or -ERR when None); with ``login``, USER/PASS and
-    AUTH PLAIN take the lab account. True when the client asked STLS (and ``stls``), False when it left."""
+    (with ``sasl``) AUTH PLAIN take the lab account. True when the client asked STLS (and ``stls``), False
+    when it left."""
     user = b""
     for _ in range(MAX_COMMANDS):
         line = await _read_line(reader)
@@ -176,7 +177,7 @@ async def _pop3_commands(
             writer.write(b"+OK\r\n")
         elif verb == b"PASS" and login and user:
             writer.write(b"+OK logged in\r\n" if _credentials_ok(user, arg) else b"-ERR [AUTH] invalid\r\n")
-        elif verb == b"AUTH" and login and arg.upper().startswith(b"PLAIN"):
+        elif verb == b"AUTH" and login and sasl and arg.upper().startswith(b"PLAIN"):
             initial = arg[5:].strip()
             if not initial:
                 writer.write(b"+ \r\n")
@@ -197,7 +198,7 @@ async def pop3_no_capa(
 ) -> None:
     writer.write(b"+OK POP3 old.lab.example server ready\r\n")
     await writer.drain()
-    await _pop3_commands(reader, writer, None, login=True)
+    await _pop3_commands(reader, writer, None, login=True, sasl=False)  # RFC 1939: USER/PASS only
 
 
 async def pop3_hidden_login(

@@ -1530,7 +1530,10 @@ _INJECTION_FIX = {
         "Upgrade Dovecot to a supported release (2.3.14.1 fixed the same flaw in its submission service, "
         "CVE-2021-33515)."
     ),
-    Software.COURIER: "Upgrade Courier to a supported release and restart courier-imap/courier-pop/esmtpd.",
+    Software.COURIER: (
+        "Upgrade Courier: its POP3 server before 1.1.5 runs commands pipelined after STLS inside TLS "
+        "(CVE-2021-38084; Debian 12 ships courier-pop 1.0.16). Restart courier-pop(-ssl) afterwards."
+    ),
     Software.EXCHANGE: "Install the current Cumulative Update and Security Update for your Exchange version.",
 }
 

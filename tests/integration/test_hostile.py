@@ -118,12 +118,15 @@ def test_sslv3_rc4_and_export_from_raw_hellos(
     assert found["weak-cipher"]["severity"] in ("medium", "high")
 
 
-def test_pop3_without_capa_is_an_inferred_cleartext_login(
+def test_pop3_without_capa_takes_user_in_clear(
     hostile_records: tuple[dict[str, dict[str, Any]], float],
 ) -> None:
+    """An RFC 1939 server: no CAPA, no SASL; the USER probe (a made-up name, never PASS) settles it."""
     r = hostile_records[0]["pop3-no-capa"]
     login = next(f for f in r["findings"] if f["code"] == "cleartext-login")
-    assert login["evidence"]["inferred"] is True
+    assert login["evidence"]["basis"] == "probed-accepted" and login["evidence"]["inferred"] is False
+    assert r["login"] == {"exposed": True, "basis": "probed-accepted", "advertised": None,
+                          "accepted": ["USER"], "refused": ["AUTH PLAIN"]}
     assert {f["code"] for f in r["findings"]} == {"cleartext-login", "no-tls"}
 
 

@@ -203,8 +203,8 @@ def test_plaintext_login_is_the_manifests(lab: dict[str, Any], e: dict[str, Any]
     if e["plaintext_login"] == NONE:
         assert ACCEPTED not in results.values(), results
     else:
-        # Every method agrees on these servers: the verdict of one is the verdict of all.
-        assert set(results.values()) == {e["plaintext_login"]}, results
+        # Exposed when any way in takes the password (an RFC 1939 server has USER/PASS but no SASL).
+        assert verdict(results) == e["plaintext_login"], results
 
 
 @pytest.mark.parametrize("e", [e for e in ENDPOINTS if e["tls_login"] == ACCEPTED], ids=_id)
