@@ -95,6 +95,16 @@ SourceOpt = Annotated[str | None, typer.Option("--source-address", help="Local a
 NameserverOpt = Annotated[
     str | None, typer.Option("--nameserver", help="DNS server for hostnames and MX, IP[:PORT].")
 ]
+LoginProbeOpt = Annotated[
+    str,
+    typer.Option(
+        "--login-probe",
+        metavar="MODE",
+        help="cancel: start a login in clear and cancel it before any credential (default); made-up: "
+        "also IMAP LOGIN with a random, non-existent identity where nothing else can tell (the server "
+        "logs a failed login); off: judge from capability lists alone.",
+    ),
+]
 
 
 def build_settings(
@@ -106,7 +116,12 @@ def build_settings(
     max_connections: int,
     ehlo_name: str | None,
     source_address: str | None,
+    login_probe: str = "cancel",
 ) -> ProbeSettings:
+    from cleartext.probe import LOGIN_PROBE_MODES
+
+    if login_probe not in LOGIN_PROBE_MODES:
+        fail(f"invalid --login-probe {login_probe!r}: expected one of {', '.join(LOGIN_PROBE_MODES)}")
     for path in ca_file or []:
         if not path.is_file():
             fail(f"cannot read CA file {path}: no such file")
@@ -126,6 +141,7 @@ def build_settings(
         ehlo_name=ehlo_name or default_ehlo_name(),
         ca_files=tuple(str(p) for p in ca_file or []),
         source_address=source_address,
+        login_probe=login_probe,
     )
 
 
@@ -222,6 +238,7 @@ def scan(
     ] = False,
     ehlo_name: EhloOpt = None,
     source_address: SourceOpt = None,
+    login_probe: LoginProbeOpt = "cancel",
     broker: Annotated[
         str | None,
         typer.Option(
@@ -264,6 +281,7 @@ def scan(
         max_connections=max_connections,
         ehlo_name=ehlo_name,
         source_address=source_address,
+        login_probe=login_probe,
     )
     if discover:
         settings = dataclasses.replace(settings, discover=True, tls_matrix=False, max_connections=1)
@@ -297,6 +315,7 @@ def scan(
             "max_connections": settings.max_connections,
             "ehlo_name": settings.ehlo_name,
             **({"discover": True} if discover else {}),
+            **({"login_probe": login_probe} if login_probe != "cancel" else {}),
         },
     )
     if broker is not None:  # distributed: queue the shards for workers (cleartext.distributed)
@@ -342,6 +361,7 @@ def check(
     max_connections: MaxConnOpt = 6,
     ehlo_name: EhloOpt = None,
     source_address: SourceOpt = None,
+    login_probe: LoginProbeOpt = "cancel",
     as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON Lines instead.")] = False,
 ) -> None:
     """Check one mail host (or a domain's MX hosts): a verdict per port, a grade, and how to fix it.
@@ -363,6 +383,7 @@ def check(
         max_connections=max_connections,
         ehlo_name=ehlo_name,
         source_address=source_address,
+        login_probe=login_probe,
     )
     resolver = build_resolver(resolve, nameserver)
     try:

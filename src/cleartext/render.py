@@ -58,7 +58,7 @@ def verdict(record: Record) -> str:
     obs = record.observation
     codes = {f.code for f in record.findings}
     if Code.CLEARTEXT_LOGIN.value in codes:
-        return "EXPOSED: passwords can be sent before TLS"
+        return "EXPOSED: passwords can be sent before TLS" + _login_basis(record)
     if Code.NO_TLS.value in codes:
         return "NO TLS: logins and mail cross the network in clear"
     if Code.STARTTLS_FAILED.value in codes:
@@ -74,6 +74,20 @@ def verdict(record: Record) -> str:
             return f"OK: {obs.tls.version}, login only after TLS"
         return "OK"
     return _STATUS_TEXT.get(obs.status, obs.status.value)
+
+
+def _login_basis(record: Record) -> str:
+    """What an EXPOSED verdict rests on, in a few words: the first thing a mail admin asks."""
+    login = record.login
+    if login is None:
+        return ""
+    where = " on an implicit-TLS port" if record.observation.tls_mode is TLSMode.IMPLICIT else ""
+    if login.basis == "probed-accepted":
+        hidden = ", although it does not advertise a login" if login.advertised is False else ""
+        return f" (it asked for one{where}{hidden})"
+    if login.basis == "inferred":
+        return " (no CAPA: USER/PASS assumed)"
+    return " (advertised)"
 
 
 def _grade_text(letter: Grade | None) -> Text:
@@ -131,6 +145,9 @@ def _evidence_lines(evidence: dict[str, object]) -> list[str]:
     for key, value in evidence.items():
         if value in (None, [], ""):
             continue
+        if key == "probes" and isinstance(value, list):
+            lines.extend(_probe_lines(value))
+            continue
         if isinstance(value, list):
             shown = ", ".join(sanitize(str(v), 200) for v in value[:12])
             if len(value) > 12:
@@ -143,6 +160,20 @@ def _evidence_lines(evidence: dict[str, object]) -> list[str]:
             shown = sanitize(str(value), 300)
         lines.append(f"{key.replace('_', ' ')}: {shown}")
     return lines
+
+
+def _probe_lines(probes: list[object]) -> list[str]:
+    """The login probe as a mail admin would read it in a transcript: what we sent, what came back."""
+    out = []
+    for probe in probes[:6]:
+        if not isinstance(probe, dict):
+            continue
+        line = (f"sent {sanitize(str(probe.get('command')), 40)}: the server answered "
+                f"{sanitize(str(probe.get('reply')), 120)!s} ({probe.get('outcome')}, {probe.get('reason')})")
+        if probe.get("cancel_reply"):
+            line += f"; cancelled with *: {sanitize(str(probe['cancel_reply']), 80)}"
+        out.append(line)
+    return out
 
 
 def _finding_panel(record: Record, finding: object) -> Panel:
