@@ -28,9 +28,10 @@ FR_FINDINGS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
     {
         "cleartext-login": (
             "Mot de passe accepté avant le chiffrement",
-            "Avant tout chiffrement, le serveur annonce qu'un client peut s'authentifier par mot de passe "
-            "(IMAP LOGIN ou AUTH=, POP3 USER ou SASL, SMTP AUTH). Les clients configurés sans TLS, ou "
-            "amenés à s'en passer, envoient le mot de passe en clair.",
+            "Avant tout chiffrement, le serveur accepte une authentification\u00a0: quand on lui en demande "
+            "une (SASL PLAIN ou LOGIN, POP3 USER), il réclame le mot de passe au lieu de refuser. Que sa liste "
+            "de capacités l'annonce ou le cache, les clients configurés sans TLS, ou amenés à s'en passer, "
+            "envoient le mot de passe en clair.",
             "Quiconque observe le trafic (Wi-Fi partagé, routeur compromis, opérateur) lit les identifiants "
             "et les mots de passe, puis lit ou envoie du courrier au nom de ces utilisateurs.",
         ),
@@ -118,6 +119,22 @@ FR_FINDINGS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
             "Une collision à préfixe choisi permet d'obtenir un certificat forgé portant la même "
             "signature ; les clients actuels rejettent ces chaînes.",
         ),
+        "starttls-injection": (
+            "Des commandes envoyées avant STARTTLS sont exécutées dans TLS",
+            "Le serveur garde ce qu'il a lu en clair après la commande STARTTLS et l'exécute une fois TLS "
+            "établi (famille de failles CVE-2011-0411). Les RFC 3207, 2595 et 9051 exigent qu'il l'ignore.",
+            "Un attaquant sur le chemin ajoute des commandes au STARTTLS du client\u00a0; le serveur les "
+            "exécute dans la session chiffrée du client, ce qui peut livrer ses identifiants ou son courrier.",
+        ),
+        "login-advertised-refused": (
+            "Authentification annoncée avant le chiffrement, mais refusée",
+            "La liste des capacités propose une authentification avant TLS, mais le serveur la refuse quand "
+            "un client la commence\u00a0: aucun mot de passe n'est accepté en clair. La liste trompe les "
+            "clients.",
+            "Aucun pour le mot de passe\u00a0: le serveur refuse avant tout identifiant. Un client qui croit "
+            "la liste peut toutefois envoyer le mot de passe dans la même commande\u00a0: n'annoncez pas ce "
+            "que vous refusez.",
+        ),
     }
 )
 
@@ -168,8 +185,9 @@ _TEXT_EN = """\
 {% filter wrap %}{{ operator.name }} scanned mail servers on {{ scan.date }} (scan {{ scan.id }}). {{ total }} endpoint(s) \
 that you are responsible for ({{ reasons }}) let a password or a message cross the network without \
 proper encryption, or have weak TLS. This message lists them, explains each problem, and says how to \
-fix it for the server software we identified. Nothing was logged into: we read what your servers \
-announce to anyone who connects.{% endfilter %}
+fix it for the server software we identified. No name or password was sent: we read what your servers \
+announce to anyone who connects, and started a login that we cancelled before any credential (your \
+logs may show it as an aborted authentication from our address).{% endfilter %}
 
 SUMMARY (endpoints by finding and protocol)
 {{ "%-34s %6s %6s %6s %6s"|format("finding (severity)", "smtp", "pop3", "imap", "total") }}
@@ -218,8 +236,10 @@ _TEXT_FR = """\
 {% filter wrap %}{{ operator.name }} a analysé des serveurs de messagerie le {{ scan.date }} (scan {{ scan.id }}). \
 {{ total }} point(s) d'accès dont vous êtes responsable ({{ reasons }}) laissent passer un mot de passe ou \
 un message sans chiffrement suffisant, ou ont un TLS faible. Ce message les énumère, explique chaque \
-problème et indique comment le corriger pour le logiciel identifié. Aucune connexion n'a été tentée avec \
-un identifiant\u00a0: nous lisons ce que vos serveurs annoncent à quiconque s'y connecte.{% endfilter %}
+problème et indique comment le corriger pour le logiciel identifié. Aucun identifiant ni mot de passe n'a \
+été envoyé\u00a0: nous lisons ce que vos serveurs annoncent à quiconque s'y connecte, et commençons une \
+authentification que nous annulons avant tout identifiant (vos journaux peuvent la montrer comme une \
+authentification abandonnée depuis notre adresse).{% endfilter %}
 
 RÉSUMÉ (points d'accès par constat et par protocole)
 {{ "%-34s %6s %6s %6s %6s"|format("constat (gravité)", "smtp", "pop3", "imap", "total") }}
@@ -341,8 +361,9 @@ _HTML_EN = """\
 <p>{{ operator.name }} scanned mail servers on {{ scan.date }} (scan <code>{{ scan.id }}</code>).
 <b>{{ total }} endpoint(s)</b> that you are responsible for ({{ reasons }}) let a password or a message
 cross the network without proper encryption, or have weak TLS. This message lists them, explains each
-problem, and says how to fix it for the server software we identified. Nothing was logged into: we read
-what your servers announce to anyone who connects.</p>
+problem, and says how to fix it for the server software we identified. No name or password was sent: we
+read what your servers announce to anyone who connects, and started a login that we cancelled before any
+credential (your logs may show it as an aborted authentication from our address).</p>
 <h2>Summary</h2>
 {{ t.summary_table(words) }}
 <h2>Affected endpoints</h2>
@@ -372,8 +393,10 @@ _HTML_FR = """\
 <p>{{ operator.name }} a analysé des serveurs de messagerie le {{ scan.date }} (scan <code>{{ scan.id }}</code>).
 <b>{{ total }} point(s) d'accès</b> dont vous êtes responsable ({{ reasons }}) laissent passer un mot de
 passe ou un message sans chiffrement suffisant, ou ont un TLS faible. Ce message les énumère, explique
-chaque problème et indique comment le corriger pour le logiciel identifié. Aucune connexion n'a été
-tentée avec un identifiant\u00a0: nous lisons ce que vos serveurs annoncent à quiconque s'y connecte.</p>
+chaque problème et indique comment le corriger pour le logiciel identifié. Aucun identifiant ni mot de
+passe n'a été envoyé\u00a0: nous lisons ce que vos serveurs annoncent à quiconque s'y connecte, et
+commençons une authentification que nous annulons avant tout identifiant (vos journaux peuvent la montrer
+comme une authentification abandonnée depuis notre adresse).</p>
 <h2>Résumé</h2>
 {{ t.summary_table(words) }}
 <h2>Points d'accès concernés</h2>
