@@ -390,3 +390,12 @@ def test_rate_limits_per_run_and_per_domain() -> None:
 def test_backoff_doubles_and_is_bounded() -> None:
     assert [backoff(n, 60).total_seconds() for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
     assert backoff(40, 600).total_seconds() == 24 * 3600
+
+
+def test_every_finding_code_has_a_french_text() -> None:
+    """A code added to the catalogue without a translation would reach French recipients in English."""
+    from cleartext.findings import Code
+    from cleartext.notify.templates import FR_FINDINGS
+
+    assert set(FR_FINDINGS) == {code.value for code in Code}
+    assert all(all(part.strip() for part in text) for text in FR_FINDINGS.values())
