@@ -26,7 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cleartext.enrich import Attribution, Enricher
-from cleartext.record import Record
+from cleartext.record import LoginProbe, LoginVerdict, PlainPhase, Record
 from cleartext.report.stats import Stats, compute
 from cleartext.store import Store, open_store
 from cleartext.web.app import AppConfig, create_app
@@ -129,6 +129,14 @@ def build_world(tmp: Path, store_url: str | None = None) -> World:
             seen.add(prefix)
             record.observation.greeting = HOSTILE_BANNER
             world.hostile.append((record.observation.address, record.observation.port))
+            if record.observation.plain is None:
+                record.observation.plain = PlainPhase(capabilities=[])
+            # A login probe whose reply is hostile too: the page shows it as a transcript, escaped.
+            record.observation.plain.login_probes = [
+                LoginProbe(command="AUTH PLAIN", reply="334 " + HOSTILE_BANNER[:120], outcome="accepted",
+                           reason="challenge", cancel_reply="501 <b>aborted</b>")
+            ]
+            record.login = LoginVerdict(True, "probed-accepted", False, ["AUTH PLAIN"], [])
     with Enricher.from_paths(iptoasn=[iptoasn], mmdb=[geo]) as enricher:
         for record in older + newer:
             address = record.observation.address

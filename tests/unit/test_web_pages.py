@@ -124,6 +124,8 @@ def test_hostile_banner_is_escaped_everywhere(app_store: tuple[object, object], 
         assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
         assert "<svg onload" not in html
         assert '<a href="https://evil.example' not in html
+    assert "<b>aborted</b>" not in detail and "&lt;b&gt;aborted&lt;/b&gt;" in detail
+    assert "a password can be sent in clear" in detail and "although it does not advertise a login" in detail
     assert HOSTILE_BANNER.startswith("* OK")
 
 

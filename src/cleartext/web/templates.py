@@ -235,7 +235,20 @@ _RECORD = """
   {% if o.plain %}
   <dt>Before TLS</dt><dd>capabilities: <span class="banner">{{ (o.plain.capabilities or [])|join(" · ") }}</span><br>
     STARTTLS advertised: {{ "yes" if o.plain.starttls_advertised else "no" }};
-    reply: <span class="banner">{{ o.plain.starttls_reply or "" }}</span></dd>
+    reply: <span class="banner">{{ o.plain.starttls_reply or "" }}</span>
+    {% if o.plain.starttls_injection %}<br>command pipelined after STARTTLS:
+    {{ {"answered": "answered inside TLS (vulnerable)", "ignored": "discarded", "closed": "connection closed",
+        "skipped": "not sent (this software closes on it)"}.get(o.plain.starttls_injection, o.plain.starttls_injection) }}{% endif %}</dd>
+  {% endif %}
+  {% if record.login %}{% set lv = record.login %}
+  <dt>Login before TLS</dt><dd class="login-verdict">{% if lv.exposed %}<b>a password can be sent in clear</b>{% elif lv.exposed is false %}refused before TLS{% else %}cannot tell{% endif %}
+    — {{ {"probed-accepted": "the server asked for the password when a login was started",
+          "probed-refused": "every login started was refused before any credential",
+          "advertised": "from the capability list (the login probe could not settle it)",
+          "not-advertised": "from the capability list (the login probe could not settle it)",
+          "inferred": "no capability list: USER/PASS assumed"}.get(lv.basis, lv.basis) }}{% if lv.exposed and lv.advertised is false %}, although it does not advertise a login{% endif %}
+    {% for p in o.plain.login_probes %}<br><code>{{ p.command }}</code>: <span class="banner">{{ p.reply }}</span>
+    ({{ p.outcome }}{% if p.cancel_reply %}; cancelled with *: <span class="banner">{{ p.cancel_reply }}</span>{% endif %}){% endfor %}</dd>
   {% endif %}
   {% if o.tls %}
   <dt>TLS</dt><dd>{{ o.tls.version or "no handshake" }} {{ o.tls.cipher or "" }}{% if o.tls.error %} — {{ o.tls.error }}{% endif %}
