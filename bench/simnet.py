@@ -595,6 +595,24 @@ class Session:
             self.server.stats.commands += 1
         return data
 
+    def discard_pipelined(self) -> None:
+        """What a client sent after STARTTLS in the same segment is dropped, as RFC 3207 asks and Postfix
+        does: it must not reach the TLS layer (it would be read as a broken record) nor run inside TLS."""
+        self.reader._buffer.clear()
+
+    async def sasl(self, answer_ok: bytes, continuation: bytes, refused: bytes, has_initial: bool) -> None:
+        """AUTH/AUTHENTICATE: refused before TLS unless login is offered now; otherwise a continuation
+        (the probe answers "*", which cancels) or, with an initial response, a failed login."""
+        if not self.login_now:
+            await self.send(refused)
+            return
+        if has_initial:
+            await self.send(answer_ok)
+            return
+        await self.send(continuation)
+        await self.line()  # "*" from cleartext; simnet checks no credential, whatever comes
+        await self.send(answer_ok)
+
     async def start_tls(self) -> bool:
         """Upgrade to TLS with the profile's context, or send garbage for broken-tls; True if it worked."""
         stats = self.server.stats
@@ -673,13 +691,16 @@ class Session:
                     await self.send(b"502 5.5.1 STARTTLS not available\r\n")
                     continue
                 await self.send(b"220 2.0.0 Ready to start TLS\r\n")
+                self.discard_pipelined()
                 if not await self.start_tls():
                     return
             elif verb == b"AUTH":
-                await self.send(
-                    b"535 5.7.8 Authentication failed\r\n"
-                    if self.login_now
-                    else b"530 5.7.0 Must issue a STARTTLS command first\r\n"
+                await self.sasl(
+                    b"501 5.7.0 Authentication aborted\r\n" if len(line.split()) < 3
+                    else b"535 5.7.8 Authentication failed\r\n",
+                    b"334 \r\n",
+                    b"530 5.7.0 Must issue a STARTTLS command first\r\n",
+                    len(line.split()) >= 3,
                 )
             elif verb in (b"NOOP", b"RSET"):
                 await self.send(b"250 2.0.0 OK\r\n")
@@ -712,9 +733,20 @@ class Session:
                     await self.send(b"-ERR Unknown command.\r\n")
                     continue
                 await self.send(b"+OK Begin TLS negotiation now.\r\n")
+                self.discard_pipelined()
                 if not await self.start_tls():
                     return
-            elif verb in (b"USER", b"PASS", b"AUTH", b"APOP"):
+            elif verb == b"AUTH":
+                await self.sasl(
+                    b"-ERR [AUTH] Authentication aborted.\r\n" if len(line.split()) < 3
+                    else b"-ERR [AUTH] Authentication failed.\r\n",
+                    b"+ \r\n",
+                    b"-ERR [AUTH] Plaintext authentication disallowed on non-secure connections.\r\n",
+                    len(line.split()) >= 3,
+                )
+            elif verb == b"USER" and self.login_now:
+                await self.send(b"+OK\r\n")  # PASS would follow; the probe never sends it
+            elif verb in (b"USER", b"PASS", b"APOP"):
                 await self.send(
                     b"-ERR [AUTH] Authentication failed.\r\n"
                     if self.login_now
@@ -755,9 +787,19 @@ class Session:
                     await self.send(tag + b" BAD Unknown command.\r\n")
                     continue
                 await self.send(tag + b" OK Begin TLS negotiation now.\r\n")
+                self.discard_pipelined()
                 if not await self.start_tls():
                     return
-            elif verb in (b"LOGIN", b"AUTHENTICATE"):
+            elif verb == b"AUTHENTICATE":
+                has_initial = len(parts) > 2 and len(parts[2].split()) > 1
+                await self.sasl(
+                    tag + b" BAD Authentication aborted by client.\r\n" if not has_initial
+                    else tag + b" NO [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+                    b"+ \r\n",
+                    tag + b" NO [PRIVACYREQUIRED] Plaintext authentication disallowed.\r\n",
+                    has_initial,
+                )
+            elif verb == b"LOGIN":
                 await self.send(
                     tag + b" NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
                     if self.login_now
