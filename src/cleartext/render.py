@@ -84,7 +84,7 @@ def _login_basis(record: Record) -> str:
     where = " on an implicit-TLS port" if record.observation.tls_mode is TLSMode.IMPLICIT else ""
     if login.basis == "probed-accepted":
         hidden = ", although it does not advertise a login" if login.advertised is False else ""
-        return f" (it asked for one{where}{hidden})"
+        return f" (it asked for the password{where}{hidden})"
     if login.basis == "inferred":
         return " (no CAPA: USER/PASS assumed)"
     return " (advertised)"
