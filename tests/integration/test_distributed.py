@@ -161,7 +161,9 @@ def test_scan_across_workers_with_a_shared_rate(cluster: tuple[str, Workers], br
 def test_status_while_running(cluster: tuple[str, Workers], broker: RedisServer) -> None:
     """`cleartext status` from another process mid-scan: shards running and queued, a rate, an ETA."""
     url, _ = cluster
-    result = submit(broker, url, "127.0.9.0/24", "--ports", "25", *FAST, "--rate", "50", "--shards", "8")
+    # 256 endpoints at 20/s: ~13 s, long enough for two `status` runs (each a new interpreter, slow on a
+    # loaded machine) to land while it runs.
+    result = submit(broker, url, "127.0.9.0/24", "--ports", "25", *FAST, "--rate", "20", "--shards", "8")
     assert result.returncode == 0, result.stderr
     scan_id = result.stdout.strip()
 
