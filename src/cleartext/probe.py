@@ -356,6 +356,10 @@ class _Connection:
         if isinstance(exc, ConnectionAbortedError) and "taking longer than" in str(exc):
             # asyncio reports its own ssl_handshake_timeout this way: silence, not a broken TLS stack.
             return _Stop(Status.READ_TIMEOUT, f"TLS handshake not finished within {timeout:g} s")
+        if isinstance(exc, ConnectionResetError):
+            # A TCP reset, not a TLS answer (a TLS stack that refuses a hello says so with an alert): the
+            # server dropped the connection, as one that resets right after accepting does.
+            return _Stop(Status.CLOSED, f"connection reset during the TLS handshake: {exc}")
         return _Stop(Status.TLS_ERROR, f"connection lost during the TLS handshake: {exc}")
 
     def ssl_object(self) -> ssl.SSLObject | None:
@@ -464,6 +468,10 @@ class _Endpoint:
             raise _Stop(Status.CONNECT_TIMEOUT, f"no answer within {s.connect_timeout:g} s") from None
         except ConnectionRefusedError:
             raise _Stop(Status.REFUSED, "connection refused") from None
+        except (ConnectionResetError, ConnectionAbortedError):
+            # A RST to the SYN is ECONNREFUSED; a reset here came after the handshake: the server
+            # accepted the connection and dropped it before a greeting -- "closed", not a local error.
+            raise _Stop(Status.CLOSED, "the server reset the connection right after accepting it") from None
         except OSError as exc:
             if exc.errno in _UNREACHABLE:
                 raise _Stop(Status.UNREACHABLE, exc.strerror or str(exc)) from None
