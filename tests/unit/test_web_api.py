@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 
 from cleartext.enrich import Attribution, Enricher
 from cleartext.record import Record
-from cleartext.report.stats import Stats, compute
+from cleartext.report.stats import Stats, compute, worst_order
 from cleartext.store import Store, open_store
 from cleartext.web.app import AppConfig, create_app
 from cleartext.web.data import data_fingerprint
@@ -93,6 +93,13 @@ class World:
         )
 
 
+def rank(record: Record) -> tuple[int, int, int, int, str, int]:
+    """Where the worst endpoints tables put a record with findings."""
+    worst = max(record.findings, key=lambda f: f.severity.rank).severity.value
+    obs = record.observation
+    return worst_order((f.code for f in record.findings), worst, len(record.findings), obs.address, obs.port)
+
+
 def build_world(tmp: Path, store_url: str | None = None) -> World:
     """Write the data files and the store (closed afterwards), create the tokens."""
     iptoasn = write_iptoasn(
@@ -121,14 +128,18 @@ def build_world(tmp: Path, store_url: str | None = None) -> World:
     )
     older = random_records(300, seed=11, started=SCAN_TIMES[0])
     newer = random_records(500, seed=12, started=SCAN_TIMES[1]) + sample_records()
-    # Hostile banners on the newest scan: one endpoint with findings in each network.
-    seen: set[str] = set()
+    # Hostile banners on the newest scan: in each network, the endpoint its worst endpoints table ranks
+    # first, so the banners show on the overview too.
+    first: dict[str, Record] = {}
     for record in newer:
+        if not record.findings:
+            continue
         prefix = record.observation.address.rsplit(".", 1)[0].rsplit(":", 1)[0]
-        if record.findings and prefix not in seen:
-            seen.add(prefix)
-            record.observation.greeting = HOSTILE_BANNER
-            world.hostile.append((record.observation.address, record.observation.port))
+        if prefix not in first or rank(record) < rank(first[prefix]):
+            first[prefix] = record
+    for record in first.values():
+        record.observation.greeting = HOSTILE_BANNER
+        world.hostile.append((record.observation.address, record.observation.port))
     with Enricher.from_paths(iptoasn=[iptoasn], mmdb=[geo]) as enricher:
         for record in older + newer:
             address = record.observation.address
