@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import ipaddress
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from cleartext.enrich import Attribution, Enricher
 from cleartext.record import Record
 from cleartext.report.stats import Stats, compute, worst_order
 from cleartext.store import Store, open_store
-from cleartext.web.app import AppConfig, create_app
+from cleartext.web.app import AppConfig, api_endpoint_href, create_app
 from cleartext.web.data import data_fingerprint
 from cleartext.web.tokens import TokenStore, parse_owner
 from tests.enrich_files import country_record, write_iptoasn, write_mmdb
@@ -465,3 +466,72 @@ def test_openapi_describes_the_api(client: TestClient) -> None:
     assert {"scan", "protocol", "port", "code", "severity", "status", "country", "asn", "address"} <= params
     assert "HTTPBearer" in json.dumps(spec["components"]["securitySchemes"])
     assert client.get("/docs").status_code == 404  # the interactive docs load scripts from a CDN
+
+
+# -- errors: bounded parameters, nothing internal in a body -------------------------------------------
+
+ISO_UTC = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z"
+
+
+def assert_no_internals(text: str, world: World) -> None:
+    """An error body names no file, URL, SQL, driver or library."""
+    assert str(world.store_path) not in text and world.url not in text
+    lowered = text.lower()
+    for word in ("duckdb", "psycopg", "postgres", "sql", "select", "traceback", "pydantic", "input should",
+                 "int64", "bigint", "out of range", "errors.", "/tmp"):  # fmt: skip
+        assert word not in lowered, (word, text)
+
+
+@pytest.mark.parametrize("path", ["/api/endpoints", "/api/findings"])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("offset=9223372036854775808", "offset must be an integer from 0 to 1000000000000000"),
+        ("offset=99999999999999999999999", "offset must be an integer from 0 to 1000000000000000"),
+        ("offset=-1", "offset must be an integer from 0 to 1000000000000000"),
+        ("offset=abc", "offset must be an integer from 0 to 1000000000000000"),
+        ("limit=100000", "limit must be an integer from 1 to 1000"),
+        ("port=99999999999999999999", "port must be an integer from 0 to 65535"),
+    ],
+)
+def test_out_of_range_parameters_are_422_in_our_words(
+    client: TestClient, world: World, path: str, query: str, message: str
+) -> None:
+    response = client.get(f"{path}?{query}", headers=bearer(world, "admin"))
+    assert response.status_code == 422, response.text
+    assert response.json() == {"detail": message}
+    assert_no_internals(response.text, world)
+
+
+def test_the_largest_offset_is_an_empty_page(client: TestClient, world: World) -> None:
+    for path in ("/api/endpoints", "/api/findings"):
+        response = client.get(f"{path}?offset=1000000000000000", headers=bearer(world, "admin"))
+        assert response.status_code == 200, response.text
+        assert response.json()["items"] == [] and response.json()["next"] is None
+
+
+def test_a_store_error_body_says_only_that(world: World) -> None:
+    store = open_store(world.url, create=False)
+    with TestClient(web_app(world, store)) as test_client:
+        admin = bearer(world, "admin")
+        assert test_client.get("/api/endpoints", headers=admin).status_code == 200
+        store.close()
+        response = test_client.get(f"/api/endpoints?scan={world.scans[-1]}&offset=5", headers=admin)
+    assert response.status_code == 503
+    assert response.json() == {"detail": "store unavailable"}
+    assert_no_internals(response.text, world)
+
+
+def test_every_time_is_iso_8601_utc_with_z(client: TestClient, world: World) -> None:
+    """Endpoints, their history and scans write times in one format, as the records do."""
+    admin = bearer(world, "admin")
+    items = client.get("/api/endpoints?limit=50", headers=admin).json()["items"]
+    assert items and all(re.fullmatch(ISO_UTC, item["started_at"]) for item in items), items[0]
+    first = items[0]
+    detail = client.get(api_endpoint_href(first["scan_id"], first["address"], first["port"]), headers=admin)
+    assert detail.status_code == 200
+    times = [h["started_at"] for h in detail.json()["history"]]
+    times += [s["started_at"] for s in client.get("/api/scans", headers=admin).json()["items"]]
+    assert times and all(re.fullmatch(ISO_UTC, t) for t in times), times
+    record = detail.json()["record"]
+    assert dt.datetime.fromisoformat(first["started_at"]) == dt.datetime.fromisoformat(record["started_at"])
