@@ -11,6 +11,7 @@ is imported by every `cleartext` invocation, and `cleartext scan` should not sta
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -287,6 +288,11 @@ def notify(
     if dry_run is None:
         if smtp_host is None:
             fail("--smtp-host is needed to send (or --dry-run DIR to write the messages instead)")
+        smtp_host = smtp_host.strip()
+        if not smtp_host:
+            fail("--smtp-host is empty: give the SMTP relay's host name or address")
+        if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", smtp_host):
+            fail(f"invalid --smtp-host {smtp_host!r}: expected a host name or an IP address")
         if sender is None:
             fail("--from is needed to send")
     if sender is None:

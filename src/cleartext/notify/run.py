@@ -22,7 +22,6 @@ A dry run (``--dry-run DIR``) does 1, 3 and 4 without writing the ledger and wri
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cleartext.enrich.model import Attribution
-from cleartext.notify.compose import Affected, Operator, Planned, build_message, message_id_for
+from cleartext.notify.compose import MAIL_POLICY, Affected, Operator, Planned, build_message, message_id_for
 from cleartext.notify.ledger import Journal, LedgerRow, NewMessage, NotifyStore, journal_path, now_utc
 from cleartext.notify.smtp import Relay, RelayError, SendError, UncertainDelivery
 from cleartext.notify.subscriptions import Matcher, Recipient, SubscriptionError, check_email
@@ -288,7 +287,7 @@ def run(
                 operator=operator,
                 message_id=ids[mail],
             )
-            return msg.as_bytes(policy=email.policy.SMTP)
+            return msg.as_bytes(policy=MAIL_POLICY)
 
         if options.dry_run is not None:
             options.dry_run.mkdir(parents=True, exist_ok=True)
