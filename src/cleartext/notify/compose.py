@@ -42,7 +42,7 @@ from cleartext.notify.subscriptions import Recipient
 from cleartext.notify.templates import TEMPLATES, WORDS, finding_text
 from cleartext.record import Protocol, Record, Severity
 from cleartext.remediation import GENERIC, remedy
-from cleartext.report.shadowserver import SplitBy, service, write_reports
+from cleartext.report.shadowserver import SplitBy, report_types, service, write_reports
 from cleartext.software import Software, display_name
 
 __all__ = [
@@ -220,10 +220,18 @@ def context(plan: Planned, scan_id: str, scan_started: dt.datetime, operator: Op
     # (code) -> (software label, protocol) -> [endpoint names], with the remedy to show.
     groups: dict[str, dict[tuple[str, str], tuple[Any, list[str]]]] = {}
     listed: list[dict[str, Any]] = []
+    # Endpoints that fit no Shadowserver report type are in no attached CSV file: the message says which.
+    outside: list[dict[str, Any]] = []
+    unlisted_outside = 0
     for item in endpoints:
         obs = item.record.observation
         protocol = obs.protocol.value
         name = f"{obs.address}:{obs.port}"
+        if not report_types(item.record):
+            where = {"address": obs.address, "port": obs.port, "service": service(obs)}
+            outside.append({**where, "status": obs.status.value})
+            if len(listed) >= MAX_LISTED:
+                unlisted_outside += 1
         codes_here: list[str] = []
         for finding in sorted(item.record.findings, key=lambda f: (-f.severity.rank, f.code)):
             if finding.code in codes_here:
@@ -317,6 +325,9 @@ def context(plan: Planned, scan_id: str, scan_started: dt.datetime, operator: Op
         "summary": summary,
         "endpoints": listed,
         "more": max(0, len(endpoints) - len(listed)),
+        "more_outside": unlisted_outside,  # of "more", how many are in no CSV file either
+        "outside": outside[:MAX_LISTED],
+        "outside_more": max(0, len(outside) - MAX_LISTED),
         "findings": findings,
         "attachments": list(attachments),
         "message_id": message_id,
