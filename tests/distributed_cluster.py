@@ -183,35 +183,37 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
 
+    def spawn(self, *args: str, broker: str | None = None) -> subprocess.Popen[bytes]:
+        """One worker process, not waited for (it may never become ready)."""
+        log_path = self.dir / f"worker-{len(self.procs)}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cleartext",
+                    "worker",
+                    "--broker",
+                    broker or self.broker,
+                    "--store",
+                    self.store,
+                    "--processes",
+                    "1",
+                    *args,
+                ],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=cli_env(),
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        self.logs.append(log_path)
+        return proc
+
     def start(self, count: int = 1, *args: str) -> list[subprocess.Popen[bytes]]:
-        started = []
-        for _ in range(count):
-            log_path = self.dir / f"worker-{len(self.procs)}.log"
-            with open(log_path, "wb") as log:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "cleartext",
-                        "worker",
-                        "--broker",
-                        self.broker,
-                        "--store",
-                        self.store,
-                        "--processes",
-                        "1",
-                        *args,
-                    ],
-                    cwd=ROOT,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=cli_env(),
-                    start_new_session=True,
-                )
-            self.procs.append(proc)
-            self.logs.append(log_path)
-            started.append(proc)
+        started = [self.spawn(*args) for _ in range(count)]
         for proc, log_path in zip(started, self.logs[-count:], strict=True):
 
             def ready(p: subprocess.Popen[bytes] = proc, lp: Path = log_path) -> bool:

@@ -11,7 +11,11 @@ is imported by every `cleartext` invocation, and `cleartext scan` should not sta
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sys
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cleartext.cli import EXIT_FINDINGS, app, fail
+from cleartext.text import sanitize
 
 if TYPE_CHECKING:
     from cleartext.notify.ledger import LedgerRow, NotifyStore
@@ -261,14 +266,19 @@ def notify(
         typer.Option("--max-attempts", help="Attempts before a temporary failure is final.", min=1, max=50),
     ] = 5,
     resend_uncertain: Annotated[
-        bool, typer.Option("--resend-uncertain", help="Send again messages recorded as assumed-sent.")
-    ] = False,
+        list[str] | None,
+        typer.Option(
+            "--resend-uncertain",
+            metavar="RECIPIENT",
+            help="Send again this recipient's assumed-sent message (repeatable; 'all': every one).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run's report as JSON.")] = False,
 ) -> None:
     """Notify owners by e-mail: one message per recipient per scan, over TLS, exactly once."""
     from cleartext.cli_report import attributor
     from cleartext.notify.compose import Operator
-    from cleartext.notify.run import NotifyOptions, Outcome, run
+    from cleartext.notify.run import NotifyOptions, Outcome, PlanError, run
     from cleartext.notify.smtp import DEFAULT_PORTS, TLS_MODES, Relay, RelayError, SmtpSettings
     from cleartext.notify.subscriptions import SubscriptionError, check_email, check_lang, check_name
     from cleartext.store import StoreError
@@ -277,6 +287,15 @@ def notify(
         fail(f"unknown --tls {tls!r}: expected starttls or implicit")
     if country_source not in ("geo", "registry"):
         fail(f"unknown --country-source {country_source!r}: expected geo or registry")
+    resends: list[str] = []
+    for value in resend_uncertain or []:
+        if value.strip().lower() == "all":
+            resends.append("all")
+            continue
+        try:
+            resends.append(check_email(value))
+        except SubscriptionError as exc:
+            fail(str(exc).replace("e-mail address", "--resend-uncertain address"))
     try:
         abuse_language = check_lang(abuse_lang)
         name = check_name(operator_name) or "cleartext scanner"
@@ -287,6 +306,11 @@ def notify(
     if dry_run is None:
         if smtp_host is None:
             fail("--smtp-host is needed to send (or --dry-run DIR to write the messages instead)")
+        smtp_host = smtp_host.strip()
+        if not smtp_host:
+            fail("--smtp-host is empty: give the SMTP relay's host name or address")
+        if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", smtp_host):
+            fail(f"invalid --smtp-host {smtp_host!r}: expected a host name or an IP address")
         if sender is None:
             fail("--from is needed to send")
     if sender is None:
@@ -337,7 +361,7 @@ def notify(
         rate_per_domain=rate_per_domain,
         retry_base_s=retry_base,
         max_attempts=max_attempts,
-        resend_uncertain=resend_uncertain,
+        resend_uncertain=tuple(dict.fromkeys(resends)),
     )
     operator = Operator(name=name, from_addr=sender, contact=reply_to)
 
@@ -353,7 +377,7 @@ def notify(
     with st:
         try:
             report = run(st, options, lookup, operator, relay, on_outcome=show, on_reconciled=reconciled)
-        except (StoreError, RelayError) as exc:
+        except (StoreError, RelayError, PlanError) as exc:
             fail(str(exc))
         except OSError as exc:  # the dry-run directory
             fail(f"cannot write messages: {exc.strerror or exc}")
@@ -387,18 +411,40 @@ def notifications(
         for row in rows:
             print(json.dumps(row.to_dict(), sort_keys=True))
         return
-    table = Table(title="notifications", title_justify="left")
-    for column in ("scan", "recipient", "state", "attempts", "endpoints", "last error", "next attempt"):
-        table.add_column(column)
+    sys.stdout.write(render_ledger(rows, shutil.get_terminal_size((80, 24)).columns))
+
+
+def render_ledger(rows: Sequence[LedgerRow], width: int) -> str:
+    """The ledger as text that reads at 80 columns: per scan, one line per message (state, recipient,
+    attempts, endpoints, next attempt), and its last error wrapped on indented lines below it.
+
+    A seven-column table squeezed every column into a few characters at 80 columns. The relay's words
+    (last_error) are server text: control characters are escaped before they reach the terminal.
+    """
+    width = max(40, width)
+    if not rows:
+        return "no notifications\n"
+    state_w = max(len(r.state) for r in rows)
+    mail_w = min(max(len(r.recipient) for r in rows), 40)
+    out: list[str] = []
+    scan = None
     for row in rows:
-        nxt = row.next_attempt_at.strftime("%Y-%m-%d %H:%M:%SZ") if row.next_attempt_at else ""
-        table.add_row(
-            Text(row.scan_id),
-            Text(row.recipient),
-            Text(row.state),
-            Text(str(row.attempts)),
-            Text(str(row.endpoints)),
-            Text(row.last_error or ""),
-            Text(nxt),
-        )
-    Console(highlight=False, file=sys.stdout).print(table)
+        if row.scan_id != scan:
+            scan = row.scan_id
+            out.append(f"{'' if not out else chr(10)}scan {sanitize(scan, 100)}")
+        facts = [
+            f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}",
+            f"{row.endpoints} endpoint{'s' if row.endpoints != 1 else ''}",
+        ]
+        if row.next_attempt_at is not None and row.state == "failed-temporary":
+            facts.append("next " + row.next_attempt_at.strftime("%Y-%m-%d %H:%MZ"))
+        line = f"  {row.state:<{state_w}}  {row.recipient:<{mail_w}}  {', '.join(facts)}"
+        if len(line) > width:  # a long address: the facts go on a line of their own
+            out.append(f"  {row.state:<{state_w}}  {row.recipient}")
+            line = " " * (state_w + 4) + ", ".join(facts)
+        out.append(line)
+        if row.last_error:
+            indent = " " * (state_w + 4)
+            text = sanitize(row.last_error, 1000)
+            out.extend(textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent))
+    return "\n".join(out) + "\n"

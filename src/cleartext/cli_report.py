@@ -24,6 +24,7 @@ from cleartext.cli import app, fail
 from cleartext.enrich.model import Attribution
 from cleartext.record import Record, record_from_dict
 from cleartext.report.stats import COUNTRY_SOURCES, DIMENSIONS, Stats, compute, trends
+from cleartext.store.base import check_record
 
 FORMATS = ("table", "json", "html", "shadowserver")
 SPLITS = ("asn", "cidr", "country")
@@ -38,6 +39,8 @@ class ReportInputError(Exception):
 def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
     """Records from JSON Lines files ('-' is stdin), one at a time: never the whole file in memory.
 
+    Each record is checked as `cleartext import` checks it (an address that is an IP address, a port that
+    is a TCP port, typed fields): a report must not write rows IntelMQ drops, nor leave a record out.
     Raises ReportInputError for an unreadable file or a line that is not a record.
     """
     for path in paths:
@@ -51,7 +54,9 @@ def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
                 for number, line in enumerate(handle, 1):  # noqa: B007 (number is used after the loop)
                     if not line.strip():
                         continue
-                    yield record_from_dict(json.loads(line))
+                    record = record_from_dict(json.loads(line))
+                    check_record(record)
+                    yield record
             except UnicodeDecodeError:
                 raise ReportInputError(f"{path}:{number + 1}: not UTF-8 text") from None
             except ValueError as exc:  # json.JSONDecodeError is a ValueError

@@ -64,7 +64,7 @@ from cleartext.record import (
 )
 from cleartext.software import identify
 from cleartext.targets import Endpoint
-from cleartext.text import sanitize
+from cleartext.text import join_lines, sanitize
 from cleartext.tls import certs
 from cleartext.tls.ciphers import (
     COMPACT_SUITES,
@@ -492,7 +492,7 @@ class _Endpoint:
         self._mark("greeting", start)
         greeting = client.parse_greeting(reply)
         if self.obs.greeting is None:
-            self.obs.greeting = sanitize(reply.text, 2048)
+            self.obs.greeting = join_lines(reply.lines, 2048)  # lines already sanitised
             self.obs.software = identify(self.ep.protocol, reply.text)
         if greeting.kind is GreetingKind.NOT_MAIL:
             raise _Stop(Status.NOT_MAIL, f"not a {self.ep.protocol.value.upper()} greeting")

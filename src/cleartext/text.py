@@ -7,6 +7,9 @@ stages (terminal, CSV, HTML) still escape for their own medium; this is the firs
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 MAX_TEXT = 1024  # characters kept of any one server-sent line in a record
 
 
@@ -36,3 +39,25 @@ def sanitize(data: bytes | str, limit: int = MAX_TEXT) -> str:
         out.append(piece)
         size += len(piece)
     return "".join(out)
+
+
+def join_lines(lines: Iterable[str], limit: int) -> str:
+    """Lines that :func:`sanitize` already made inert, joined as one record string (line feeds written
+    ``\\x0a``, as sanitize writes them) and bounded to ``limit`` characters.
+
+    Not sanitize again on the joined text: that would escape the escapes, and a NUL sent as ``\\x00``
+    would read ``\\\\x00``.
+    """
+    text = "\\x0a".join(lines)
+    if len(text) <= limit:
+        return text
+    cut = 0
+    for piece in _PIECE.finditer(text):  # cut between escapes, never inside one
+        if piece.end() > limit - 1:
+            break
+        cut = piece.end()
+    return text[:cut] + "…"
+
+
+# One character as sanitize writes it: an escaped backslash, an escape, or a character.
+_PIECE = re.compile(r"\\\\|\\x[0-9a-f]{2}|\\u[0-9a-f]{4}|\\U[0-9a-f]{8}|.", re.DOTALL)

@@ -8,7 +8,10 @@ the scan ends, every endpoint is stored exactly once and counted once, and no wo
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -161,6 +164,8 @@ def test_redis_restarted_mid_scan(cluster: tuple[str, Workers], broker: RedisSer
     assert all(p.poll() is None for p in procs), "no worker crashed"
     logs = pool.all_logs()
     assert "Redis unreachable" in logs and "paused" in logs and "resumed" in logs, logs
+    # An expected reconnect is a warning, in one line: no CRITICAL, no traceback.
+    assert "CRITICAL" not in logs and "Traceback" not in logs, logs
 
 
 def test_postgres_restarted_mid_scan(
@@ -179,3 +184,96 @@ def test_postgres_restarted_mid_scan(
     logs = pool.all_logs()
     assert "store: write failed" in logs or "store: checkpoint failed" in logs, logs
     assert "paused" in logs and "resumed" in logs, logs
+
+
+# -- a worker that cannot work yet, or ever ---------------------------------------------------------------
+
+LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} (INFO|WARNING|ERROR) \[\d+\] ")
+
+
+def wrong_password_url(pg: RestartablePostgres) -> str:
+    """A role whose password the server checks (the test cluster trusts everyone else), named with a
+    wrong password."""
+    with psycopg.connect(pg.url(), autocommit=True, connect_timeout=10) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'alice'").fetchone():
+            conn.execute("CREATE ROLE alice LOGIN PASSWORD 'right-secret'")
+        hba = pg.data / "pg_hba.conf"
+        rule = "host all alice 127.0.0.1/32 scram-sha-256\n"
+        if rule not in hba.read_text():
+            hba.write_text(rule + hba.read_text())
+        conn.execute("SELECT pg_reload_conf()")
+    url = f"postgresql://alice:wrong-secret@127.0.0.1:{pg.port}/postgres"
+
+    def refused() -> bool:
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.OperationalError as exc:
+            return "password authentication failed" in str(exc)
+        return False
+
+    wait_until(refused, 10, step=0.2, what="the server to check alice's password")
+    return url
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_refused_store_login_is_one_line_and_an_exit(
+    pg: RestartablePostgres, broker: RedisServer, processes: str
+) -> None:
+    """A wrong store password is not a store that is down: say so once, exit, do not retry forever."""
+    url = wrong_password_url(pg)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cleartext", "worker", "--broker", broker.url, "--store", url,
+         "--processes", processes],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=cli_env(), start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # still retrying: stop it and everything it started
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    lines = (stdout + stderr).strip().splitlines()
+    assert proc.returncode not in (0, None)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("cleartext: error: cannot use the store")
+    assert "password authentication failed" in lines[0] and "wrong-secret" not in lines[0]
+
+
+def test_a_worker_waits_for_a_refusing_broker_and_is_ready_only_then(pg: RestartablePostgres) -> None:
+    url = pg.create_database()
+    later = RedisServer()  # not started yet: its port refuses connections
+    try:
+        with workers(later.url, url) as pool:
+            proc = pool.spawn()
+            wait_until(lambda: pool.log(proc).count("not answering") >= 2, 30, what="two tries")
+            log = pool.log(proc)
+            assert "worker ready" not in log and "Traceback" not in log, log
+            assert all(LOG_LINE.match(line) for line in log.splitlines()), log
+            later.start()
+            wait_until(lambda: "worker ready" in pool.log(proc), 60, what="the worker to be ready")
+            log = pool.log(proc)
+            assert proc.poll() is None and "Traceback" not in log and "CRITICAL" not in log, log
+            assert all(LOG_LINE.match(line) for line in log.splitlines()), log
+    finally:
+        later.stop()
+        later.remove()
+
+
+def test_a_worker_waits_for_a_silent_broker_in_one_line_per_try(pg: RestartablePostgres) -> None:
+    """A broker that accepts connections and never answers: no traceback, never "ready", and a SIGTERM
+    ends the wait."""
+    url = pg.create_database()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections complete in the kernel's backlog; nothing ever reads them
+        broker = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        with workers(broker, url) as pool:
+            proc = pool.spawn()
+            wait_until(lambda: pool.log(proc).count("not answering") >= 2, 45, what="two tries")
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+            log = pool.log(proc)
+    assert "worker ready" not in log and "Traceback" not in log and "CRITICAL" not in log, log
+    assert all(LOG_LINE.match(line) for line in log.splitlines()), log
+    assert "stopped before the broker answered" in log

@@ -195,7 +195,14 @@ def test_refuses_a_relay_without_starttls(tmp_path: Path, pki: Pki, data: Attrib
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "does not offer STARTTLS" in done.stderr
     assert "nothing sent" in done.stderr and done.stdout == ""
-    assert {r["state"] for r in ledger(store).values()} <= {"pending"}
+    # The ledger says why nothing went out: the message is pending, with the relay's refusal on it.
+    rows = ledger(store)
+    assert set(rows) == {"ops@a.example"}
+    row = rows["ops@a.example"]
+    assert row["state"] == "pending" and row["attempts"] == 0
+    assert "nothing sent" in str(row["last_error"]) and "does not offer STARTTLS" in str(row["last_error"])
+    listing = run_cli("notifications", "--store", str(store), env={"COLUMNS": "80"})
+    assert listing.returncode == 0 and "does not offer STARTTLS" in flat(listing.stdout)
 
 
 def test_certificate_is_verified(tmp_path: Path, pki: Pki, data: Attribution) -> None:
@@ -208,6 +215,8 @@ def test_certificate_is_verified(tmp_path: Path, pki: Pki, data: Attribution) ->
             with pytest.raises(RelayError, match=r"certificate .* not trusted"):
                 run(st, NotifyOptions(), enricher.lookup, OPERATOR, Relay(settings))
             assert server.handler.mail_commands == 0
+            (row,) = NotifyStore(st).ledger()
+            assert row.state == "pending" and row.attempts == 0 and "not trusted" in str(row.last_error)
             insecure = SmtpSettings(host=HOST, port=server.port, insecure_skip_verify=True, timeout=10)
             report = run(st, NotifyOptions(), enricher.lookup, OPERATOR, Relay(insecure))
         assert [o.state for o in report.outcomes] == ["sent"]
@@ -273,6 +282,14 @@ def test_temporary_failures_retried_with_backoff_permanent_recorded(
     listing = run_cli("notifications", "--store", str(store), "--json")
     assert listing.returncode == 0, listing.stderr
     assert [json.loads(line) for line in listing.stdout.splitlines()] == [rows[r] for r in sorted(rows)]
+    # Readable at 80 columns: no line longer, every recipient and state whole, every error in full.
+    text = run_cli("notifications", "--store", str(store), env={"COLUMNS": "80"})
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines and all(len(line) <= 80 for line in lines), lines
+    for mail, row in rows.items():
+        assert any(mail in line and str(row["state"]) in line for line in lines), (mail, lines)
+        assert flat(str(row["last_error"] or "")) in flat(text.stdout)
 
 
 def test_rate_limits(tmp_path: Path, pki: Pki, data: Attribution) -> None:

@@ -25,6 +25,12 @@ from tests.enrich_files import country_record, write_iptoasn, write_mmdb
 from tests.unit.report_samples import HOSTILE_BANNER, random_records, sample_records
 
 CHROMIUM = Path("/usr/bin/chromium")
+LONG_AS_NAME = "CARRIER-GRADE NAT SHARED ADDRESS SPACE OPERATOR WORLDWIDE"
+# Every text of every chart, with how far it runs outside its SVG's box (0 when it fits).
+OVERFLOWING_TEXT = """() => [...document.querySelectorAll("svg.chart text")].map((t) => {
+  const box = t.getBoundingClientRect(), svg = t.ownerSVGElement.getBoundingClientRect();
+  return [t.textContent, Math.max(0, svg.left - box.left, box.right - svg.right)];
+}).filter(([, out]) => out > 0.5)"""
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -74,7 +80,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             ("192.0.2.0", "192.0.2.255", 64500, "DE", "EXAMPLE-NET"),
             ("198.51.100.0", "198.51.100.255", 64501, "FR", "OTHER-AS"),
             ("203.0.113.0", "203.0.113.255", 64503, "US", "TRANSIT-3"),
-            ("100.64.7.0", "100.64.7.255", 64510, "BE", "CARRIER-GRADE"),
+            ("100.64.7.0", "100.64.7.255", 64510, "BE", LONG_AS_NAME),
             ("2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 64502, "NL", "V6-NET"),
         ],
     )
@@ -90,9 +96,10 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         database_type="GeoLite2-Country",
     )
     attribution = ["--iptoasn", str(iptoasn), "--mmdb", str(geo)]
+    # Scan names as long as the trend's labels show them (18 characters).
     scans = [
-        ("2026-09", with_time(random_records(500, seed=1), "2026-09-28T08:00:00Z")),
-        ("2026-10", with_time(random_records(700, seed=2), "2026-10-28T08:00:00Z")),
+        ("national-2026-09-28", with_time(random_records(500, seed=1), "2026-09-28T08:00:00Z")),
+        ("national-2026-10-28", with_time(random_records(700, seed=2), "2026-10-28T08:00:00Z")),
     ]
     previous: list[str] = []
     for name, records in scans:
@@ -172,6 +179,10 @@ def test_report_in_headless_chromium(report: dict[str, Any]) -> None:
             assert box is not None and box["width"] > 300 and box["height"] > 40
             charts = page.locator("figure").all_inner_texts()
             assert any("AS64500 EXAMPLE-NET" in text for text in charts)
+            # No label is cut by its chart's edge: a long AS name keeps its "AS64510", the trend's
+            # first and last dates and scan names show whole.
+            assert page.evaluate(OVERFLOWING_TEXT) == []
+            assert any("AS64510 CARRIER-GRADE" in text for text in charts)
             assert any("geolocation country" in text and "DE" in text for text in charts)
 
             # The hostile banner is text: visible as sent, nothing injected, nothing ran.

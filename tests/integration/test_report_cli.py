@@ -77,3 +77,54 @@ def test_bad_input_files(tmp_path: Path, scan: Path) -> None:
     stats.write_text("[]", encoding="utf-8")
     done = run_cli("report", "--from", str(scan), "--previous", str(stats))
     assert done.returncode == 2 and "not a cleartext report statistics file" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("port", "abc", "port 'abc' is not a TCP port"),
+        ("port", 99999, "port 99999 is not a TCP port"),
+        ("address", "not-an-ip", "address 'not-an-ip' is not an IP address"),
+    ],
+)
+@pytest.mark.parametrize("output", ["json", "shadowserver"])
+def test_records_are_checked_as_import_checks_them(
+    scan: Path, tmp_path: Path, field: str, value: object, message: str, output: str
+) -> None:
+    """A record `cleartext import` refuses is refused here too, by file and line, and nothing is written."""
+    lines = scan.read_text(encoding="utf-8").splitlines()
+    bad = json.loads(lines[2])
+    bad[field] = value
+    lines[2] = json.dumps(bad)
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["--out", str(out / "r.json")] if output == "json" else ["--out", str(out)]
+    if output == "json":
+        out.mkdir()
+    done = run_cli("report", "--from", str(path), "--format", output, *args)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.strip() == f"cleartext: error: {path}:3: {message}"
+    assert list(out.iterdir()) == []
+    imported = run_cli("import", str(path), "--store", str(tmp_path / "s.duckdb"))
+    assert imported.returncode == 2 and f"{path}:3: {message}" in imported.stderr
+
+
+def test_a_failed_shadowserver_run_leaves_no_partial_files(scan: Path, tmp_path: Path) -> None:
+    """Truncated input: exit 2, no CSV of this run in --out, the files of an earlier run as they were."""
+    out = tmp_path / "csv"
+    first = run_cli("report", "--from", str(scan), "-f", "shadowserver", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert before
+    text = scan.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    changed = [json.loads(line) for line in lines]
+    for record in changed:  # another day: this run's files would have names of their own
+        record["started_at"] = "2026-12-01T00:00:00+00:00"
+    truncated = tmp_path / "truncated.jsonl"
+    body = "".join(json.dumps(r) + "\n" for r in changed)
+    truncated.write_text(body[: len(body) - 40], encoding="utf-8")
+    done = run_cli("report", "--from", str(truncated), "-f", "shadowserver", "--out", str(out))
+    assert done.returncode == 2 and f"{truncated}:{len(lines)}:" in done.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from tests.integration.test_report_browser import CHROMIUM, CHROMIUM_ARGS, need_browser
+from tests.integration.test_report_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOWING_TEXT, need_browser
 from tests.pg import free_port
 from tests.unit.test_web_api import build_world
 
@@ -156,6 +156,8 @@ def test_admin_overview_filters_and_hostile_banner(server: dict[str, Any], brows
     assert page.locator("svg.trend polyline.trend-line").count() == 4
     charts = " ".join(page.locator("figure").all_inner_texts())
     assert "AS64500 EXAMPLE-NET" in charts and "TLSv1.3" in charts and "cleartext-login" in charts
+    # No chart text runs off its chart: AS labels keep their "AS", the trend's outer dates show whole.
+    assert page.evaluate(OVERFLOWING_TEXT) == []
     box = page.locator("svg.chart").first.bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 40
     worst = page.locator("#worst").inner_text()

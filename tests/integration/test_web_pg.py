@@ -17,14 +17,18 @@ from tests.pg import PostgresServer, postgres_server
 from tests.unit.test_web_api import (  # noqa: F401 - collected here, with this module's fixtures
     World,
     build_world,
+    test_a_store_error_body_says_only_that,
     test_default_scan_is_the_latest_and_pages_are_stable,
     test_detail_of_another_owners_endpoint_is_404,
     test_downloads_hold_only_owned_rows,
     test_endpoint_detail_has_remediation_for_its_software,
     test_endpoint_lists_are_exactly_the_owned_ones,
+    test_every_time_is_iso_8601_utc_with_z,
     test_filters_never_widen_the_scope,
     test_findings_lists_are_exactly_the_owned_ones,
+    test_out_of_range_parameters_are_422_in_our_words,
     test_scans_and_statistics_count_only_owned_rows,
+    test_the_largest_offset_is_an_empty_page,
     test_unknown_scan_and_bad_filters,
     web_app,
 )

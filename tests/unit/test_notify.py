@@ -8,13 +8,22 @@ import datetime as dt
 import email
 import email.policy
 import io
+import re
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from cleartext.enrich.model import Attribution
-from cleartext.notify.compose import Affected, Operator, Planned, build_message, inert, message_id_for
+from cleartext.notify.compose import (
+    MAIL_POLICY,
+    Affected,
+    Operator,
+    Planned,
+    build_message,
+    inert,
+    message_id_for,
+)
 from cleartext.notify.ledger import Journal, NewMessage, NotifyStore, journal_path
 from cleartext.notify.run import _limit, backoff
 from cleartext.notify.subscriptions import (
@@ -29,7 +38,7 @@ from cleartext.notify.subscriptions import (
     country_of,
     parse_selector,
 )
-from cleartext.record import Severity
+from cleartext.record import Record, Severity, Status
 from cleartext.report.shadowserver_schema import COLUMNS
 from cleartext.store import StoreError, open_store
 from tests.store_contract import make_record
@@ -399,3 +408,60 @@ def test_every_finding_code_has_a_french_text() -> None:
 
     assert set(FR_FINDINGS) == {code.value for code in Code}
     assert all(all(part.strip() for part in text) for text in FR_FINDINGS.values())
+
+
+def _message(plan: Planned) -> EmailMessage:
+    msg = build_message(
+        plan,
+        scan_id="20261128T081500Z-3f9a",
+        scan_started=dt.datetime(2026, 11, 28, 8, 15, tzinfo=dt.UTC),
+        operator=OPERATOR,
+        message_id=message_id_for("20261128T081500Z-3f9a", plan.recipient.email, OPERATOR.from_addr),
+    )
+    parsed = email.message_from_bytes(msg.as_bytes(policy=MAIL_POLICY), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def _silent_after_handshake(address: str) -> Record:
+    """An implicit-TLS port whose handshake worked and that then said nothing: findings, no greeting."""
+    record = make_record(address, 993, ("cert-expired", "cert-untrusted"))
+    record.observation.status = Status.READ_TIMEOUT
+    record.observation.greeting = None
+    return record
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+@pytest.mark.parametrize("with_csv", [True, False])
+def test_what_a_message_lists_it_attaches_or_says_why_not(lang: str, with_csv: bool) -> None:
+    """Every endpoint the body lists is in an attached CSV file or named as not in one, with its status;
+    a message without attachment does not speak of what its CSV files hold."""
+    attribution = Attribution(asn=64500, country="FR")
+    endpoints = [Affected(_silent_after_handshake("192.0.2.20"), attribution)]
+    if with_csv:
+        endpoints.append(Affected(make_record("192.0.2.10", 143, ("cleartext-login",)), attribution))
+    plan = Planned(Recipient("ops@a.example", lang), "subscription", ["AS64500"], endpoints)
+    msg = _message(plan)
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    html = msg.get_body(("html",)).get_content()
+    in_csv = set()
+    for part in msg.iter_attachments():
+        data = part.get_content()
+        rows = csv.DictReader(io.StringIO(data.decode() if isinstance(data, bytes) else data))
+        in_csv |= {(row["ip"], row["port"]) for row in rows}
+    listed = set(re.findall(r"^- (\S+) port (\d+) \(", text, re.MULTILINE))
+    assert ("192.0.2.20", "993") in listed
+    _, _, after = text.partition("PIÈCES JOINTES" if lang == "fr" else "ATTACHMENTS")
+    outside = r"^- (\S+) port (\d+) \(\w+\)\u00a0?: (?:status|statut) read-timeout$"
+    named = set(re.findall(outside, after, re.MULTILINE))
+    assert listed <= in_csv | named, (listed, in_csv, named)
+    assert named == {("192.0.2.20", "993")} and ("192.0.2.20", "993") not in in_csv
+    assert "<code>192.0.2.20:993</code> (imaps)" in html
+    if with_csv:
+        assert in_csv == {("192.0.2.10", "143")}
+        said = "1 of your endpoint(s) are not in" if lang == "en" else "1 de vos points d'accès ne figurent"
+        assert said in text.replace("\n", " ")
+    else:
+        assert not list(msg.iter_attachments())
+        assert "Shadowserver report format" not in text and "format des rapports Shadowserver" not in text
+        assert ("Aucun fichier CSV n'est joint" if lang == "fr" else "No CSV file is attached") in text

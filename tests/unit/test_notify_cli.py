@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,9 @@ def test_bad_subscription_input(store: Path, args: list[str], message: str) -> N
     ("args", "message"),
     [
         ([], "--smtp-host is needed to send"),
+        (["--smtp-host", "", "--from", "n@cert.example"], "--smtp-host is empty"),
+        (["--smtp-host", "  ", "--from", "n@cert.example"], "--smtp-host is empty"),
+        (["--smtp-host", "a b", "--from", "n@cert.example"], "invalid --smtp-host 'a b'"),
         (["--smtp-host", "127.0.0.1"], "--from is needed to send"),
         (["--smtp-host", "127.0.0.1", "--from", "not an address"], "invalid --from/--contact address"),
         (["--smtp-host", "127.0.0.1", "--from", "n@cert.example", "--tls", "ssl"], "unknown --tls 'ssl'"),
@@ -136,3 +140,61 @@ def test_dry_run_writes_messages_and_leaves_the_ledger_alone(store: Path, tmp_pa
     )
     with open_store(str(store)) as st:
         assert NotifyStore(st).ledger() == []
+
+
+@pytest.mark.parametrize("operator", ["ISP", "CERT Example", "X" * 60])
+def test_the_subject_starts_on_the_subject_line(store: Path, tmp_path: Path, operator: str) -> None:
+    """Python folds a header that fits on a line of its own right after "Subject:"; ours never do."""
+    data = attribution_files(tmp_path)
+    cli("subscribe", "ops@a.example", "--asn", "64500", "--store", str(store))
+    out_dir = tmp_path / "out"
+    code, _, err = cli("notify", "--store", str(store), "--dry-run", str(out_dir), "--operator", operator,
+                       "--iptoasn", str(data.iptoasn))  # fmt: skip
+    assert code == 0, err
+    (eml,) = out_dir.iterdir()
+    raw = eml.read_bytes().decode("ascii")
+    head = raw.split("\r\n\r\n", 1)[0]
+    subject = re.search(r"^Subject:.*?(?=\r\n[^ ])", head, re.MULTILINE | re.DOTALL)
+    assert subject, head
+    lines = subject.group(0).split("\r\n")
+    assert lines[0].startswith(f"Subject: [{operator[:20]}"), lines
+    if len(operator) < 60:  # a word longer than a line cannot be folded
+        assert all(len(x) <= 78 for x in lines), lines
+    parsed = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert parsed["Subject"].startswith(f"[{operator}] ") and "  " not in parsed["Subject"]
+
+
+def test_resend_uncertain_names_the_recipients(store: Path, tmp_path: Path) -> None:
+    """--resend-uncertain RECIPIENT resends that one assumed-sent message; 'all' every one; a recipient
+    without an uncertain message in the scan is a one-line error, and nothing is written."""
+    from cleartext.notify.ledger import NewMessage
+    from cleartext.notify.run import latest_scan
+
+    data = attribution_files(tmp_path)
+    mails = ["a1@a.example", "a2@a.example", "a3@a.example"]
+    for mail in mails:
+        assert cli("subscribe", mail, "--asn", "64500", "--store", str(store))[0] == 0
+    with open_store(str(store)) as st:
+        ns, scan = NotifyStore(st), latest_scan(st)
+        ns.add(scan, [NewMessage(m, f"<{m}>", "en", "subscription", 1) for m in mails])
+        for mail, state in zip(mails, ("assumed-sent", "assumed-sent", "sent"), strict=True):
+            assert ns.claim(scan, mail) is not None
+            ns.mark(scan, mail, state, code=250 if state == "sent" else None)
+
+    def dry(*resend: str) -> tuple[int, list[str], str]:
+        out = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
+        args = [a for mail in resend for a in ("--resend-uncertain", mail)]
+        code, _, err = cli("notify", "--store", str(store), "--dry-run", str(out),
+                           "--iptoasn", str(data.iptoasn), *args)  # fmt: skip
+        names = sorted(p.name.split("--")[1][: -len(".eml")] for p in out.iterdir()) if out.exists() else []
+        return code, names, err
+
+    assert dry()[:2] == (0, [])
+    assert dry("A2@a.example")[:2] == (0, ["a2@a.example"])
+    assert dry("all")[:2] == (0, ["a1@a.example", "a2@a.example"])
+    for mail, why in (("a3@a.example", "(sent)"), ("nobody@a.example", "(no message)")):
+        code, names, err = dry(mail)
+        assert code == 2 and names == [] and err.count("\n") == 1
+        assert err.startswith(f"cleartext: error: --resend-uncertain {mail}: scan ") and why in err
+    code, _, err = dry("not an address")
+    assert code == 2 and "invalid --resend-uncertain address" in err

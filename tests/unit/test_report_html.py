@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
-from cleartext.report.html import render_html
+from cleartext.report.html import fit, render_html, text_width, trend_chart
 from cleartext.report.stats import compute, trends
 from tests.unit.report_samples import sample_pairs, sample_records
 
@@ -138,3 +139,35 @@ def test_single_scan_has_no_trend_and_empty_scan_renders() -> None:
     assert Page(empty).tags  # well-formed enough to parse
     unattributed = render_html(compute((r, None) for r in sample_records()))  # type: ignore[misc]
     assert "unknown AS" in unattributed
+
+
+def test_the_title_names_the_scan_once() -> None:
+    """A scan named after its file (scan.jsonl) is not announced as "scan scan"."""
+    text = render_html(compute(sample_pairs(), scan_id="scan"))
+    assert "scan scan" not in text
+    assert "<h1>cleartext report · scan</h1>" in text
+    assert "<title>cleartext report · scan</title>" in text
+    assert "<h1>cleartext report</h1>" in render_html(compute(sample_pairs()))
+
+
+def test_long_labels_keep_their_start_and_fit_the_chart() -> None:
+    """An AS label keeps "AS64500" and is cut at its end to fit the label column; the trend's outer
+    x-axis labels are anchored inwards and the y-axis has room for big numbers."""
+    long_name = "EXAMPLE-NET INTERNATIONAL TRANSIT AND HOSTING CORPORATION"
+    pairs = [(r, replace(a, as_name=long_name) if a.asn else a) for r, a in sample_pairs()]
+    parsed = Page(render_html(compute(pairs)))
+    labels = [t for t in parsed.text if t.startswith("AS64500") and " exposed of " not in t]  # not tooltips
+    assert labels and all(text_width(t) <= 190 for t in labels), labels
+    assert any(t.startswith("AS64500 EXAMPLE-NET") and t.endswith("…") for t in labels), labels
+    assert fit("AS64500 " + "W" * 40, 190).startswith("AS64500 W")
+
+    older = compute(((r, a) for r, a in sample_pairs()[:3]), scan_id="national-scan-2026-10-01")
+    older.scanned_at = "2026-10-01T00:00:00Z"
+    now = compute(sample_pairs(), scan_id="national-scan-2026-11-01")
+    now.records = now.open = now.exposed = 12_345_678
+    svg = trend_chart(trends([older, now]), [("exposed", "exposed")])
+    axis = re.findall(r'<text x="([\d.]+)" y="\d+" text-anchor="(\w+)"[^>]*>([^<]*)</text>', svg)
+    dates = [(float(x), anchor) for x, anchor, text in axis if text.startswith("2026-")]
+    assert [anchor for _, anchor in dates] == ["start", "end"]
+    numbers = re.findall(r'<text class="num" x="([\d.]+)" y="[\d.]+" text-anchor="end">([\d,]+)</text>', svg)
+    assert all(float(x) >= text_width(n) for x, n in numbers), numbers

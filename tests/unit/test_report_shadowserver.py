@@ -35,7 +35,10 @@ from tests.unit.report_samples import (
 )
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "shadowserver"
-FILE_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9_]+)-([A-Za-z0-9_.]+)\.csv$")
+FILE_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9_]+)-([A-Za-z0-9_]+)\.csv$")
+# IntelMQ's own: intelmq/bots/parsers/shadowserver/parser.py takes a file only when its name matches this,
+# and its first group is the report type. A name that does not match is rejected whole, every row with it.
+INTELMQ_FILE_NAME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}-)?(\w+)(-\w+)*\.csv$")
 WANTED = [
     f"{prefix}{base}"
     for base in (
@@ -208,7 +211,7 @@ def test_file_names_and_owner_split(tmp_path: Path) -> None:
     assert "2026-11-28-scan_imap-AS64503.csv" in by_asn
     assert "2026-11-28-scan6_ssl_poodle-AS64502.csv" in by_asn
     by_cidr = {p.name for p in write_reports(pairs, tmp_path / "cidr", "cidr")}
-    assert "2026-11-28-scan_imap-192.0.2.0_25.csv" in by_cidr
+    assert "2026-11-28-scan_imap-192_0_2_0_25.csv" in by_cidr
     assert "2026-11-28-scan6_imap-2001_db8___32.csv" in by_cidr
     by_country = {p.name for p in write_reports(pairs, tmp_path / "cc", "country")}
     assert "2026-11-28-scan_smtp-FR.csv" in by_country
@@ -226,9 +229,44 @@ def test_file_names_and_owner_split(tmp_path: Path) -> None:
     assert owner_of(Attribution(asn=1), "asn") == "AS1"
     with pytest.raises(ValueError):
         owner_of(Attribution(), "region")  # type: ignore[arg-type]
-    assert (
-        file_name("2026-01-02", "scan_imap", "../../etc/passwd") == "2026-01-02-scan_imap-_.._etc_passwd.csv"
-    )
+    traversal = file_name("2026-01-02", "scan_imap", "../../etc/passwd")
+    assert traversal == "2026-01-02-scan_imap-______etc_passwd.csv"
+
+
+@pytest.mark.parametrize(
+    ("split_by", "country_source"),
+    [("asn", "geo"), ("cidr", "geo"), ("country", "geo"), ("country", "registry")],
+)
+def test_every_file_name_passes_intelmqs_pattern(tmp_path: Path, split_by: str, country_source: str) -> None:
+    """Every split's file names are taken by IntelMQ's Shadowserver parser, with the right report type."""
+    pairs = sample_pairs()
+    hostile = [
+        (r, Attribution(asn=64999, network=network, country=cc, registry_country=cc))
+        for (r, _), network, cc in zip(
+            pairs[:4],
+            ("2001:db8::/32", "198.51.100.128/25", "../x", "a b/c"),
+            ("D.", "X/", "é1", ""),
+            strict=True,
+        )
+    ]
+    unattributed = [(r, Attribution()) for r, _ in pairs[:3]]
+    names = [
+        p.name
+        for p in write_reports(
+            [*pairs, *hostile, *unattributed],
+            tmp_path,
+            split_by,  # type: ignore[arg-type]
+            country_source=country_source,
+        )
+    ]
+    assert names
+    for name in names:
+        match = INTELMQ_FILE_NAME.match(name)
+        assert match, f"IntelMQ rejects {name}"
+        assert match.group(1) in REPORT_TYPES, name
+        assert name.isascii(), name
+    for owner in ("192.0.2.0/24", "2001:db8::/32", "..", "", "é", "a-b"):
+        assert INTELMQ_FILE_NAME.match(file_name("2026-01-02", "scan_imap", owner)), owner
 
 
 def test_a_second_run_replaces_files_and_many_owners_stay_within_open_file_limits(tmp_path: Path) -> None:

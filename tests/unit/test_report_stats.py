@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cleartext.enrich.model import Attribution
-from cleartext.record import Finding, Record, Severity, Status, TLSPhase
+from cleartext.record import Finding, Protocol, Record, Severity, Status, TLSPhase
 from cleartext.report.stats import Stats, StatsBuilder, compute, trends
 from tests.unit.report_samples import (
     attribution,
@@ -102,18 +102,19 @@ def test_unattributed_endpoints_are_unknown() -> None:
 
 def test_worst_endpoints_order_and_bound() -> None:
     s = compute(sample_pairs())
+    # cleartext-login (with no-tls before without), then no-tls, then the rest by severity and count.
     assert [(w.address, w.port) for w in s.worst] == [
-        ("2001:db8::25", 993),
         ("192.0.2.10", 110),
         ("203.0.113.66", 143),
         ("192.0.2.10", 143),
         ("198.51.100.7", 25),
-    ]
-    first = s.worst[0]
-    assert first.worst == "high" and first.codes[0] == "legacy-tls" and first.country == "NL"
-    assert [(w.address, w.port) for w in compute(sample_pairs(), worst_limit=2).worst] == [
         ("2001:db8::25", 993),
+    ]
+    last = s.worst[-1]
+    assert last.worst == "high" and last.codes[0] == "legacy-tls" and last.country == "NL"
+    assert [(w.address, w.port) for w in compute(sample_pairs(), worst_limit=2).worst] == [
         ("192.0.2.10", 110),
+        ("203.0.113.66", 143),
     ]
 
 
@@ -273,3 +274,41 @@ def test_duckdb_unknown_scan_is_empty(random_store: tuple[Path, str, list[Record
 
     s = stats_from_duckdb(random_store[0], "no-such-scan")
     assert (s.records, s.open, s.worst) == (0, 0, [])
+
+
+def hygiene_and_core_records() -> list[Record]:
+    """30 endpoints with three TLS-hygiene findings each (two high), 16 with a password in clear and
+    nothing else, 4 with no TLS at all: the core verdicts must come first however few findings they have."""
+    from tests.unit.report_samples import observation
+
+    hygiene = [
+        Finding("starttls-failed", Severity.HIGH, "", {}),
+        Finding("weak-cipher", Severity.HIGH, "", {}),
+        Finding("cert-untrusted", Severity.MEDIUM, "", {}),
+    ]
+    records = []
+    for i in range(30):
+        obs = observation(f"192.0.2.{i}", 143, Protocol.IMAP, status=Status.SUCCESS)
+        records.append(Record(obs, list(hygiene)))
+    for i in range(16):
+        obs = observation(f"198.51.100.{i}", 110, Protocol.POP3, status=Status.SUCCESS)
+        records.append(Record(obs, [Finding("cleartext-login", Severity.HIGH, "", {})]))
+    for i in range(4):
+        obs = observation(f"203.0.113.{i}", 25, Protocol.SMTP, status=Status.SUCCESS)
+        records.append(Record(obs, [Finding("no-tls", Severity.MEDIUM, "", {})]))
+    return records
+
+
+def test_worst_endpoints_rank_the_core_verdict_first(tmp_path: Path) -> None:
+    from cleartext.report.sqlstats import stats_from_duckdb
+
+    records = hygiene_and_core_records()
+    streamed = compute((r, Attribution()) for r in records)
+    path = tmp_path / "core.duckdb"
+    from_sql = stats_from_duckdb(path, store_records(path, records))
+    for stats in (streamed, from_sql):
+        assert len(stats.worst) == 25
+        codes = [w.codes[0] for w in stats.worst]
+        assert codes == ["cleartext-login"] * 16 + ["no-tls"] * 4 + ["starttls-failed"] * 5
+        assert [w.address for w in stats.worst[:16]] == sorted(f"198.51.100.{i}" for i in range(16))
+    assert from_sql.worst == streamed.worst

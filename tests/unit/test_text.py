@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cleartext.text import sanitize
+from cleartext.text import join_lines, sanitize
 
 
 def test_controls_escaped_and_bounded() -> None:
@@ -23,3 +23,12 @@ def test_sanitized_text_is_printable_and_bounded(data: bytes | str, limit: int) 
     out = sanitize(data, limit)
     assert len(out) <= limit + 1
     assert all(ch.isprintable() or ch == "…" for ch in out)
+
+
+def test_joined_greeting_lines_are_escaped_once() -> None:
+    """A greeting's lines are sanitised one by one; joining them must not escape their escapes again."""
+    lines = [sanitize(b"220-NUL\x00bytes"), sanitize(b"220 back\\slash")]
+    assert join_lines(lines, 2048) == "220-NUL\\x00bytes\\x0a220 back\\\\slash"
+    long = join_lines([sanitize(b"a" * 10 + b"\x00" * 10)], 16)
+    assert long == "aaaaaaaaaa\\x00…"  # cut between escapes, never inside one
+    assert len(join_lines(["x" * 5000], 2048)) == 2048

@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import ipaddress
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,9 @@ from fastapi.testclient import TestClient
 
 from cleartext.enrich import Attribution, Enricher
 from cleartext.record import LoginProbe, LoginVerdict, PlainPhase, Record
-from cleartext.report.stats import Stats, compute
+from cleartext.report.stats import Stats, compute, worst_order
 from cleartext.store import Store, open_store
-from cleartext.web.app import AppConfig, create_app
+from cleartext.web.app import AppConfig, api_endpoint_href, create_app
 from cleartext.web.data import data_fingerprint
 from cleartext.web.tokens import TokenStore, parse_owner
 from tests.enrich_files import country_record, write_iptoasn, write_mmdb
@@ -93,6 +94,13 @@ class World:
         )
 
 
+def rank(record: Record) -> tuple[int, int, int, int, str, int]:
+    """Where the worst endpoints tables put a record with findings."""
+    worst = max(record.findings, key=lambda f: f.severity.rank).severity.value
+    obs = record.observation
+    return worst_order((f.code for f in record.findings), worst, len(record.findings), obs.address, obs.port)
+
+
 def build_world(tmp: Path, store_url: str | None = None) -> World:
     """Write the data files and the store (closed afterwards), create the tokens."""
     iptoasn = write_iptoasn(
@@ -121,22 +129,26 @@ def build_world(tmp: Path, store_url: str | None = None) -> World:
     )
     older = random_records(300, seed=11, started=SCAN_TIMES[0])
     newer = random_records(500, seed=12, started=SCAN_TIMES[1]) + sample_records()
-    # Hostile banners on the newest scan: one endpoint with findings in each network.
-    seen: set[str] = set()
+    # Hostile banners on the newest scan: in each network, the endpoint its worst endpoints table ranks
+    # first, so the banners show on the overview too.
+    first: dict[str, Record] = {}
     for record in newer:
+        if not record.findings:
+            continue
         prefix = record.observation.address.rsplit(".", 1)[0].rsplit(":", 1)[0]
-        if record.findings and prefix not in seen:
-            seen.add(prefix)
-            record.observation.greeting = HOSTILE_BANNER
-            world.hostile.append((record.observation.address, record.observation.port))
-            if record.observation.plain is None:
-                record.observation.plain = PlainPhase(capabilities=[])
-            # A login probe whose reply is hostile too: the page shows it as a transcript, escaped.
-            record.observation.plain.login_probes = [
-                LoginProbe(command="AUTH PLAIN", reply="334 " + HOSTILE_BANNER[:120], outcome="accepted",
-                           reason="challenge", cancel_reply="501 <b>aborted</b>")
-            ]
-            record.login = LoginVerdict(True, "probed-accepted", False, ["AUTH PLAIN"], [])
+        if prefix not in first or rank(record) < rank(first[prefix]):
+            first[prefix] = record
+    for record in first.values():
+        record.observation.greeting = HOSTILE_BANNER
+        world.hostile.append((record.observation.address, record.observation.port))
+        if record.observation.plain is None:
+            record.observation.plain = PlainPhase(capabilities=[])
+        # A login probe whose reply is hostile too: the page shows it as a transcript, escaped.
+        record.observation.plain.login_probes = [
+            LoginProbe(command="AUTH PLAIN", reply="334 " + HOSTILE_BANNER[:120], outcome="accepted",
+                       reason="challenge", cancel_reply="501 <b>aborted</b>")
+        ]
+        record.login = LoginVerdict(True, "probed-accepted", False, ["AUTH PLAIN"], [])
     with Enricher.from_paths(iptoasn=[iptoasn], mmdb=[geo]) as enricher:
         for record in older + newer:
             address = record.observation.address
@@ -462,3 +474,72 @@ def test_openapi_describes_the_api(client: TestClient) -> None:
     assert {"scan", "protocol", "port", "code", "severity", "status", "country", "asn", "address"} <= params
     assert "HTTPBearer" in json.dumps(spec["components"]["securitySchemes"])
     assert client.get("/docs").status_code == 404  # the interactive docs load scripts from a CDN
+
+
+# -- errors: bounded parameters, nothing internal in a body -------------------------------------------
+
+ISO_UTC = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z"
+
+
+def assert_no_internals(text: str, world: World) -> None:
+    """An error body names no file, URL, SQL, driver or library."""
+    assert str(world.store_path) not in text and world.url not in text
+    lowered = text.lower()
+    for word in ("duckdb", "psycopg", "postgres", "sql", "select", "traceback", "pydantic", "input should",
+                 "int64", "bigint", "out of range", "errors.", "/tmp"):  # fmt: skip
+        assert word not in lowered, (word, text)
+
+
+@pytest.mark.parametrize("path", ["/api/endpoints", "/api/findings"])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("offset=9223372036854775808", "offset must be an integer from 0 to 1000000000000000"),
+        ("offset=99999999999999999999999", "offset must be an integer from 0 to 1000000000000000"),
+        ("offset=-1", "offset must be an integer from 0 to 1000000000000000"),
+        ("offset=abc", "offset must be an integer from 0 to 1000000000000000"),
+        ("limit=100000", "limit must be an integer from 1 to 1000"),
+        ("port=99999999999999999999", "port must be an integer from 0 to 65535"),
+    ],
+)
+def test_out_of_range_parameters_are_422_in_our_words(
+    client: TestClient, world: World, path: str, query: str, message: str
+) -> None:
+    response = client.get(f"{path}?{query}", headers=bearer(world, "admin"))
+    assert response.status_code == 422, response.text
+    assert response.json() == {"detail": message}
+    assert_no_internals(response.text, world)
+
+
+def test_the_largest_offset_is_an_empty_page(client: TestClient, world: World) -> None:
+    for path in ("/api/endpoints", "/api/findings"):
+        response = client.get(f"{path}?offset=1000000000000000", headers=bearer(world, "admin"))
+        assert response.status_code == 200, response.text
+        assert response.json()["items"] == [] and response.json()["next"] is None
+
+
+def test_a_store_error_body_says_only_that(world: World) -> None:
+    store = open_store(world.url, create=False)
+    with TestClient(web_app(world, store)) as test_client:
+        admin = bearer(world, "admin")
+        assert test_client.get("/api/endpoints", headers=admin).status_code == 200
+        store.close()
+        response = test_client.get(f"/api/endpoints?scan={world.scans[-1]}&offset=5", headers=admin)
+    assert response.status_code == 503
+    assert response.json() == {"detail": "store unavailable"}
+    assert_no_internals(response.text, world)
+
+
+def test_every_time_is_iso_8601_utc_with_z(client: TestClient, world: World) -> None:
+    """Endpoints, their history and scans write times in one format, as the records do."""
+    admin = bearer(world, "admin")
+    items = client.get("/api/endpoints?limit=50", headers=admin).json()["items"]
+    assert items and all(re.fullmatch(ISO_UTC, item["started_at"]) for item in items), items[0]
+    first = items[0]
+    detail = client.get(api_endpoint_href(first["scan_id"], first["address"], first["port"]), headers=admin)
+    assert detail.status_code == 200
+    times = [h["started_at"] for h in detail.json()["history"]]
+    times += [s["started_at"] for s in client.get("/api/scans", headers=admin).json()["items"]]
+    assert times and all(re.fullmatch(ISO_UTC, t) for t in times), times
+    record = detail.json()["record"]
+    assert dt.datetime.fromisoformat(first["started_at"]) == dt.datetime.fromisoformat(record["started_at"])

@@ -16,7 +16,7 @@ from cleartext.store import open_store
 from cleartext.web.app import CSP, SESSION_COOKIE
 from cleartext.web.tokens import TokenStore
 from tests.unit.report_samples import HOSTILE_BANNER
-from tests.unit.test_web_api import World, build_world, web_app
+from tests.unit.test_web_api import World, assert_no_internals, build_world, web_app
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +207,16 @@ def test_forms_refuse_cross_site_posts(app_store: tuple[object, object], world: 
     assert login.status_code == 403
     api_with_cookie = client.post("/api/self-check", json={"host": "127.0.0.1"})
     assert api_with_cookie.status_code == 401  # the API's POST takes a bearer token, never the cookie
+
+
+@pytest.mark.parametrize("offset", ["9223372036854775808", "-5", "1e3", "99999999999999999999999999"])
+def test_endpoints_page_refuses_an_out_of_range_offset(
+    app_store: tuple[object, object], world: World, offset: str
+) -> None:
+    app, _ = app_store
+    client = logged_in(app, world, "admin")
+    response = client.get(f"/endpoints?offset={offset}")
+    assert response.status_code == 422
+    assert "offset must be an integer from 0 to 1000000000000000" in response.text
+    assert_no_internals(response.text, world)
+    assert client.get("/endpoints?offset=1000000000000000").status_code == 200

@@ -68,11 +68,14 @@ def worker(
     ] = 600.0,
 ) -> None:
     """Run shards of distributed scans from the broker's queue until SIGTERM or Ctrl-C."""
-    from cleartext.distributed.worker import child_command, cpu_count, serve, supervise
+    from cleartext.distributed.worker import child_command, cpu_count, preflight, serve, supervise
     from cleartext.scan import auto_concurrency
     from cleartext.store import STORE_ENV
 
     broker_url, store_url = _urls(broker, store)
+    problem = preflight(store_url, patience)  # once, before any process starts: a refused login is final
+    if problem is not None:
+        fail(problem)
     count = processes or cpu_count()
     if count > 1:
         env = {BROKER_ENV: broker_url, STORE_ENV: store_url}

@@ -128,8 +128,8 @@ class Central:
                 if store is not None:
                     self._drop(store)
                 fresh_failures = fresh_failures + 1 if fresh else 0
-                if fresh_failures >= 3 or time.monotonic() + delay > deadline:
-                    raise
+                if exc.permanent or fresh_failures >= 3 or time.monotonic() + delay > deadline:
+                    raise  # a refused login does not get better by waiting
                 if not troubled and self.on_trouble is not None:
                     self.on_trouble(True)
                 troubled = True

@@ -35,6 +35,9 @@ RESTARTS_PER_MINUTE = 5
 
 
 def setup_logging() -> None:
+    root = logging.getLogger()
+    if any(isinstance(f, _BrokerTrouble) for h in root.handlers for f in h.filters):
+        return  # set up already (the command's preflight, then serve)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
@@ -45,7 +48,90 @@ def setup_logging() -> None:
     # shards do about it.
     logging.getLogger("dramatiq").setLevel(logging.ERROR)
     for handler in logging.getLogger().handlers:
+        handler.addFilter(_BrokerTrouble())
         handler.addFilter(_Quieter(30.0))
+
+
+# Dramatiq's consumer thread logs a lost broker connection as CRITICAL, and a Redis timeout as an
+# "unexpected error" with its traceback. A broker restarted for maintenance is expected, and the consumer
+# reconnects by itself: one warning line says so.
+_CONSUMER_TROUBLE = ("Consumer encountered a connection error", "Consumer encountered an unexpected error")
+
+
+class _BrokerTrouble(logging.Filter):
+    """Turns Dramatiq's records about a lost or silent broker into one warning line, without traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("dramatiq") or not str(record.msg).startswith(_CONSUMER_TROUBLE):
+            return True
+        error = record.exc_info[1] if record.exc_info else (record.args[0] if record.args else None)
+        if record.exc_info and not _is_connection_trouble(error):
+            return True  # a real bug: keep it loud, with its traceback
+        record.msg = "broker connection lost (%s); reconnecting"
+        record.args = (_one_line(error) if error is not None else "no detail",)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
+        return True
+
+
+def _is_connection_trouble(error: object) -> bool:
+    import redis
+    from dramatiq.errors import ConnectionError as BrokerConnectionError
+
+    return isinstance(error, redis.ConnectionError | redis.TimeoutError | BrokerConnectionError | OSError)
+
+
+def _one_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def preflight(store_url: str, patience: float) -> str | None:
+    """Create the worker's tables in the store before anything starts; the reason (one line) if it cannot.
+
+    Done by the command itself, before a supervisor starts its processes: a password the server refuses
+    is said once, and the command exits instead of retrying (or respawning) forever.
+    """
+    setup_logging()
+    central = db.Central(store_url, patience=patience)
+    try:
+        central.call("create tables", db.ensure_tables)
+    except StoreError as exc:
+        return f"cannot use the store: {exc}"
+    finally:
+        central.close()
+    return None
+
+
+def wait_for_broker(broker_url: str, stop: threading.Event) -> bool:
+    """Wait until the broker answers a PING: one warning line per try while it refuses or stays silent.
+
+    False when ``stop`` is set first (a SIGTERM while waiting).
+    """
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_connect_timeout=5, socket_timeout=5)
+    delay = 1.0
+    try:
+        for attempt in range(1, 10**9):
+            try:
+                client.ping()
+                if attempt > 1:
+                    log.info("broker %s answers", redact(broker_url))
+                return True
+            except redis.RedisError as exc:
+                log.warning(
+                    "broker %s not answering (%s); trying again in %.0f s",
+                    redact(broker_url),
+                    _one_line(exc),
+                    delay,
+                )
+            if stop.wait(delay):
+                return False
+            delay = min(delay * 2, 30.0)
+    finally:
+        client.close()
+    return False  # pragma: no cover - the loop ends by returning
 
 
 class _Quieter(logging.Filter):
@@ -80,14 +166,15 @@ def serve(broker_url: str, store_url: str, *, threads: int, concurrency: int, pa
         def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
             STOPPING.set()
 
-    central = db.Central(store_url, patience=patience)
-    try:
-        central.call("create tables", db.ensure_tables)
-    except StoreError as exc:
-        log.error("cannot use the store: %s", exc)
-        return 1
-    finally:
-        central.close()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    # The store was checked by the command (preflight); the broker is waited for here, where a SIGTERM
+    # can end the wait. Dramatiq's consumers would otherwise start against a dead broker and log a
+    # traceback per second, while this process claimed to be ready.
+    if not wait_for_broker(broker_url, stop):
+        log.info("worker stopped before the broker answered")
+        return 0
 
     broker = make_broker(broker_url, worker=True, middleware=[Lifecycle()])
     config = WorkerConfig(
@@ -105,9 +192,6 @@ def serve(broker_url: str, store_url: str, *, threads: int, concurrency: int, pa
         priority=0,
         options={"throws": (ShardRejected,)},
     )
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads)
     worker.queue_prefetch = threads
     worker.start()

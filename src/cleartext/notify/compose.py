@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,19 @@ from cleartext.notify.subscriptions import Recipient
 from cleartext.notify.templates import TEMPLATES, WORDS, finding_text
 from cleartext.record import Protocol, Record, Severity
 from cleartext.remediation import GENERIC, remedy
-from cleartext.report.shadowserver import SplitBy, service, write_reports
+from cleartext.report.shadowserver import SplitBy, report_types, service, write_reports
 from cleartext.software import Software, display_name
 
-__all__ = ["MAX_GREETING", "MAX_LISTED", "Affected", "Operator", "Planned", "build_message", "message_id_for"]
+__all__ = [
+    "MAIL_POLICY",
+    "MAX_GREETING",
+    "MAX_LISTED",
+    "Affected",
+    "Operator",
+    "Planned",
+    "build_message",
+    "message_id_for",
+]
 
 MAX_LISTED = 200  # endpoints listed in the body; all of them are in the CSV attachment
 MAX_GROUP_LISTED = 20  # endpoints named under one (finding, software, protocol) fix
@@ -78,6 +88,33 @@ class Planned:
     reasons: list[str] = field(default_factory=list)  # subscription labels that matched, in order
     endpoints: list[Affected] = field(default_factory=list)
     split_by: SplitBy = "asn"  # how the attached CSV files are split by owner
+
+
+class _MailPolicy(EmailPolicy):
+    """``email.policy.SMTP``, but a header is never folded right after its name.
+
+    When a header does not fit on its first line but its value fits on a line of its own, Python folds
+    it as ``Subject:`` + CRLF + the whole value: legal, but mail clients then show the subject with a
+    leading blank, or nothing in a narrow list. Such a header is folded at its last space that fits the
+    first line instead.
+    """
+
+    def _fold(self, name: str, value: Any, refold_binary: bool = False) -> str:
+        folded: str = super()._fold(name, value, refold_binary)  # type: ignore[misc]
+        bare = f"{name}:{self.linesep} "
+        if not folded.startswith(bare):
+            return folded
+        rest = folded[len(bare) :]
+        first, sep, others = rest.partition(self.linesep)
+        room = (self.max_line_length or 78) - len(name) - 2  # after "Name: " on the first line
+        cut = first.rfind(" ", 0, room + 1)
+        if cut > 0:
+            return f"{name}: {first[:cut]}{self.linesep} {first[cut + 1 :]}{sep}{others}"
+        return f"{name}: {rest}"  # a first word longer than a line: it stays on the first line (< 998)
+
+
+# What messages are written with: SMTP line ends, headers folded as _MailPolicy says.
+MAIL_POLICY = _MailPolicy(linesep="\r\n")
 
 
 def message_id_for(scan_id: str, recipient: str, from_addr: str) -> str:
@@ -183,10 +220,18 @@ def context(plan: Planned, scan_id: str, scan_started: dt.datetime, operator: Op
     # (code) -> (software label, protocol) -> [endpoint names], with the remedy to show.
     groups: dict[str, dict[tuple[str, str], tuple[Any, list[str]]]] = {}
     listed: list[dict[str, Any]] = []
+    # Endpoints that fit no Shadowserver report type are in no attached CSV file: the message says which.
+    outside: list[dict[str, Any]] = []
+    unlisted_outside = 0
     for item in endpoints:
         obs = item.record.observation
         protocol = obs.protocol.value
         name = f"{obs.address}:{obs.port}"
+        if not report_types(item.record):
+            where = {"address": obs.address, "port": obs.port, "service": service(obs)}
+            outside.append({**where, "status": obs.status.value})
+            if len(listed) >= MAX_LISTED:
+                unlisted_outside += 1
         codes_here: list[str] = []
         for finding in sorted(item.record.findings, key=lambda f: (-f.severity.rank, f.code)):
             if finding.code in codes_here:
@@ -280,6 +325,9 @@ def context(plan: Planned, scan_id: str, scan_started: dt.datetime, operator: Op
         "summary": summary,
         "endpoints": listed,
         "more": max(0, len(endpoints) - len(listed)),
+        "more_outside": unlisted_outside,  # of "more", how many are in no CSV file either
+        "outside": outside[:MAX_LISTED],
+        "outside_more": max(0, len(outside) - MAX_LISTED),
         "findings": findings,
         "attachments": list(attachments),
         "message_id": message_id,

@@ -496,6 +496,19 @@ class NotifyStore:
                 added += 1
         return added
 
+    def note(self, scan_id: str, recipients: Iterable[str], error: str) -> None:
+        """Say on due rows why this run sent them nothing (a relay refused before any message), so that
+        `cleartext notifications` shows it. The state, the attempts and the retry time stay as they were:
+        nothing was attempted."""
+        moment = now_utc()
+        with self.store.transaction():
+            for recipient in recipients:
+                self._execute(
+                    "UPDATE notify_ledger SET last_error = ?, updated_at = ? WHERE scan_id = ? "
+                    "AND recipient = ? AND state IN (?, ?)",
+                    (error, moment, scan_id, recipient, "pending", "failed-temporary"),
+                )
+
     def claim(self, scan_id: str, recipient: str, *, resend_uncertain: bool = False) -> LedgerRow | None:
         """Move a due row to ``sending`` and count the attempt; None if it is not due (any more).
 

@@ -22,7 +22,6 @@ A dry run (``--dry-run DIR``) does 1, 3 and 4 without writing the ledger and wri
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from cleartext.enrich.model import Attribution
-from cleartext.notify.compose import Affected, Operator, Planned, build_message, message_id_for
+from cleartext.notify.compose import MAIL_POLICY, Affected, Operator, Planned, build_message, message_id_for
 from cleartext.notify.ledger import Journal, LedgerRow, NewMessage, NotifyStore, journal_path, now_utc
 from cleartext.notify.smtp import Relay, RelayError, SendError, UncertainDelivery
 from cleartext.notify.subscriptions import Matcher, Recipient, SubscriptionError, check_email
 from cleartext.store import Store, StoreError
 
-__all__ = ["NotifyOptions", "Outcome", "RunReport", "latest_scan", "plan", "run"]
+__all__ = ["NotifyOptions", "Outcome", "PlanError", "RunReport", "latest_scan", "plan", "run"]
 
 MAX_RECONNECTS = 3  # a relay that drops us more often than this in one run is not going to get better
 MAX_BACKOFF_S = 24 * 3600
@@ -53,7 +52,15 @@ class NotifyOptions:
     rate_per_domain: int = 100
     retry_base_s: float = 600.0
     max_attempts: int = 5
-    resend_uncertain: bool = False
+    # Recipients whose assumed-sent message of this scan is sent again; "all" for every such message.
+    resend_uncertain: tuple[str, ...] = ()
+
+    def resends(self, recipient: str) -> bool:
+        return "all" in self.resend_uncertain or recipient in self.resend_uncertain
+
+
+class PlanError(ValueError):
+    """The run cannot do what it was asked (a --resend-uncertain naming no uncertain message): one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +206,32 @@ def _due(
     return False, "done"
 
 
+def _check_resends(
+    options: NotifyOptions,
+    scan_id: str,
+    rows: dict[str, LedgerRow],
+    plans: dict[str, Planned],
+    marked: set[tuple[str, str, int]],
+) -> None:
+    """Every recipient named by --resend-uncertain must have an uncertain message in this scan's plan."""
+    for mail in options.resend_uncertain:
+        if mail == "all":
+            continue
+        row = rows.get(mail)
+        uncertain = row is not None and (
+            row.state == "assumed-sent"
+            or (row.state == "sending" and (row.scan_id, row.recipient, row.attempts) in marked)
+        )
+        if not uncertain:
+            state = row.state if row is not None else "no message"
+            raise PlanError(
+                f"--resend-uncertain {mail}: scan {scan_id} has no assumed-sent message to {mail} ({state}); "
+                "`cleartext notifications --scan` lists them"
+            )
+        if mail not in plans:
+            raise PlanError(f"--resend-uncertain {mail}: {mail} is no longer told about scan {scan_id}")
+
+
 def _domain(mail: str) -> str:
     return mail.rsplit("@", 1)[-1].lower()
 
@@ -265,8 +298,9 @@ def run(
         marked = journal.entries() if options.dry_run is not None else set()
         now = now_utc()
         due: list[str] = []
+        _check_resends(options, scan_id, rows, plans, marked)
         for mail in sorted(plans):
-            ready, why = _due(rows.get(mail), now, options.resend_uncertain, marked)
+            ready, why = _due(rows.get(mail), now, options.resends(mail), marked)
             if ready:
                 due.append(mail)
             elif why == "waiting":
@@ -288,7 +322,7 @@ def run(
                 operator=operator,
                 message_id=ids[mail],
             )
-            return msg.as_bytes(policy=email.policy.SMTP)
+            return msg.as_bytes(policy=MAIL_POLICY)
 
         if options.dry_run is not None:
             options.dry_run.mkdir(parents=True, exist_ok=True)
@@ -301,8 +335,8 @@ def run(
             return report
 
         assert relay is not None
-        if chosen:
-            relay.connect()  # RelayError propagates: nothing was sent
+        # The rows exist before the relay is tried: a relay refused (no STARTTLS, an untrusted
+        # certificate, a refused login) then leaves its reason on them, for `cleartext notifications`.
         ns.add(
             scan_id,
             (
@@ -310,6 +344,12 @@ def run(
                 for mail, p in sorted(plans.items())
             ),
         )
+        if chosen:
+            try:
+                relay.connect()
+            except RelayError as exc:  # propagates: nothing was sent
+                ns.note(scan_id, chosen, f"nothing sent: {exc}")
+                raise
         reconnects = 0
         try:
             for index, mail in enumerate(chosen):
@@ -330,6 +370,8 @@ def run(
         finally:
             relay.close()
             journal.close()
+        if report.fatal is not None:
+            ns.note(scan_id, deferred, f"not sent: {report.fatal}")
         for mail in deferred:
             emit(Outcome(mail, "deferred", "rate limit" if report.fatal is None else "relay unusable"))
     return report
@@ -345,7 +387,7 @@ def _send_one(
     operator: Operator,
     options: NotifyOptions,
 ) -> Outcome:
-    row = ns.claim(scan_id, mail, resend_uncertain=options.resend_uncertain)
+    row = ns.claim(scan_id, mail, resend_uncertain=options.resends(mail))
     if row is None:  # not due any more (cannot happen under the run lock; checked all the same)
         return Outcome(mail, "skipped", "not due")
     if row.attempts > options.max_attempts:  # interrupted runs count too: no endless crash loop

@@ -200,7 +200,9 @@ AFFECTED ENDPOINTS
 {% if e.software %}, {{ e.software }}{% endif %}: {{ e.findings|join(", ") }}
 {% if e.greeting %}  greeting: {{ e.greeting|inert }}
 {% endif %}{% endfor %}
-{%- if more %}... and {{ more }} more endpoint(s): all of them are in the attached CSV file(s).
+{%- if more and not more_outside %}... and {{ more }} more endpoint(s): all of them are in the attached CSV file(s).
+{% elif more %}... and {{ more }} more endpoint(s): {{ more - more_outside }} of them are in the attached CSV \
+file(s), the others are named under ATTACHMENTS.
 {% endif %}
 WHAT EACH FINDING MEANS AND HOW TO FIX IT
 {% for f in findings %}
@@ -217,9 +219,16 @@ WHAT EACH FINDING MEANS AND HOW TO FIX IT
 ATTACHMENTS
 {% for name in attachments %}- {{ name }}
 {% else %}(none)
-{% endfor %}{% filter wrap %}The CSV files use the Shadowserver report format (IntelMQ reads them as they are). Text that \
-came from a server is made inert for spreadsheets (a leading ' before = + - @).{% endfilter %}
-
+{% endfor %}{% if attachments %}{% filter wrap %}The CSV files use the Shadowserver report format (IntelMQ reads them as they \
+are). Text that came from a server is made inert for spreadsheets (a leading ' before = + - @).{% endfilter %}
+{% endif %}{% if outside %}
+{% filter wrap %}{% if attachments %}{{ outside|length + outside_more }} of your endpoint(s) are not in these CSV files{% else %}\
+No CSV file is attached{% endif %}: the Shadowserver report types hold only endpoints where a mail server \
+answered with its greeting (or that accepted SSLv3), and no greeting was read from {% if attachments %}these{% else %}\
+yours{% endif %} (their status says how the dialog ended).{% endfilter %}
+{% for o in outside %}- {{ o.address }} port {{ o.port }} ({{ o.service }}): status {{ o.status }}
+{% endfor %}{% if outside_more %}... and {{ outside_more }} more.
+{% endif %}{% endif %}
 WHY YOU RECEIVE THIS, AND HOW TO STOP IT
 {% filter wrap %}You receive this message because {{ why }}. To stop receiving these messages, reply to \
 {{ operator.contact }} with the word "unsubscribe"; you will not be written to again. Questions: \
@@ -252,7 +261,9 @@ POINTS D'ACCÈS CONCERNÉS
 {% if e.software %}, {{ e.software }}{% endif %}\u00a0: {{ e.findings|join(", ") }}
 {% if e.greeting %}  bannière\u00a0: {{ e.greeting|inert }}
 {% endif %}{% endfor %}
-{%- if more %}... et {{ more }} autre(s) point(s) d'accès\u00a0: tous figurent dans le ou les fichiers CSV joints.
+{%- if more and not more_outside %}... et {{ more }} autre(s) point(s) d'accès\u00a0: tous figurent dans le ou les fichiers CSV joints.
+{% elif more %}... et {{ more }} autre(s) point(s) d'accès\u00a0: {{ more - more_outside }} figurent dans le ou les \
+fichiers CSV joints, les autres sont nommés sous PIÈCES JOINTES.
 {% endif %}
 CE QUE SIGNIFIE CHAQUE CONSTAT ET COMMENT LE CORRIGER
 {% filter wrap %}Les étapes de correction ci-dessous sont en anglais\u00a0: elles citent des fichiers de configuration, des \
@@ -271,9 +282,17 @@ commandes et des documentations qui n'existent qu'en anglais.{% endfilter %}
 PIÈCES JOINTES
 {% for name in attachments %}- {{ name }}
 {% else %}(aucune)
-{% endfor %}{% filter wrap %}Les fichiers CSV suivent le format des rapports Shadowserver (IntelMQ les lit tels quels). Le texte \
-venu d'un serveur y est neutralisé pour les tableurs (une ' devant = + - @).{% endfilter %}
-
+{% endfor %}{% if attachments %}{% filter wrap %}Les fichiers CSV suivent le format des rapports Shadowserver (IntelMQ les lit \
+tels quels). Le texte venu d'un serveur y est neutralisé pour les tableurs (une ' devant = + - @).{% endfilter %}
+{% endif %}{% if outside %}
+{% filter wrap %}{% if attachments %}{{ outside|length + outside_more }} de vos points d'accès ne figurent pas dans ces \
+fichiers CSV{% else %}Aucun fichier CSV n'est joint{% endif %}\u00a0: les types de rapport Shadowserver ne contiennent \
+que les points d'accès où un serveur de messagerie a répondu par sa bannière (ou qui ont accepté SSLv3), \
+et aucune bannière n'a été lue sur {% if attachments %}ceux-ci{% else %}les vôtres{% endif %} (leur statut dit \
+comment le dialogue s'est terminé).{% endfilter %}
+{% for o in outside %}- {{ o.address }} port {{ o.port }} ({{ o.service }})\u00a0: statut {{ o.status }}
+{% endfor %}{% if outside_more %}... et {{ outside_more }} autre(s).
+{% endif %}{% endif %}
 POURQUOI VOUS RECEVEZ CE MESSAGE, ET COMMENT NE PLUS LE RECEVOIR
 {% filter wrap %}Vous recevez ce message parce que {{ why }}. Pour ne plus recevoir ces messages, répondez à \
 {{ operator.contact }} avec le mot «\u00a0unsubscribe\u00a0» (ou «\u00a0désinscription\u00a0»)\u00a0; nous ne vous écrirons plus. \
@@ -368,13 +387,21 @@ credential (your logs may show it as an aborted authentication from our address)
 {{ t.summary_table(words) }}
 <h2>Affected endpoints</h2>
 {{ t.endpoint_table(words) }}
-{% if more %}<p>… and {{ more }} more endpoint(s): all of them are in the attached CSV file(s).</p>{% endif %}
+{% if more and not more_outside %}<p>… and {{ more }} more endpoint(s): all of them are in the attached CSV file(s).</p>
+{% elif more %}<p>… and {{ more }} more endpoint(s): {{ more - more_outside }} of them are in the attached CSV file(s),
+the others are named under Attachments.</p>{% endif %}
 <h2>What each finding means and how to fix it</h2>
 {{ t.finding_sections(words) }}
 <h2>Attachments</h2>
 <ul>{% for name in attachments %}<li><code>{{ name }}</code></li>{% else %}<li>(none)</li>{% endfor %}</ul>
-<p>The CSV files use the Shadowserver report format (IntelMQ reads them as they are). Text that came from
-a server is made inert for spreadsheets (a leading ' before = + - @).</p>
+{% if attachments %}<p>The CSV files use the Shadowserver report format (IntelMQ reads them as they are). Text that came from
+a server is made inert for spreadsheets (a leading ' before = + - @).</p>{% endif %}
+{% if outside %}<p>{% if attachments %}{{ outside|length + outside_more }} of your endpoint(s) are not in these CSV files{% else %}No
+CSV file is attached{% endif %}: the Shadowserver report types hold only endpoints where a mail server answered with
+its greeting (or that accepted SSLv3), and no greeting was read from {% if attachments %}these{% else %}yours{% endif %}
+(their status says how the dialog ended).</p>
+<ul>{% for o in outside %}<li><code>{{ o.address }}:{{ o.port }}</code> ({{ o.service }}): status {{ o.status }}</li>
+{% endfor %}{% if outside_more %}<li>… and {{ outside_more }} more</li>{% endif %}</ul>{% endif %}
 <h2>Why you receive this, and how to stop it</h2>
 <p>You receive this message because {{ why }}. To stop receiving these messages, reply to
 <a href="mailto:{{ operator.contact }}?subject=unsubscribe">{{ operator.contact }}</a> with the word
@@ -401,15 +428,23 @@ comme une authentification abandonnée depuis notre adresse).</p>
 {{ t.summary_table(words) }}
 <h2>Points d'accès concernés</h2>
 {{ t.endpoint_table(words) }}
-{% if more %}<p>… et {{ more }} autre(s) point(s) d'accès\u00a0: tous figurent dans le ou les fichiers CSV joints.</p>{% endif %}
+{% if more and not more_outside %}<p>… et {{ more }} autre(s) point(s) d'accès\u00a0: tous figurent dans le ou les fichiers CSV joints.</p>
+{% elif more %}<p>… et {{ more }} autre(s) point(s) d'accès\u00a0: {{ more - more_outside }} figurent dans le ou les fichiers
+CSV joints, les autres sont nommés sous Pièces jointes.</p>{% endif %}
 <h2>Ce que signifie chaque constat et comment le corriger</h2>
 <p><i>Les étapes de correction sont en anglais\u00a0: elles citent des fichiers de configuration, des commandes
 et des documentations qui n'existent qu'en anglais.</i></p>
 {{ t.finding_sections(words) }}
 <h2>Pièces jointes</h2>
 <ul>{% for name in attachments %}<li><code>{{ name }}</code></li>{% else %}<li>(aucune)</li>{% endfor %}</ul>
-<p>Les fichiers CSV suivent le format des rapports Shadowserver (IntelMQ les lit tels quels). Le texte venu
-d'un serveur y est neutralisé pour les tableurs (une ' devant = + - @).</p>
+{% if attachments %}<p>Les fichiers CSV suivent le format des rapports Shadowserver (IntelMQ les lit tels quels). Le texte venu
+d'un serveur y est neutralisé pour les tableurs (une ' devant = + - @).</p>{% endif %}
+{% if outside %}<p>{% if attachments %}{{ outside|length + outside_more }} de vos points d'accès ne figurent pas dans ces fichiers
+CSV{% else %}Aucun fichier CSV n'est joint{% endif %}\u00a0: les types de rapport Shadowserver ne contiennent que les points
+d'accès où un serveur de messagerie a répondu par sa bannière (ou qui ont accepté SSLv3), et aucune bannière n'a été lue
+sur {% if attachments %}ceux-ci{% else %}les vôtres{% endif %} (leur statut dit comment le dialogue s'est terminé).</p>
+<ul>{% for o in outside %}<li><code>{{ o.address }}:{{ o.port }}</code> ({{ o.service }})\u00a0: statut {{ o.status }}</li>
+{% endfor %}{% if outside_more %}<li>… et {{ outside_more }} autre(s)</li>{% endif %}</ul>{% endif %}
 <h2>Pourquoi vous recevez ce message, et comment ne plus le recevoir</h2>
 <p>Vous recevez ce message parce que {{ why }}. Pour ne plus recevoir ces messages, répondez à
 <a href="mailto:{{ operator.contact }}?subject=unsubscribe">{{ operator.contact }}</a> avec le mot

@@ -105,6 +105,45 @@ def _short(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Widths of 12 px sans-serif glyphs, rounded up from DejaVu Sans (the widest of the fonts the CSS can
+# end up with, and the fallback on Linux): what a chart label may take before the SVG cuts it off. An
+# SVG cannot measure its text without a script, and the page runs none.
+_WIDTHS = {
+    **dict.fromkeys("iljIft.,:;|!'()[] -/", 4.5),
+    **dict.fromkeys("_rs\"", 6.5),
+    **dict.fromkeys("0123456789", 7.7),
+    **dict.fromkeys("mwMW@%#&", 12.0),
+}
+
+
+def _char_width(ch: str) -> float:
+    width = _WIDTHS.get(ch)
+    if width is not None:
+        return width
+    if not ch.isascii():
+        return 12.0
+    return 9.0 if ch.isupper() else 7.5
+
+
+def text_width(text: str) -> float:
+    """An upper bound of ``text``'s width at 12 px in the charts' font, in SVG units."""
+    return sum(_char_width(ch) for ch in text)
+
+
+def fit(text: str, width: float) -> str:
+    """``text`` cut with an ellipsis at its end to fit ``width``: its start ("AS64500") stays."""
+    if text_width(text) <= width:
+        return text
+    room = width - _char_width("…")
+    out = []
+    for ch in text:
+        room -= _char_width(ch)
+        if room < 0:
+            break
+        out.append(ch)
+    return "".join(out).rstrip() + "…"
+
+
 def _when(iso: str) -> str:
     """An ISO 8601 UTC time as people read it: ``2026-11-28 08:03 UTC`` (the text itself if unparsable)."""
     try:
@@ -178,7 +217,8 @@ def bar_chart(
         colour = (colour_of or {}).get(label, EXPOSED)
         tip = f"{label}: {tally.exposed} exposed of {tally.endpoints} open"
         parts.append(f"<g><title>{esc(tip)}</title>")
-        parts.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{esc(_short(label))}</text>')
+        shown_label = esc(fit(label, label_w - 10))
+        parts.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{shown_label}</text>')
         if value == "split":
             parts.append(
                 f'<rect x="{label_w}" y="{y + 4}" width="{w_all:.1f}" height="{row_h - 8}" rx="3" '
@@ -210,10 +250,12 @@ def _breakdown_chart(stats: Stats, dimension: str, title: str, note: str, **kw: 
 def trend_chart(trends: Trends, metrics: Sequence[tuple[str, str]]) -> str:
     """Lines across scans, one per metric, as inline SVG with a legend."""
     n = len(trends.scans)
-    width, height, left, right, top, bottom = 900, 240, 56, 56, 14, 46
-    plot_w, plot_h = width - left - right, height - top - bottom
     series = [(name, label, [p.value for p in trends.series.get(name, [])]) for name, label in metrics]
     peak = max((v for _, _, values in series for v in values), default=0) or 1
+    # The left margin holds the y-axis numbers, however many digits they have.
+    width, height, right, top, bottom = 900, 240, 56, 14, 46
+    left = max(56, round(text_width(f"{peak:,}")) + 12)
+    plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / (n - 1) if n > 1 else 0
 
     def x(i: int) -> float:
@@ -233,11 +275,15 @@ def trend_chart(trends: Trends, metrics: Sequence[tuple[str, str]]) -> str:
             f'<text class="num" x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,}</text>'
         )
     for i, (scan_id, scanned_at) in enumerate(trends.scans):
-        label = (scanned_at or "")[:10] or (scan_id or f"#{i + 1}")
+        label = (scanned_at or "")[:10] or _short(scan_id or f"#{i + 1}", 18)
+        name = _short(scan_id or "", 18)
+        # The first and last labels are anchored at their point on the side away from the edge: centred
+        # there, half of each would fall outside the chart.
+        anchor = "middle" if n == 1 else "start" if i == 0 else "end" if i == n - 1 else "middle"
         parts.append(
-            f'<text x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="middle">{esc(label)}</text>'
-            f'<text x="{x(i):.1f}" y="{height - bottom + 34}" text-anchor="middle" fill="#94a3b8">'
-            f"{esc(_short(scan_id or '', 18))}</text>"
+            f'<text x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="{anchor}">{esc(label)}</text>'
+            f'<text x="{x(i):.1f}" y="{height - bottom + 34}" text-anchor="{anchor}" fill="#94a3b8">'
+            f"{esc(name)}</text>"
         )
     legend = []
     for j, (_, label, values) in enumerate(series):
@@ -318,10 +364,12 @@ def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cle
     """The whole page as one string. Pure: the same statistics give the same bytes."""
     css = CSS.strip() + "\n" + _colour_css()
     country_field = COUNTRY_SOURCES.get(stats.country_source, stats.country_source)
+    # The scan's name goes with the title, as is: a name derived from a file called scan.jsonl read
+    # "scan scan" after a "scan" label.
+    heading = f"{title} · {stats.scan_id}" if stats.scan_id else title
     subtitle = " · ".join(
         part
         for part in (
-            f"scan {stats.scan_id}" if stats.scan_id else "",
             f"started {_when(stats.scanned_at)}" if stats.scanned_at else "",
             f"{stats.records:,} records",
         )
@@ -412,8 +460,8 @@ def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cle
         f'<meta http-equiv="Content-Security-Policy" content="{esc(_csp(css))}">'
         '<meta name="referrer" content="no-referrer">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{css}</style></head><body>"
-        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header><main>"
+        f"<title>{esc(heading)}</title><style>{css}</style></head><body>"
+        f"<header><h1>{esc(heading)}</h1><p>{esc(subtitle)}</p></header><main>"
         f'<section><h2>Totals</h2><div class="cards" id="totals">{cards}</div></section>'
         f"{trend_html}"
         f'<section><h2>Where the exposure is</h2>{legend}<div class="grid">{"".join(charts)}</div></section>'

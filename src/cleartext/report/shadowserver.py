@@ -34,7 +34,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import ipaddress
+import os
 import re
+import shutil
+import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -376,12 +379,19 @@ def rows_for(
 
 
 def _safe_owner(owner: str) -> str:
-    """An owner as a file-name part: letters, digits, dot and underscore (``/`` and ``:`` become ``_``)."""
-    return re.sub(r"[^A-Za-z0-9_.]", "_", owner).strip(".") or UNKNOWN
+    """An owner as a file-name part: ASCII letters, digits and ``_`` only — every other character (the
+    ``.``, ``/`` and ``:`` of a prefix, anything hostile) becomes ``_``, because IntelMQ's pattern allows
+    only word characters between the dashes."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", owner) or UNKNOWN
 
 
 def file_name(day: str, report_type: str, owner: str) -> str:
-    """``YYYY-MM-DD-<report_type>-<owner>.csv``: IntelMQ reads the report type between date and next ``-``."""
+    """``YYYY-MM-DD-<report_type>-<owner>.csv``.
+
+    IntelMQ's Shadowserver parser accepts a file only when its name matches
+    ``^(?:\\d{4}-\\d{2}-\\d{2}-)?(\\w+)(-\\w+)*\\.csv$`` and reads the report type from the first group:
+    any other name is rejected whole, every row with it.
+    """
     return f"{day}-{report_type}-{_safe_owner(owner)}.csv"
 
 
@@ -429,16 +439,23 @@ def write_reports(
 ) -> dict[Path, int]:
     """Write the CSV files into ``directory``; returns each file written with its number of rows.
 
-    Streams: one record at a time, at most 64 files open. Files of an earlier run with the same names are
-    replaced, not appended to.
+    Streams: one record at a time, at most 64 files open. The files are written into a staging
+    directory inside ``directory`` and renamed into place only once every record was read, so a run that
+    fails (a truncated input, a full disk) leaves no partial file and the files of an earlier run as
+    they were. Files of an earlier run with the same names are replaced, not appended to.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    files = _Files(directory)
+    staging = Path(tempfile.mkdtemp(prefix=".cleartext-report-", dir=directory))
+    files = _Files(staging)
     try:
         for record, attribution in pairs:
             for row in rows_for(record, attribution, split_by, country_source=country_source, day=day):
-                path = directory / file_name(row.day, row.report_type, row.owner)
+                path = staging / file_name(row.day, row.report_type, row.owner)
                 files.write(path, COLUMNS[row.report_type], row.cells)
+        files.close()
+        for path in files.created:
+            os.replace(path, directory / path.name)
     finally:
         files.close()
-    return dict(files.created)
+        shutil.rmtree(staging, ignore_errors=True)
+    return {directory / path.name: rows for path, rows in files.created.items()}

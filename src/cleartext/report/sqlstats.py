@@ -52,6 +52,7 @@ _RANK_SQL = (
     "CASE worst_severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
     "WHEN 'low' THEN 1 WHEN 'info' THEN 0 ELSE -1 END"
 )
+_NO_TLS_SQL = "list_contains(finding_codes, 'no-tls')"
 _NEGOTIATED = "CASE WHEN tls_version = 'TLSv1' THEN 'TLSv1.0' ELSE tls_version END"
 
 
@@ -251,28 +252,34 @@ def _attributed_dimensions(q: _Query, stats: Stats, attr_table: str | None, coun
 
 
 def _worst(q: _Query, stats: Stats, limit: int, attr_table: str | None, country_col: str) -> None:
-    """The worst endpoints without sorting millions of rows: count (severity, findings) groups first,
-    then order only the rows of the groups that can reach the top."""
+    """The worst endpoints without sorting millions of rows: count the groups of the ranking key
+    (:func:`cleartext.report.stats.worst_order`: cleartext-login, no-tls, severity, findings) first, then
+    order only the rows of the groups that can reach the top."""
     if limit <= 0:
         return
     groups = q.rows(
-        f"SELECT worst_severity, len(finding_codes) AS n, count(*) FROM {q.open} AND len(finding_codes) > 0 "
-        "GROUP BY ALL"
+        f"SELECT cleartext_login, {_NO_TLS_SQL} AS no_tls, worst_severity, len(finding_codes) AS n, count(*) "
+        f"FROM {q.open} AND len(finding_codes) > 0 GROUP BY ALL"
     )
-    groups.sort(key=lambda g: (-_RANK.get(g[0], -1), -g[1]))
-    wanted: list[tuple[str, int]] = []
+    groups.sort(key=lambda g: (-int(g[0]), -int(g[1]), -_RANK.get(g[2], -1), -g[3]))
+    wanted: list[tuple[bool, bool, str, int]] = []
     taken = 0
-    for severity, n, count in groups:
-        wanted.append((severity, n))
+    for login, no_tls, severity, n, count in groups:
+        wanted.append((bool(login), bool(no_tls), severity, n))
         taken += count
         if taken >= limit:
             break
     if not wanted:
         return
-    match = " OR ".join(f"(worst_severity = '{sev}' AND len(finding_codes) = {int(n)})" for sev, n in wanted)
+    match = " OR ".join(
+        f"(cleartext_login = {str(login).upper()} AND {_NO_TLS_SQL} = {str(no_tls).upper()} "
+        f"AND worst_severity = '{sev}' AND len(finding_codes) = {int(n)})"
+        for login, no_tls, sev, n in wanted
+    )
     top = q.rows(
         f"SELECT address, port FROM {q.open} AND ({match}) "
-        f"ORDER BY {_RANK_SQL} DESC, len(finding_codes) DESC, address, port LIMIT {int(limit)}"
+        f"ORDER BY cleartext_login DESC, {_NO_TLS_SQL} DESC, {_RANK_SQL} DESC, len(finding_codes) DESC, "
+        f"address, port LIMIT {int(limit)}"
     )
     keys = [(a, p) for a, p in top]
     addresses = sorted({a for a, _ in keys})

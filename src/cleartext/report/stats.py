@@ -33,6 +33,7 @@ from cleartext.enrich.model import Attribution
 from cleartext.record import Record, Severity, Status, accepted_tls_versions
 
 __all__ = [
+    "CORE_CODES",
     "COUNTRY_SOURCES",
     "DIMENSIONS",
     "TLS_VERSIONS",
@@ -47,6 +48,7 @@ __all__ = [
     "compute",
     "trends",
     "worst_endpoint",
+    "worst_order",
 ]
 
 CountrySource = Literal["geo", "registry"]
@@ -144,9 +146,28 @@ class WorstEndpoint:
     as_name: str | None
     findings: int  # how many findings; ranks endpoints of the same worst severity
 
-    def sort_key(self) -> tuple[int, int, str, int]:
-        """Worst first: by worst severity, then number of findings, then address and port (as text)."""
-        return (-_RANK.get(self.worst, -1), -self.findings, self.address, self.port)
+    def sort_key(self) -> tuple[int, int, int, int, str, int]:
+        """Worst first: by :func:`worst_order` of its codes, severity and number of findings."""
+        return worst_order(self.codes, self.worst, self.findings, self.address, self.port)
+
+
+CORE_CODES: tuple[str, ...] = ("cleartext-login", "no-tls")
+
+
+def worst_order(
+    codes: Iterable[str], worst: str | None, findings: int, address: str, port: int
+) -> tuple[int, int, int, int, str, int]:
+    """How the "worst endpoints" tables rank an endpoint, worst first.
+
+    The core verdict comes first: a password that can cross in clear (cleartext-login), then no way to
+    encrypt at all (no-tls). Only then the worst severity, then the number of findings, then address and
+    port (as text). Ranking by severity and count alone let endpoints with several TLS-hygiene findings
+    (legacy TLS, a weak cipher, certificate problems) push password-in-clear endpoints out of the top 25.
+    The web dashboard and both statistics paths (streamed and SQL) rank with this one key.
+    """
+    present = set(codes)
+    login, no_tls = (int(code in present) for code in CORE_CODES)
+    return (-login, -no_tls, -_RANK.get(worst or "", -1), -findings, address, port)
 
 
 @dataclass(slots=True)

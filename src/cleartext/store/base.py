@@ -101,7 +101,15 @@ CREATE TABLE IF NOT EXISTS records (
 
 
 class StoreError(Exception):
-    """A store that cannot be opened or used, or an unknown scan: always a one-line, user-facing message."""
+    """A store that cannot be opened or used, or an unknown scan: always a one-line, user-facing message.
+
+    ``permanent`` marks an error that no retry can cure — credentials the server refused — so that code
+    which waits out an unreachable store (the distributed workers) stops at once instead.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def one_line(exc: BaseException) -> str:

@@ -41,6 +41,13 @@ def redact(url: str) -> str:
     return re.sub(r"(password=)[^&\s]*", r"\1***", url)
 
 
+# What the server says when it refuses who we are (SQLSTATE class 28, which libpq does not hand over
+# for a failed connection): no retry will change its mind until the operator fixes the URL.
+_REFUSED_LOGIN = re.compile(
+    r"authentication failed|no password supplied|no pg_hba\.conf entry|role \".*\" does not exist"
+)
+
+
 class PostgresStore(Store):
     """A store in a PostgreSQL database named by a ``postgresql://`` URL."""
 
@@ -67,7 +74,9 @@ class PostgresStore(Store):
             self._conn = psycopg.connect(url, autocommit=True, **self._connect_args)
             self._conn.execute("SET TimeZone = 'UTC'")
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open store {self.url}: {one_line(exc)}") from None
+            message = one_line(exc)
+            refused = _REFUSED_LOGIN.search(message) is not None
+            raise StoreError(f"cannot open store {self.url}: {message}", permanent=refused) from None
         try:
             self._init_schema()
         except BaseException:

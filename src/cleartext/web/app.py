@@ -22,18 +22,20 @@ off, since they load their scripts from a CDN.
 
 import ipaddress
 import json
+import logging
 import secrets
 import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from markupsafe import Markup
@@ -58,9 +60,14 @@ if TYPE_CHECKING:
     from cleartext.enrich import Enricher
     from cleartext.store import Store
 
+log = logging.getLogger("cleartext.web")
+
 SESSION_COOKIE = "cleartext_session"
 MAX_FORM_BYTES = 4096
 PAGE_SIZE = 50
+# The largest `offset` a list takes: far beyond any scan, far within the BIGINT both databases take (an
+# offset of 2**63 reached DuckDB and came back as a 503 with the store's path and DuckDB's message).
+MAX_OFFSET = 10**15
 
 CSP = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; object-src 'none'; "
@@ -253,6 +260,46 @@ def parse_filters(params: MutableMapping[str, Any] | Any) -> tuple[Filters, dict
     if (software := get("software")) is not None:
         filters.software = software.lower()[:40]
     return filters, shown, errors
+
+
+def parse_offset(value: str | None) -> int | None:
+    """A page's ``offset`` query parameter (absent: 0), or None unless it is an integer in [0, MAX_OFFSET]."""
+    if value is None or value == "":
+        return 0
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_OFFSET)):
+        return None
+    number = int(value)
+    return number if number <= MAX_OFFSET else None
+
+
+# The integer query parameters and their ranges, for messages that say what is accepted.
+_BOUNDS: dict[str, tuple[int, int]] = {"offset": (0, MAX_OFFSET), "limit": (1, 1000), "port": (0, 65535)}
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """FastAPI's validation errors as one line of our own words: which parameter, and what it must be.
+
+    Pydantic's messages and the value sent stay out of the body (they are a library's words, and echo
+    what the client sent).
+    """
+    parts = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
+        name = ".".join(loc) or "request"
+        kind = str(error.get("type", ""))
+        ctx = error.get("ctx") or {}
+        if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than", "int_parsing"):
+            low, high = _BOUNDS.get(name) or (ctx.get("ge"), ctx.get("le"))
+            if low is not None and high is not None:
+                parts.append(f"{name} must be an integer from {low} to {high}")
+            else:
+                parts.append(f"{name} must be an integer")
+        elif kind == "missing":
+            parts.append(f"{name} is required")
+        else:
+            parts.append(f"{name} has a value this API does not accept")
+    return "; ".join(parts) or "invalid request"
 
 
 def endpoint_href(scan_id: str, address: str, port: int) -> str:
@@ -478,7 +525,7 @@ def create_app(
     FiltersDep = Annotated[Filters, Depends(api_filters)]
     ScanQuery = Annotated[str | None, Query(alias="scan", description="scan id (default: the latest)")]
     Limit = Annotated[int, Query(ge=1, le=1000)]
-    Offset = Annotated[int, Query(ge=0)]
+    Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
     def page_json(page: Any, request: Request) -> dict[str, Any]:
         next_url = None
@@ -496,7 +543,13 @@ def create_app(
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": f"store unavailable: {exc}"}, status_code=503)
+        # The store's message names its file or URL and the database's own words: for the log only.
+        log.error("store error on %s: %s", request.url.path, exc)
+        return JSONResponse({"detail": "store unavailable"}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
 
     # -- API --------------------------------------------------------------------------------------------
 
@@ -841,10 +894,10 @@ def create_app(
         params = request.query_params
         filters, shown, errors = parse_filters(params)
         sort: Literal["address", "severity"] = "address" if params.get("sort") == "address" else "severity"
-        try:
-            offset = max(0, int(params.get("offset", "0")))
-        except ValueError:
-            offset = 0
+        offset = parse_offset(params.get("offset"))
+        if offset is None:
+            message = f"offset must be an integer from 0 to {MAX_OFFSET}"
+            return render("error.html", 422, status="422", message=message, **auth.context("endpoints"))
         scans = data.scans(scope)
         known = {s.scan_id for s in scans}
         wanted = params.get("scan")

@@ -15,6 +15,7 @@ DuckDB and PostgreSQL evaluate alike (neither needs an inet extension).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import ipaddress
 import json
@@ -221,6 +222,20 @@ def _iso(moment: Any) -> str | None:
     if moment is None:
         return None
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def _iso_text(text: str | None) -> str | None:
+    """A timestamp as both databases cast it to text (``2026-12-06 23:56:41.361729+00``) in the API's one
+    format, ISO 8601 in UTC with ``Z`` (``2026-12-06T23:56:41.361729Z``), as scans and records write it."""
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return _iso(moment.astimezone(dt.UTC))
 
 
 class WebData:
@@ -509,6 +524,7 @@ class WebData:
         values[10] = list(values[10] or [])
         values[11] = list(values[11] or [])
         values[12] = bool(values[12])
+        values[13] = _iso_text(values[13])
         values[14] = int(values[14]) if values[14] is not None else None
         return EndpointRow(*values)
 
