@@ -58,7 +58,6 @@ from cleartext.record import (
     PlainPhase,
     Protocol,
     Status,
-    TLSMatrix,
     TLSMode,
     TLSPhase,
 )
@@ -66,15 +65,9 @@ from cleartext.software import identify
 from cleartext.targets import Endpoint
 from cleartext.text import join_lines, sanitize
 from cleartext.tls import certs
-from cleartext.tls.ciphers import (
-    COMPACT_SUITES,
-    TLS13_SUITES,
-    WeakClass,
-    suite_name,
-    suites_in_class,
-    weak_classes,
-)
+from cleartext.tls.ciphers import suite_name
 from cleartext.tls.hello import TLSVersion, client_hello
+from cleartext.tls.matrix import MatrixPlanner
 from cleartext.tls.serverhello import Outcome, ServerFlight, ServerFlightReader
 
 READ_CHUNK = 16384
@@ -872,119 +865,23 @@ class _Endpoint:
             conn.abort()
 
     async def matrix(self) -> None:
-        """Which versions and weak cipher classes the server accepts, within the connection budget."""
+        """Which versions and weak cipher classes the server accepts, within the connection budget: the
+        planner (cleartext.tls.matrix) chooses each hello, this sends it and hands back the answer."""
         start = time.monotonic()
-        matrix = self.obs.matrix = TLSMatrix()
-        order = [TLSVersion.TLS1_3, TLSVersion.TLS1_2, TLSVersion.TLS1_1, TLSVersion.TLS1_0, TLSVersion.SSL3]
-        state: dict[TLSVersion, str] = dict.fromkeys(order, "unknown")
-        weak: dict[WeakClass, str] = dict.fromkeys(WeakClass, "unknown")
-        chosen: list[str] = []
-
-        def note_suite(code: int | None) -> None:
-            if code is None:
-                return
-            classes = weak_classes(code)
-            for cls in classes:
-                weak[cls] = "accepted"
-            if classes and suite_name(code) not in chosen:
-                chosen.append(suite_name(code))
-
-        # What the real handshake already proved: OpenSSL offered TLS 1.0-1.3, so the server's choice is
-        # the highest version it accepts, and every version above it is refused.
         negotiated = _VERSION_LABELS.get(self.obs.tls.version or "") if self.obs.tls else None
-        if negotiated is not None:
-            state[negotiated] = "accepted"
-            for version in order:
-                if version >= TLSVersion.TLS1_0 and version > negotiated:
-                    state[version] = "rejected"
-            note_suite(self.negotiated_suite)
-
-        def left() -> int:
-            return self.settings.max_connections - self.obs.connections
-
-        for version in order:
-            if state[version] != "unknown" or left() <= 0:
-                continue
-            # Under 128 suites: some old stacks answer longer lists with an alert, which would read as
-            # "version refused"; the compact list still covers every weak class. Suites of the weak classes
-            # not yet seen go first: a server that honours the client's order then reveals one with the
-            # version, which saves a connection per class on exactly the servers that have many.
-            suites = (
-                TLS13_SUITES
-                if version is TLSVersion.TLS1_3
-                else _weak_first(COMPACT_SUITES, [cls for cls, st in weak.items() if st == "unknown"])
-            )
-            flight = await self.raw_hello(version, suites)
-            matrix.probes += 1
-            if flight is None:
-                continue
-            outcome = str(flight.outcome)
-            if outcome == "accepted":
-                got = flight.version
-                if version is TLSVersion.TLS1_3 or flight.hello_retry:
-                    state[version] = (
-                        "accepted" if got == TLSVersion.TLS1_3 or flight.hello_retry else "rejected"
-                    )
-                    if got in state and got != version:
-                        state[TLSVersion(got)] = "accepted"
-                elif got in state and got <= version:
-                    state[TLSVersion(got)] = "accepted"
-                    for other in order:
-                        if got < other <= version and other is not TLSVersion.TLS1_3:
-                            state[other] = "rejected"
-                note_suite(flight.cipher)
-                if not self.chain and flight.certificates:
-                    self.chain = list(flight.certificates)
-            elif outcome in ("alert", "closed"):
-                state[version] = "rejected"
-                if version <= TLSVersion.TLS1_2 and any(
-                    state[v] == "accepted" for v in order if version < v <= TLSVersion.TLS1_2
-                ):
-                    # This server negotiates down (a higher hello got a lower ServerHello), and RFC 5246
-                    # E.1 has it answer with the highest version it supports up to the client's: refusing
-                    # this hello means it supports nothing below either. Saves up to two connections.
-                    for lower in order:
-                        if lower < version:
-                            state[lower] = "rejected"
-                    continue
-            elif outcome == "not-tls":
-                self.not_tls = flight
-                break  # whatever answers does not speak TLS: more hellos would learn nothing
-
-        legacy_ok = [v for v in order if v <= TLSVersion.TLS1_2 and state[v] == "accepted"]
-        if legacy_ok:
-            version = max(legacy_ok)
-            while left() > 0:
-                remaining = [cls for cls, st in weak.items() if st == "unknown"]
-                if not remaining:
-                    break
-                suites = tuple(dict.fromkeys(s for cls in remaining for s in suites_in_class(cls)))
-                flight = await self.raw_hello(version, suites)
-                matrix.probes += 1
-                if flight is None:
-                    break
-                outcome = str(flight.outcome)
-                if outcome == "accepted" and flight.cipher is not None:
-                    before = sum(st == "accepted" for st in weak.values())
-                    note_suite(flight.cipher)
-                    if sum(st == "accepted" for st in weak.values()) == before:
-                        break  # the server chose a suite we did not offer: stop, it will not tell more
-                elif outcome in ("alert", "closed"):
-                    for cls in remaining:
-                        weak[cls] = "rejected"
-                    break
-                else:
-                    break
-        elif all(state[v] == "rejected" for v in order if v <= TLSVersion.TLS1_2):
-            # Only TLS 1.3 (or nothing): TLS 1.3 has no weak suites to offer.
-            for cls in weak:
-                if weak[cls] == "unknown":
-                    weak[cls] = "rejected"
-
-        matrix.versions = {v.label: state[v] for v in reversed(order)}
-        matrix.weak_classes = {str(cls): weak[cls] for cls in WeakClass}
-        matrix.weak_suites = chosen
-        self._mark("matrix", start)
+        planner = MatrixPlanner(
+            negotiated, self.negotiated_suite, budget=self.settings.max_connections - self.obs.connections
+        )
+        try:
+            while (hello := planner.next_hello()) is not None:
+                planner.observe(await self.raw_hello(*hello))
+        finally:
+            # Also when the endpoint deadline cuts it short: what was learnt so far stands.
+            self.obs.matrix = planner.result()
+            if not self.chain and planner.certificates:
+                self.chain = list(planner.certificates)
+            self.not_tls = planner.not_tls
+            self._mark("matrix", start)
 
     # -- certificates -------------------------------------------------------------------------------
 
@@ -1013,21 +910,6 @@ def _describe(der: bytes) -> Certificate:
 def _verify(chain: tuple[bytes, ...], ca_files: tuple[str, ...]) -> certs.TrustVerdict:
     """Chain verification, once per distinct chain (it was the probe's costliest step after the handshake)."""
     return certs.verify_chain(chain, certs.trust_roots(ca_files))
-
-
-def _weak_first(suites: tuple[int, ...], classes: list[WeakClass]) -> tuple[int, ...]:
-    return _weak_first_cached(suites, tuple(classes))
-
-
-@lru_cache(maxsize=256)
-def _weak_first_cached(suites: tuple[int, ...], classes: tuple[WeakClass, ...]) -> tuple[int, ...]:
-    """The same suites, those of the given weak classes first (worst class first, as WeakClass lists)."""
-    rank = {cls: i for i, cls in enumerate(classes)}
-
-    def key(code: int) -> int:
-        return min((rank[c] for c in weak_classes(code) if c in rank), default=len(rank))
-
-    return tuple(sorted(suites, key=key))
 
 
 def _peer_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
