@@ -45,6 +45,8 @@ demo: lab-start
 # session enters the lab's network namespace itself (tests/conftest.py).
 test: install system-deps
 	$(VENV)/bin/ruff check src tests lab scripts
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 unit: install
@@ -52,6 +54,8 @@ unit: install
 
 lint: install
 	$(VENV)/bin/ruff check src tests lab scripts
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean: lab-stop
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

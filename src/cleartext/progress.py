@@ -15,7 +15,7 @@ from collections import Counter
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 
 class ScanProgress:
@@ -38,7 +38,7 @@ class ScanProgress:
         self.started = time.monotonic()
         self._last_line = self.started
         self._bar: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> ScanProgress:
         if self.tty and self.enabled:

@@ -69,7 +69,7 @@ class _PacedEngine(Engine):
         self._full = 1
         super().__init__(*args, gate=shared_gate, **kwargs)
 
-    @property  # type: ignore[override]
+    @property
     def concurrency(self) -> int:
         gate = self._shared_gate
         if gate.rate_value and gate.backlog >= gate.max_waiting:

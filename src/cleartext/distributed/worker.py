@@ -64,7 +64,8 @@ class _BrokerTrouble(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("dramatiq") or not str(record.msg).startswith(_CONSUMER_TROUBLE):
             return True
-        error = record.exc_info[1] if record.exc_info else (record.args[0] if record.args else None)
+        args = record.args if isinstance(record.args, tuple) else ()
+        error = record.exc_info[1] if record.exc_info else (args[0] if args else None)
         if record.exc_info and not _is_connection_trouble(error):
             return True  # a real bug: keep it loud, with its traceback
         record.msg = "broker connection lost (%s); reconnecting"
@@ -162,7 +163,7 @@ def serve(broker_url: str, store_url: str, *, threads: int, concurrency: int, pa
 
     setup_logging()
 
-    class Lifecycle(Middleware):  # type: ignore[misc]
+    class Lifecycle(Middleware):
         def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
             STOPPING.set()
 

@@ -138,8 +138,8 @@ class Relay:
                 try:
                     smtp.login(s.user, s.password or "")
                 except smtplib.SMTPAuthenticationError as exc:
-                    reply = f"{exc.smtp_code} {_reply_text(exc.smtp_error)}"
-                    raise RelayError(f"SMTP login as {s.user} refused by {s.where}: {reply}") from None
+                    refusal = f"{exc.smtp_code} {_reply_text(exc.smtp_error)}"
+                    raise RelayError(f"SMTP login as {s.user} refused by {s.where}: {refusal}") from None
                 except smtplib.SMTPException as exc:
                     raise RelayError(
                         f"SMTP login as {s.user} on {s.where} failed: {_one_line(exc)}"

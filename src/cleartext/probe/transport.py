@@ -257,8 +257,8 @@ class Connection:
             raise self._handshake_failed(exc) from None
         if transport is None:  # pragma: no cover - the loop closed under us
             raise Stop(Status.TLS_ERROR, "connection lost during the TLS handshake")
-        self.transport = transport  # type: ignore[assignment]
-        self.wire.transport = transport  # type: ignore[assignment]
+        self.transport = transport
+        self.wire.transport = transport
         self.wire.paused = False
 
     def _handshake_failed(self, exc: BaseException) -> Stop:

@@ -42,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from cleartext.enrich.model import Attribution
 from cleartext.record import Certificate, Observation, Record, Severity, Status, TLSMode, tls_label
@@ -401,7 +401,7 @@ class _Files:
     def __init__(self, directory: Path, limit: int = 64) -> None:
         self.directory = directory
         self.limit = limit
-        self.open: OrderedDict[Path, tuple[IO[str], csv.Writer]] = OrderedDict()
+        self.open: OrderedDict[Path, tuple[IO[str], Any]] = OrderedDict()  # (file, its csv.writer)
         self.created: dict[Path, int] = {}
 
     def write(self, path: Path, header: tuple[str, ...], cells: tuple[str, ...]) -> None:

@@ -20,7 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cleartext.record import Record, Severity, accepted_tls_versions, record_from_dict
 
@@ -377,7 +377,7 @@ class Store(ABC):
     url: str  # as given, password removed: safe to print
 
     # Per-backend DDL type names, see DDL.
-    _types: Mapping[str, str]
+    _types: ClassVar[Mapping[str, str]]
 
     def __init__(self) -> None:
         self._lock = threading.RLock()

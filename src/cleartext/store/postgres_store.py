@@ -96,11 +96,11 @@ class PostgresStore(Store):
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._errors():
-            self._conn.execute(self._sql(sql), list(params))  # type: ignore[arg-type]
+            self._conn.execute(self._sql(sql), list(params))
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._errors():
-            return self._conn.execute(self._sql(sql), list(params)).fetchall()  # type: ignore[arg-type]
+            return self._conn.execute(self._sql(sql), list(params)).fetchall()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -120,14 +120,14 @@ class PostgresStore(Store):
             self._conn.execute(f"TRUNCATE {_BATCH_TABLE}")
             with (
                 self._conn.cursor() as cur,
-                cur.copy(f"COPY {_BATCH_TABLE} ({names}) FROM STDIN") as copy,  # type: ignore[arg-type]
+                cur.copy(f"COPY {_BATCH_TABLE} ({names}) FROM STDIN") as copy,
             ):
                 for row in zip(*(cols[c] for c in COLUMNS), strict=True):
                     copy.write_row(row)
             self._conn.execute(
                 # In key order: two writers upserting overlapping batches then lock rows in the same
                 # order, so they wait for each other instead of deadlocking.
-                f"INSERT INTO records ({names}) SELECT {names} FROM {_BATCH_TABLE} "  # type: ignore[arg-type]
+                f"INSERT INTO records ({names}) SELECT {names} FROM {_BATCH_TABLE} "
                 f"ORDER BY address, port ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
             )
 
@@ -145,7 +145,7 @@ class PostgresStore(Store):
         try:
             with self._errors(), conn.cursor(name="cleartext_stream") as cur:
                 cur.itersize = batch_rows
-                cur.execute(self._sql(sql), list(params))  # type: ignore[arg-type]
+                cur.execute(self._sql(sql), list(params))
                 assert cur.description is not None
                 target = pa.schema([schema.field(d.name) for d in cur.description])
                 while rows := cur.fetchmany(batch_rows):

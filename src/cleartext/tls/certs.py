@@ -20,7 +20,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtensionOID
 
 from cleartext.record import Certificate
 from cleartext.text import sanitize
@@ -56,7 +55,7 @@ def _key_facts(cert: x509.Certificate) -> tuple[str, int]:
 
 def _dns_names(cert: x509.Certificate) -> list[str]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (x509.ExtensionNotFound, ValueError):
         return []
     return [sanitize(name, 255) for name in san.get_values_for_type(x509.DNSName)][:100]
@@ -64,7 +63,7 @@ def _dns_names(cert: x509.Certificate) -> list[str]:
 
 def _ip_names(cert: x509.Certificate) -> list[str]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (x509.ExtensionNotFound, ValueError):
         return []
     return [str(ip) for ip in san.get_values_for_type(x509.IPAddress)][:100]

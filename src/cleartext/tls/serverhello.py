@@ -197,7 +197,7 @@ def _as_version(value: int) -> TLSVersion | int:
         return value
 
 
-def _printable_prefix(data: bytes, limit: int = 40) -> str:
+def _printable_prefix(data: bytes | bytearray, limit: int = 40) -> str:
     """A safe, short rendering of the first bytes, for ``detail`` of a not-tls result."""
     head = bytes(data[:limit])
     text = "".join(chr(b) if 32 <= b < 127 else "." for b in head)

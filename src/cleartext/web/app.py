@@ -440,7 +440,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    app.add_middleware(SecurityHeaders)
     app.state.data = data
     app.state.tokens = tokens
     app.state.sessions = sessions

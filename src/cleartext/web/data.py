@@ -65,8 +65,8 @@ _EMPTY = Attribution()
 
 def address_key(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[int, str]:
     """(version, fixed-width lower-case hex): text order equals numeric order within a version."""
-    if address.version == 6 and address.ipv4_mapped is not None:  # type: ignore[union-attr]
-        address = address.ipv4_mapped  # type: ignore[union-attr]
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     width = 8 if address.version == 4 else 32
     return address.version, format(int(address), f"0{width}x")
 
@@ -173,7 +173,7 @@ class EndpointRow:
     network: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +188,7 @@ class FindingRow:
     severity: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +204,7 @@ class ScanView:
     params: dict[str, Any] | None
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        data = {name: getattr(self, name) for name in self.__slots__}
         if data["params"] is None:
             del data["params"]
         return data

@@ -79,8 +79,8 @@ class Owner:
     def covers_address(self, address: str) -> bool:
         """True when the address lies in one of the owner's networks (attribution not consulted)."""
         ip = ipaddress.ip_address(address)
-        if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
-            ip = ip.ipv4_mapped  # type: ignore[union-attr]
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
         return any(ip.version == net.version and ip in net for net in self.networks)
 
 
