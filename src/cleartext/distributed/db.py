@@ -10,10 +10,10 @@ many workers start at once):
   token), its checkpoint (watermark and positions done above it, and the counts by status of exactly
   those positions, saved only once their records are in the store), its heartbeat, its last error.
 
-The store's public API has no way to run our own SQL, so this module uses the narrowest part of its
-inside: ``Store._execute``, ``Store._query`` and ``Store._transaction`` under ``Store._lock`` — the same
-primitives every backend implements — and nothing else. Connection loss is handled by :class:`Central`,
-which reopens the store (a PostgresStore never reconnects by itself) and retries with backoff.
+Everything goes through the store's public SQL seam (``Store.query``, ``execute``, ``transaction``,
+``ensure_tables``), as the web and notification stages do. Connection loss is handled by
+:class:`Central`, which reopens the store (a PostgresStore never reconnects by itself) and retries with
+backoff.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,7 +34,6 @@ from cleartext.store import Store, StoreError, open_store
 T = TypeVar("T")
 log = logging.getLogger("cleartext.distributed")
 
-_DDL_LOCK = 0x636C6561720D15  # an advisory-lock key of our own ("clear" + "dis")
 DDL = (
     """
     CREATE TABLE IF NOT EXISTS distributed_scans (
@@ -152,31 +151,18 @@ class Central:
                 store.close()
 
 
-# -- SQL on the store's connection (see the module docstring for why these reach inside) -------------
-
-
-def _query(store: Store, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    with store._lock:
-        return store._query(sql, params)
-
-
-def _execute(store: Store, sql: str, params: Sequence[Any] = ()) -> None:
-    with store._lock:
-        store._execute(sql, params)
+DISTRIBUTED_SCHEMA_VERSION = 1
 
 
 def ensure_tables(store: Store) -> None:
-    """Create our two tables if they are missing; safe when many workers start at once."""
-    with store._lock, store._transaction():
-        store._execute("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
-        for statement in DDL:
-            store._execute(statement)
+    """Create our two tables if they are missing; safe when many workers start at once (the store
+    serialises schema changes among processes)."""
+    store.ensure_tables("distributed", DISTRIBUTED_SCHEMA_VERSION, ";".join(DDL))
 
 
 def has_tables(store: Store) -> bool:
     """Whether this store has ever held a distributed scan (read-only: creates nothing)."""
-    rows = _query(
-        store,
+    rows = store.query(
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = current_schema() AND table_name IN ('distributed_scans', 'shards')",
     )
@@ -193,14 +179,14 @@ def create_scan(
 ) -> None:
     """Register the scan's plan and its shards, all queued, in one transaction."""
     n = plan.shards
-    with store._lock, store._transaction():
-        store._execute(
+    with store.transaction():
+        store.execute(
             "INSERT INTO distributed_scans (scan_id, shards, endpoints, plan, broker, exclusions, "
             "exclusions_version) VALUES (?, ?, ?, CAST(? AS json), ?, ?, ?)",
             (scan_id, n, plan.endpoints, plan.to_json(), broker, exclusions, version),
         )
         # Shard I holds positions I, I+N, ... below the size: ceil((size - I) / N) of them.
-        store._execute(
+        store.execute(
             "INSERT INTO shards (scan_id, shard, size, state) "
             "SELECT ?, g, GREATEST(0, (CAST(? AS BIGINT) - g + ?) / ?), 'queued' "
             "FROM generate_series(0, ? - 1) AS g",
@@ -209,21 +195,20 @@ def create_scan(
 
 
 def load_plan(store: Store, scan_id: str) -> ScanPlan | None:
-    rows = _query(store, "SELECT CAST(plan AS TEXT) FROM distributed_scans WHERE scan_id = ?", (scan_id,))
+    rows = store.query("SELECT CAST(plan AS TEXT) FROM distributed_scans WHERE scan_id = ?", (scan_id,))
     return ScanPlan.from_dict(json.loads(rows[0][0])) if rows else None
 
 
 def load_exclusions(store: Store, scan_id: str) -> tuple[str | None, str | None]:
     """The scan's shared exclusion list and its version, as last published."""
-    rows = _query(
-        store, "SELECT exclusions, exclusions_version FROM distributed_scans WHERE scan_id = ?", (scan_id,)
+    rows = store.query(
+        "SELECT exclusions, exclusions_version FROM distributed_scans WHERE scan_id = ?", (scan_id,)
     )
     return (rows[0][0], rows[0][1]) if rows else (None, None)
 
 
 def save_exclusions(store: Store, scan_id: str, text: str, version: str) -> None:
-    _execute(
-        store,
+    store.execute(
         "UPDATE distributed_scans SET exclusions = ?, exclusions_version = ? WHERE scan_id = ?",
         (text, version, scan_id),
     )
@@ -242,8 +227,7 @@ class Claim:
 
 def claim(store: Store, scan_id: str, shard: int, token: str) -> Claim | None:
     """Take the shard for this attempt (the last taker owns it); None if the store has no such shard."""
-    rows = _query(
-        store,
+    rows = store.query(
         "UPDATE shards SET state = 'running', attempts = attempts + 1, token = ?, "
         "started_at = coalesce(started_at, now()), heartbeat_at = now(), error = NULL "
         "WHERE scan_id = ? AND shard = ? AND state <> 'done' "
@@ -259,8 +243,8 @@ def claim(store: Store, scan_id: str, shard: int, token: str) -> Claim | None:
             json.loads(checkpoint) if checkpoint else None,
             json.loads(counts) if counts else {},
         )
-    rows = _query(
-        store, "SELECT state, attempts, size FROM shards WHERE scan_id = ? AND shard = ?", (scan_id, shard)
+    rows = store.query(
+        "SELECT state, attempts, size FROM shards WHERE scan_id = ? AND shard = ?", (scan_id, shard)
     )
     if not rows:
         return None
@@ -277,8 +261,7 @@ def save_checkpoint(
     done: int,
 ) -> bool:
     """Save progress (also the heartbeat); False if another attempt has taken the shard since."""
-    rows = _query(
-        store,
+    rows = store.query(
         "UPDATE shards SET checkpoint = CAST(? AS json), counts = CAST(? AS json), done = ?, "
         "heartbeat_at = now() WHERE scan_id = ? AND shard = ? AND token = ? AND state = 'running' "
         "RETURNING 1",
@@ -289,8 +272,7 @@ def save_checkpoint(
 
 def mark_done(store: Store, scan_id: str, shard: int, token: str, counts: dict[str, int]) -> bool:
     """The shard is complete and every record of it is stored; False if another attempt owns it."""
-    rows = _query(
-        store,
+    rows = store.query(
         "UPDATE shards SET state = 'done', done = size, counts = CAST(? AS json), checkpoint = NULL, "
         "finished_at = now(), heartbeat_at = now(), error = NULL "
         "WHERE scan_id = ? AND shard = ? AND token = ? AND state = 'running' RETURNING 1",
@@ -301,8 +283,7 @@ def mark_done(store: Store, scan_id: str, shard: int, token: str, counts: dict[s
 
 def hand_back(store: Store, scan_id: str, shard: int, token: str, error: str | None) -> None:
     """This attempt stops without finishing: the shard is queued again (its checkpoint stays)."""
-    _execute(
-        store,
+    store.execute(
         "UPDATE shards SET state = 'queued', token = NULL, error = ? "
         "WHERE scan_id = ? AND shard = ? AND token = ? AND state = 'running'",
         (error, scan_id, shard, token),
@@ -311,8 +292,7 @@ def hand_back(store: Store, scan_id: str, shard: int, token: str, error: str | N
 
 def shard_counts(store: Store, scan_id: str) -> dict[str, int]:
     """Endpoints by status over every shard's saved counts (``skipped`` included)."""
-    rows = _query(
-        store,
+    rows = store.query(
         "SELECT c.key, sum(CAST(c.value AS BIGINT)) FROM shards s, json_each_text(s.counts) AS c "
         "WHERE s.scan_id = ? GROUP BY c.key",
         (scan_id,),
@@ -327,8 +307,7 @@ def finish_if_complete(store: Store, scan_id: str) -> bool:
     counts twice is harmless. A worker killed right here leaves its message unacknowledged; whoever
     gets it next finds the shard done and comes here again.
     """
-    rows = _query(
-        store,
+    rows = store.query(
         "SELECT (SELECT count(*) FROM shards WHERE scan_id = ? AND state <> 'done'), "
         "(SELECT finished_at IS NULL FROM scans WHERE scan_id = ?)",
         (scan_id, scan_id),
@@ -345,12 +324,11 @@ def finish_if_complete(store: Store, scan_id: str) -> bool:
 def shards_to_requeue(store: Store, scan_id: str, everything: bool) -> list[int]:
     """Shards not done that no live worker holds (queued, or running with a stale heartbeat)."""
     if everything:
-        rows = _query(
-            store, "SELECT shard FROM shards WHERE scan_id = ? AND state <> 'done' ORDER BY shard", (scan_id,)
+        rows = store.query(
+            "SELECT shard FROM shards WHERE scan_id = ? AND state <> 'done' ORDER BY shard", (scan_id,)
         )
     else:
-        rows = _query(
-            store,
+        rows = store.query(
             "SELECT shard FROM shards WHERE scan_id = ? AND (state = 'queued' OR (state = 'running' "
             "AND heartbeat_at < now() - make_interval(secs => ?))) ORDER BY shard",
             (scan_id, STALE_AFTER_S),

@@ -337,4 +337,4 @@ class _ShardRun:
 
 
 def _ping(store: Any) -> None:
-    db._query(store, "SELECT 1")
+    store.query("SELECT 1")

@@ -47,14 +47,14 @@ class ScanStatus:
 def scan_status(store: Store, scan_id: str) -> ScanStatus:
     """The scan's status; StoreError if the store has no such scan."""
     info = store.scan(scan_id)
-    dist = db.has_tables(store) and db._query(
-        store, "SELECT shards, endpoints FROM distributed_scans WHERE scan_id = ?", (scan_id,)
+    dist = db.has_tables(store) and store.query(
+        "SELECT shards, endpoints FROM distributed_scans WHERE scan_id = ?", (scan_id,)
     )
     if not dist:
         counts = info.counts or {
             str(k): int(v)
-            for k, v in db._query(
-                store, "SELECT status, count(*) FROM records WHERE scan_id = ? GROUP BY status", (scan_id,)
+            for k, v in store.query(
+                "SELECT status, count(*) FROM records WHERE scan_id = ? GROUP BY status", (scan_id,)
             )
         }
         return ScanStatus(
@@ -68,8 +68,7 @@ def scan_status(store: Store, scan_id: str) -> ScanStatus:
             counts=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         )
     shards, endpoints = int(dist[0][0]), int(dist[0][1])
-    row = db._query(
-        store,
+    row = store.query(
         "SELECT count(*) FILTER (WHERE state = 'done'), "
         "count(*) FILTER (WHERE state = 'running' AND heartbeat_at >= now() - make_interval(secs => ?)), "
         "count(*) FILTER (WHERE state = 'running' AND heartbeat_at < now() - make_interval(secs => ?)), "
@@ -77,13 +76,11 @@ def scan_status(store: Store, scan_id: str) -> ScanStatus:
         "FROM shards WHERE scan_id = ?",
         (db.STALE_AFTER_S, db.STALE_AFTER_S, scan_id),
     )[0]
-    elapsed = db._query(
-        store,
+    elapsed = store.query(
         "SELECT EXTRACT(EPOCH FROM coalesce(finished_at, now()) - started_at) FROM scans WHERE scan_id = ?",
         (scan_id,),
     )[0][0]
-    errors = db._query(
-        store,
+    errors = store.query(
         "SELECT shard, error FROM shards WHERE scan_id = ? AND error IS NOT NULL AND state <> 'done' "
         "ORDER BY shard LIMIT 5",
         (scan_id,),

@@ -4,12 +4,10 @@ Why in the store: the ledger must survive the process (a run killed with SIGKILL
 must neither repeat nor forget a message), and it must be where the scans are, so that "which owners
 were told about scan X" is one query. Both backends (DuckDB, PostgreSQL) take the same SQL.
 
-Store access. The :class:`~cleartext.store.Store` API offers scans and records, and ``transaction()``,
-but no statement primitive for tables of its users. This module uses the narrowest part of its backend
-contract it needs — ``_execute`` and ``_query`` (one statement, inside the current transaction) and
-``_lock_schema`` (PostgreSQL's advisory lock around table creation) — always inside the public
-``transaction()``, which also takes the store's lock. It never touches ``scans``/``records`` except to
-read them, and keeps its schema version in ``meta`` under its own key, ``notify_schema_version``.
+Store access: the store's public SQL seam -- ``execute`` and ``query`` (one statement, inside the
+current transaction), ``transaction()`` and ``ensure_tables`` (tables made on first use, their schema
+version in ``meta`` under ``notify_schema_version``) -- as the web and distributed stages use it. It
+never touches ``scans``/``records`` except to read them.
 
 The ledger (``notify_ledger``) has one row per (scan, recipient): one message per recipient per scan,
 whatever happens. Its states (the exactly-once argument is in docs/notify.md):
@@ -56,7 +54,6 @@ __all__ = [
 ]
 
 NOTIFY_SCHEMA_VERSION = 1
-_VERSION_KEY = "notify_schema_version"
 
 STATES = (
     "pending",
@@ -264,32 +261,17 @@ class NotifyStore:
         self.store = store
         self._ensure_schema()
 
-    # -- the narrow access to the store's backend (see the module docstring) ----------------------
+    # -- the store's public SQL seam, under its lock ------------------------------------------------
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.store._execute(sql, params)
+        self.store.execute(sql, params)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.store._query(sql, params)
+        return self.store.query(sql, params)
 
     def _ensure_schema(self) -> None:
-        with self.store.transaction():
-            self.store._lock_schema()
-            rows = self._query("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,))
-            if rows:
-                version = int(rows[0][0]) if str(rows[0][0]).isdigit() else None
-                if version is None or version > NOTIFY_SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.store.url} has notification tables of version {rows[0][0]}; this cleartext "
-                        f"reads up to {NOTIFY_SCHEMA_VERSION} (upgrade cleartext)"
-                    )
-                return
-            for statement in DDL.split(";"):
-                if statement.strip():
-                    self._execute(statement)
-            self._execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?)", (_VERSION_KEY, str(NOTIFY_SCHEMA_VERSION))
-            )
+        # Its version lives in meta under "notify_schema_version", as it always has.
+        self.store.ensure_tables("notify", NOTIFY_SCHEMA_VERSION, DDL)
 
     @contextlib.contextmanager
     def run_lock(self) -> Iterator[None]:
@@ -299,7 +281,7 @@ class NotifyStore:
         lock does it; the server drops it when the connection ends, so a run killed with SIGKILL does
         not leave the store locked.
         """
-        if not self.store.url.startswith(("postgresql://", "postgres://")):
+        if self.store.dialect != "postgresql":
             yield
             return
         with self.store.transaction():

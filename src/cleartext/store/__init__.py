@@ -15,17 +15,8 @@ from __future__ import annotations
 
 import os
 
-from cleartext.store.base import (
-    CONCLUSIVE_STATUSES,
-    EXPORT_FORMATS,
-    STORE_SCHEMA_VERSION,
-    Diff,
-    Exposure,
-    ScanInfo,
-    Store,
-    StoreError,
-    new_scan_id,
-)
+from cleartext.store.base import Diff, Exposure, ScanInfo, Store, new_scan_id
+from cleartext.store.schema import CONCLUSIVE_STATUSES, EXPORT_FORMATS, STORE_SCHEMA_VERSION, StoreError
 from cleartext.store.sink import StoreSink
 
 DEFAULT_STORE = "cleartext.duckdb"

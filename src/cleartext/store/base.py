@@ -23,93 +23,17 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cleartext.record import Record, Severity, accepted_tls_versions, record_from_dict
+from cleartext.store.schema import (
+    COLUMNS,
+    CONCLUSIVE_STATUSES,
+    DDL,
+    EXPORT_FORMATS,
+    STORE_SCHEMA_VERSION,
+    StoreError,
+)
 
 if TYPE_CHECKING:  # pyarrow is imported lazily: `cleartext scan` should not pay for it at start-up.
     import pyarrow as pa
-
-# Bumped whenever a table or column changes meaning; a store with a newer version is refused, an older
-# one will be migrated by the code that bumps this.
-STORE_SCHEMA_VERSION = 2  # 2: records.tls_versions (accepted versions, for statistics in SQL)
-
-# Endpoint statuses conclusive enough to call a finding fixed when it is gone: the dialog ran
-# (success), nothing listens any more (refused), or the port no longer speaks mail (not-mail). After a
-# timeout, a reset or a refusal by policy we simply do not know, so such findings are "unknown".
-CONCLUSIVE_STATUSES = ("success", "refused", "not-mail")
-
-ExportFormat = Literal["parquet", "csv", "jsonl"]
-EXPORT_FORMATS: tuple[str, ...] = ("parquet", "csv", "jsonl")
-
-# The typed columns, in table order. `record` (the whole record as JSON text) comes last.
-COLUMNS: tuple[str, ...] = (
-    "scan_id",
-    "address",
-    "port",
-    "protocol",
-    "tls_mode",
-    "hostname",
-    "status",
-    "software",
-    "tls_version",
-    "tls_versions",
-    "worst_severity",
-    "finding_codes",
-    "finding_severities",
-    "cleartext_login",
-    "started_at",
-    "total_ms",
-    "record",
-)
-KEY_COLUMNS = ("scan_id", "address", "port")
-
-# {text}, {json}, {float} are filled in per backend (DuckDB: VARCHAR/VARCHAR/DOUBLE; PostgreSQL:
-# TEXT/json/DOUBLE PRECISION). Both accept the rest as written. {records_key}: PostgreSQL keys records
-# by (scan_id, address, port); DuckDB does not, because its index must live in memory (~80 bytes per
-# record: ~9 GB for a /8 on seven ports) and DuckDBStore keeps the key unique itself (see write()).
-RECORDS_KEY = ",\n    PRIMARY KEY (scan_id, address, port)"
-DDL = """
-CREATE TABLE IF NOT EXISTS meta (
-    key {text} PRIMARY KEY,
-    value {text} NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scans (
-    scan_id {text} PRIMARY KEY,
-    started_at TIMESTAMPTZ NOT NULL,
-    finished_at TIMESTAMPTZ,
-    params {json} NOT NULL,
-    counts {json}
-);
-CREATE TABLE IF NOT EXISTS records (
-    scan_id {text} NOT NULL,
-    address {text} NOT NULL,
-    port INTEGER NOT NULL,
-    protocol {text} NOT NULL,
-    tls_mode {text} NOT NULL,
-    hostname {text},
-    status {text} NOT NULL,
-    software {text},
-    tls_version {text},
-    tls_versions {text}[] NOT NULL,
-    worst_severity {text},
-    finding_codes {text}[] NOT NULL,
-    finding_severities {text}[] NOT NULL,
-    cleartext_login BOOLEAN NOT NULL,
-    started_at TIMESTAMPTZ,
-    total_ms {float},
-    record {json} NOT NULL{records_key}
-);
-"""
-
-
-class StoreError(Exception):
-    """A store that cannot be opened or used, or an unknown scan: always a one-line, user-facing message.
-
-    ``permanent`` marks an error that no retry can cure — credentials the server refused — so that code
-    which waits out an unreachable store (the distributed workers) stops at once instead.
-    """
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 def one_line(exc: BaseException) -> str:
@@ -223,34 +147,6 @@ def typed_columns(
         cols["total_ms"].append(float(total) if total is not None else None)
         cols["record"].append(record.to_json() if lines is None else lines[i])
     return cols
-
-
-def arrow_schema() -> pa.Schema:
-    """The Arrow schema of a records batch: what DuckDB ingests and what every export reads."""
-    import pyarrow as pa
-
-    text = pa.string()
-    return pa.schema(
-        [
-            ("scan_id", text),
-            ("address", text),
-            ("port", pa.int32()),
-            ("protocol", text),
-            ("tls_mode", text),
-            ("hostname", text),
-            ("status", text),
-            ("software", text),
-            ("tls_version", text),
-            ("tls_versions", pa.list_(text)),
-            ("worst_severity", text),
-            ("finding_codes", pa.list_(text)),
-            ("finding_severities", pa.list_(text)),
-            ("cleartext_login", pa.bool_()),
-            ("started_at", pa.timestamp("us", tz="UTC")),
-            ("total_ms", pa.float64()),
-            ("record", text),
-        ]
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +271,7 @@ class Store(ABC):
     """
 
     url: str  # as given, password removed: safe to print
+    dialect: ClassVar[Literal["duckdb", "postgresql"]]  # the one way to ask which backend this is
 
     # Per-backend DDL type names, see DDL.
     _types: ClassVar[Mapping[str, str]]
@@ -467,6 +364,54 @@ class Store(ABC):
                     f"{self.url} has store schema version {version}, from a development build; "
                     "export its scans with that build and import them here, or start a new store"
                 )
+
+    # -- the public SQL seam ------------------------------------------------------------------------
+    #
+    # For the stages that keep tables of their own in the store (web tokens and caches, the
+    # notification ledger, distributed shards) or query records in their own way. Statements use ``?``
+    # placeholders (PostgreSQL's backend rewrites them) and never a literal ``?`` or ``%``; each runs on
+    # the store's connection under its lock, inside the current transaction if there is one.
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+        with self._lock:
+            self._execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one query and return all its rows (small results only: :meth:`stream` for the rest)."""
+        with self._lock:
+            return self._query(sql, params)
+
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), batch_rows: int = 2000
+    ) -> Iterator[pa.RecordBatch]:
+        """A query's result as Arrow batches, on a connection of its own, without materialising it.
+
+        Each column is cast to the type of the records column *of the same name*, so a streamed query
+        may only select columns named like the records table's (``scan_id``, ``record``, ...).
+        """
+        return self._stream(sql, params, batch_rows)
+
+    def ensure_tables(self, component: str, version: int, ddl: str) -> None:
+        """A component's own tables: made on first use (``ddl``: statements separated by ``;``) with its
+        schema version recorded in ``meta`` under ``{component}_schema_version``; a store whose tables
+        are newer than ``version`` is refused (StoreError), as the store's own schema is."""
+        key = f"{component}_schema_version"
+        with self.transaction():
+            self._lock_schema()
+            rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+            if rows:
+                found = int(rows[0][0]) if str(rows[0][0]).isdigit() else None
+                if found is None or found > version:
+                    raise StoreError(
+                        f"{self.url} has {component} tables of version {rows[0][0]}; this cleartext reads "
+                        f"up to {version} (upgrade cleartext)"
+                    )
+                return
+            for statement in ddl.split(";"):
+                if statement.strip():
+                    self._execute(statement)
+            self._execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, str(version)))
 
     # -- scans -------------------------------------------------------------------------------------
 

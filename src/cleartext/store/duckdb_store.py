@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import duckdb
 
 from cleartext.record import Record
-from cleartext.store.base import COLUMNS, Store, StoreError, arrow_schema, one_line
+from cleartext.store.base import Store, one_line
+from cleartext.store.schema import COLUMNS, StoreError, arrow_schema
 
 if TYPE_CHECKING:  # pyarrow only for reading (exports, streams): a scan that writes never imports it
     import pyarrow as pa
@@ -59,6 +60,7 @@ INDEX_WARNING_ENDPOINTS = 2_000_000  # from here on that index alone exceeds ~16
 class DuckDBStore(Store):
     """A store in one DuckDB file (or ``:memory:``)."""
 
+    dialect = "duckdb"
     _types: ClassVar[dict[str, str]] = {
         "text": "VARCHAR",
         "json": "VARCHAR",

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cleartext.store.base import COLUMNS, StoreError, arrow_schema
+from cleartext.store.schema import COLUMNS, StoreError, arrow_schema
 
 if TYPE_CHECKING:
     import pyarrow as pa

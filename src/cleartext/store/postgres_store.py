@@ -17,15 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from cleartext.store.base import (
-    COLUMNS,
-    KEY_COLUMNS,
-    RECORDS_KEY,
-    Store,
-    StoreError,
-    arrow_schema,
-    one_line,
-)
+from cleartext.store.base import Store, one_line
+from cleartext.store.schema import COLUMNS, KEY_COLUMNS, RECORDS_KEY, StoreError, arrow_schema
 
 if TYPE_CHECKING:  # pyarrow only for reading (exports, streams): a scan that writes never imports it
     import pyarrow as pa
@@ -51,6 +44,7 @@ _REFUSED_LOGIN = re.compile(
 class PostgresStore(Store):
     """A store in a PostgreSQL database named by a ``postgresql://`` URL."""
 
+    dialect = "postgresql"
     _types: ClassVar[dict[str, str]] = {
         "text": "TEXT",
         "json": "json",

@@ -18,7 +18,8 @@ import time
 from types import TracebackType
 
 from cleartext.record import Record
-from cleartext.store.base import Store, StoreError
+from cleartext.store.base import Store
+from cleartext.store.schema import StoreError
 
 
 class StoreSink:

@@ -29,7 +29,6 @@ from cleartext.enrich.model import Attribution
 from cleartext.record import Record, Severity, record_from_dict
 from cleartext.report.stats import Stats, StatsBuilder, Trends, trends
 from cleartext.store import StoreError
-from cleartext.web.sql import Sql
 from cleartext.web.tokens import IPNetwork, Owner, TokenInfo
 
 if TYPE_CHECKING:
@@ -258,7 +257,6 @@ class WebData:
         if country_source not in ("geo", "registry"):
             raise ValueError("country_source must be geo or registry")
         self.store = store
-        self.sql = Sql(store)
         self.enricher = enricher
         self.fingerprint = fingerprint
         self.country_source: CountrySource = country_source
@@ -267,7 +265,7 @@ class WebData:
         self._attribute_lock = threading.Lock()
         self._stats: dict[tuple[str, str, int], Stats] = {}
         self._stats_lock = threading.Lock()
-        self.sql.create_tables(ADDRESSES_DDL)
+        store.ensure_tables("web_addresses", 1, ADDRESSES_DDL)
 
     # -- attribution ---------------------------------------------------------------------------------
 
@@ -291,7 +289,7 @@ class WebData:
                     continue
                 missing = [
                     row[0]
-                    for row in self.sql.query(
+                    for row in self.store.query(
                         "SELECT DISTINCT r.address FROM records r WHERE r.scan_id = ? AND NOT EXISTS "
                         "(SELECT 1 FROM web_addresses a "
                         "WHERE a.attributed_with = ? AND a.address = r.address)",
@@ -330,7 +328,7 @@ class WebData:
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-            with self.sql.transaction():
+            with self.store.transaction():
                 self.store._execute(
                     "INSERT INTO web_addresses (attributed_with, address, version, addr_key, asn, as_name, "
                     f"country, registry_country, network) VALUES {values} "
@@ -457,7 +455,7 @@ class WebData:
             ]
         clause, params = self._from(scope, None)
         counts: dict[str, dict[str, int]] = {}
-        for scan_id, status, n in self.sql.query(
+        for scan_id, status, n in self.store.query(
             f"SELECT r.scan_id, r.status, count(*) {clause} GROUP BY r.scan_id, r.status", params
         ):
             counts.setdefault(scan_id, {})[status] = int(n)
@@ -473,7 +471,7 @@ class WebData:
 
     def _counts(self, scope: Scope, scan_id: str) -> dict[str, int]:
         clause, params = self._from(scope, scan_id)
-        rows = self.sql.query(f"SELECT r.status, count(*) {clause} GROUP BY r.status", params)
+        rows = self.store.query(f"SELECT r.status, count(*) {clause} GROUP BY r.status", params)
         return dict(sorted(((s, int(n)) for s, n in rows), key=lambda kv: (-kv[1], kv[0])))
 
     def scan(self, scope: Scope, scan_id: str) -> ScanView | None:
@@ -506,11 +504,11 @@ class WebData:
         offset = max(0, offset)
         self._ready(scan_id)
         clause, params = self._from(scope, scan_id, filters)
-        total = int(self.sql.query(f"SELECT count(*) {clause}", params)[0][0])
+        total = int(self.store.query(f"SELECT count(*) {clause}", params)[0][0])
         order = "a.version, a.addr_key, r.address, r.port"
         if sort == "severity":
             order = f"{_RANK_SQL} DESC, len_codes DESC, " + order
-        rows = self.sql.query(
+        rows = self.store.query(
             f"SELECT {self._COLUMNS}, cardinality(r.finding_codes) AS len_codes {clause} "
             f"ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, limit, offset],
@@ -541,7 +539,7 @@ class WebData:
         except StoreError:
             return None
         clause, params = self._from(scope, scan_id, address=address, port=port)
-        rows = self.sql.query(f"SELECT {self._COLUMNS}, CAST(r.record AS TEXT) {clause}", params)
+        rows = self.store.query(f"SELECT {self._COLUMNS}, CAST(r.record AS TEXT) {clause}", params)
         if not rows:
             return None
         return record_from_dict(json.loads(rows[0][-1])), self._endpoint_row(rows[0][:-1])
@@ -554,7 +552,7 @@ class WebData:
             return []
         self._ready(None)
         clause, params = self._from(scope, None, address=address, port=port)
-        rows = self.sql.query(f"SELECT {self._COLUMNS} {clause} ORDER BY r.scan_id", params)
+        rows = self.store.query(f"SELECT {self._COLUMNS} {clause} ORDER BY r.scan_id", params)
         return [self._endpoint_row(row) for row in rows]
 
     # -- findings ------------------------------------------------------------------------------------
@@ -583,12 +581,12 @@ class WebData:
         where = (" WHERE " + " AND ".join(outer_where)) if outer_where else ""
         base = f"FROM ({inner}) f{where}"
         all_params = [*params, *outer_params]
-        total = int(self.sql.query(f"SELECT count(*) {base}", all_params)[0][0])
+        total = int(self.store.query(f"SELECT count(*) {base}", all_params)[0][0])
         rank = (
             "CASE f.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
             "WHEN 'low' THEN 1 WHEN 'info' THEN 0 ELSE -1 END"
         )
-        rows = self.sql.query(
+        rows = self.store.query(
             "SELECT f.scan_id, f.address, f.port, f.protocol, f.hostname, f.status, f.code, f.severity "
             f"{base} ORDER BY {rank} DESC, f.code, f.v, f.k, f.address, f.port LIMIT ? OFFSET ?",
             [*all_params, limit, offset],
@@ -605,7 +603,7 @@ class WebData:
         """The scope's records of a scan, streamed (never all in memory)."""
         self._ready(scan_id)
         clause, params = self._from(scope, scan_id, filters)
-        for batch in self.sql.stream(f"SELECT CAST(r.record AS TEXT) AS record {clause}", params):
+        for batch in self.store.stream(f"SELECT CAST(r.record AS TEXT) AS record {clause}", params):
             for text in batch.column(0).to_pylist():
                 yield record_from_dict(json.loads(text))
 
@@ -640,15 +638,15 @@ class WebData:
 
     def export(self, scope: Scope, scan_id: str, filters: Filters, fmt: str, path: Path) -> int:
         """Write the scope's (filtered) records of a scan in the store's export formats; returns rows."""
-        from cleartext.store.base import COLUMNS
         from cleartext.store.export import write_export
+        from cleartext.store.schema import COLUMNS
 
         self._ready(scan_id)
         columns = ", ".join(
             "CAST(r.record AS TEXT) AS record" if c == "record" else f"r.{c} AS {c}" for c in COLUMNS
         )
         clause, params = self._from(scope, scan_id, filters)
-        return write_export(self.sql.stream(f"SELECT {columns} {clause}", params, 5000), fmt, path)
+        return write_export(self.store.stream(f"SELECT {columns} {clause}", params, 5000), fmt, path)
 
 
 def severity_rank(name: str | None) -> int:

@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cleartext.web.sql import Sql
-
 if TYPE_CHECKING:
     from cleartext.store import Store
 
@@ -160,8 +158,8 @@ class TokenStore:
     """Tokens in the results store (table ``web_tokens``, created on first use)."""
 
     def __init__(self, store: Store) -> None:
-        self.sql = Sql(store)
-        self.sql.create_tables(TOKENS_DDL)
+        self.store = store
+        store.ensure_tables("web_tokens", 1, TOKENS_DDL)
 
     def create(self, *, admin: bool, owner: Owner | None = None, label: str | None = None) -> tuple[str, str]:
         """A new token; returns ``(token_id, token)``. The token is shown once and never stored."""
@@ -173,10 +171,10 @@ class TokenStore:
         for _ in range(16):  # 16 clashes of a 32-bit id: something else is wrong
             token_id = secrets.token_hex(4)
             secret = secrets.token_urlsafe(32)
-            with self.sql.transaction():
-                if self.sql.store._query("SELECT 1 FROM web_tokens WHERE token_id = ?", (token_id,)):
+            with self.store.transaction():
+                if self.store.query("SELECT 1 FROM web_tokens WHERE token_id = ?", (token_id,)):
                     continue
-                self.sql.store._execute(
+                self.store.execute(
                     "INSERT INTO web_tokens (token_id, secret_sha256, admin, owners, label, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (token_id, _hash(secret), admin, json.dumps(owner.specs()), label, _now()),
@@ -185,14 +183,14 @@ class TokenStore:
         raise TokenError("could not find a free token id")
 
     def list(self) -> list[TokenInfo]:
-        rows = self.sql.query(
+        rows = self.store.query(
             "SELECT token_id, admin, owners, label, created_at, revoked_at FROM web_tokens "
             "ORDER BY created_at, token_id"
         )
         return [_info(row) for row in rows]
 
     def get(self, token_id: str) -> TokenInfo | None:
-        rows = self.sql.query(
+        rows = self.store.query(
             "SELECT token_id, admin, owners, label, created_at, revoked_at FROM web_tokens "
             "WHERE token_id = ?",
             (token_id,),
@@ -202,12 +200,12 @@ class TokenStore:
     def revoke(self, token_id: str) -> TokenInfo:
         """Revoke a token (kept, marked revoked, so listings show who had access and until when)."""
         token_id = token_id.strip().removeprefix(TOKEN_PREFIX).split("_")[0].lower()
-        with self.sql.transaction():
-            rows = self.sql.store._query("SELECT revoked_at FROM web_tokens WHERE token_id = ?", (token_id,))
+        with self.store.transaction():
+            rows = self.store.query("SELECT revoked_at FROM web_tokens WHERE token_id = ?", (token_id,))
             if not rows:
                 raise TokenError(f"no token {token_id!r}")
             if rows[0][0] is None:
-                self.sql.store._execute(
+                self.store.execute(
                     "UPDATE web_tokens SET revoked_at = ? WHERE token_id = ?", (_now(), token_id)
                 )
         info = self.get(token_id)
@@ -220,7 +218,7 @@ class TokenStore:
         if match is None:
             return None
         token_id, secret = match.groups()
-        rows = self.sql.query(
+        rows = self.store.query(
             "SELECT token_id, admin, owners, label, created_at, revoked_at, secret_sha256 "
             "FROM web_tokens WHERE token_id = ?",
             (token_id,),
