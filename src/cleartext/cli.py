@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from cleartext import __version__
+from cleartext.politeness import LARGE_SCAN_RATE, internet_scale_rate
 from cleartext.probe import ProbeSettings
 from cleartext.record import Record
 from cleartext.resolve import ResolveError, Resolver, parse_nameserver
@@ -217,6 +218,14 @@ def scan(
     exclude: Annotated[
         Path | None, typer.Option(help="Opt-out file of addresses/CIDRs; re-read when it changes.")
     ] = None,
+    internet_scale: Annotated[
+        bool,
+        typer.Option(
+            "--internet-scale",
+            help="Allow a scan of more than a /8 (16,777,216 addresses); it needs --exclude and runs at "
+            "--rate 1000 unless --rate is given. See docs/operating.md.",
+        ),
+    ] = False,
     progress: Annotated[
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress on stderr (default: on a terminal)."),
@@ -264,8 +273,18 @@ def scan(
     try:
         port_specs = parse_ports(ports)
         specs = parse_targets(targets, allow_reserved=allow_reserved)
+        # The guard against scanning the Internet by mistake: before any name is resolved or socket opened.
+        rate, internet_addresses = internet_scale_rate(
+            specs, confirmed=internet_scale, exclude=str(exclude) if exclude else None, rate=rate
+        )
     except TargetError as exc:
         fail(str(exc))
+    if internet_addresses is not None:
+        print(
+            f"cleartext: Internet-scale scan of {internet_addresses:,} addresses at most {rate:,g} new "
+            "connections per second" + ("" if rate != LARGE_SCAN_RATE else " (--rate to change)"),
+            file=sys.stderr,
+        )
     if exclude is not None:
         from cleartext.politeness import ExclusionList
 

@@ -18,9 +18,10 @@ import os
 import time
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 
-from cleartext.targets import TargetError
+from cleartext.targets import TargetError, TargetSpec
 
 RELOAD_INTERVAL = 0.5  # seconds between checks of the exclusion file's modification time
 
@@ -241,3 +242,77 @@ class Gate:
     def after_close(self, address: str) -> None:
         if self.hosts:
             self.hosts.release(address)
+
+
+# --- the guard against scanning the Internet by mistake ---------------------------------------------
+#
+# `cleartext scan 1.2.3.4/0` (meant: /32) would otherwise walk the whole IPv4 space at full speed. Like
+# masscan, which refuses 0.0.0.0/0 without an exclude file, a scan larger than a /8 needs the operator
+# to say so (--internet-scale) and to have an opt-out file (--exclude); like zmap, whose default rate is
+# modest, it then runs at LARGE_SCAN_RATE unless --rate says otherwise. An audit of one's own /16, or
+# even a /8, is not affected. The check is pure arithmetic on the parsed targets: it runs before any
+# name is resolved and before any socket exists.
+
+LARGE_SCAN_ADDRESSES = 1 << 24
+"""A scan of more addresses than this (a /8, 16,777,216) is Internet-scale."""
+
+LARGE_SCAN_RATE = 1000.0
+"""New connections per second of an Internet-scale scan without --rate: about a year for the IPv4
+space on the seven default ports, so that the operator chooses a faster rate knowingly."""
+
+
+def scan_addresses(specs: Sequence[TargetSpec]) -> int:
+    """The addresses a scan covers before any filtering: its networks (overlaps counted once), plus one
+    per hostname (a name's addresses are not known before it is resolved, and are few)."""
+    v4 = ipaddress.collapse_addresses(
+        s.network for s in specs if isinstance(s.network, ipaddress.IPv4Network)
+    )
+    v6 = ipaddress.collapse_addresses(
+        s.network for s in specs if isinstance(s.network, ipaddress.IPv6Network)
+    )
+    return sum(n.num_addresses for n in (*v4, *v6)) + sum(1 for s in specs if s.hostname is not None)
+
+
+def _meant(spec: TargetSpec) -> str:
+    """A hint when the network was written with host bits set, as a typo of its prefix length would be."""
+    address, _, _ = spec.text.partition("/")
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return ""
+    if spec.network is None or ip == spec.network.network_address:
+        return ""
+    if spec.network.prefixlen == 0:
+        return f" (did you mean {ip}/{ip.max_prefixlen}?)"
+    return f" ({ip} has host bits set for /{spec.network.prefixlen}: a typo?)"
+
+
+def internet_scale_rate(
+    specs: Sequence[TargetSpec], *, confirmed: bool, exclude: str | None, rate: float | None
+) -> tuple[float | None, int | None]:
+    """The guard: (the rate the scan runs at, its address count if it is Internet-scale, else None).
+
+    Raises TargetError (one line) for an Internet-scale scan without ``confirmed`` (--internet-scale) or
+    without an opt-out file.
+    """
+    total = scan_addresses(specs)
+    if total <= LARGE_SCAN_ADDRESSES:
+        return rate, None
+    if not confirmed:
+        huge = [s for s in specs if s.network is not None and s.network.num_addresses > LARGE_SCAN_ADDRESSES]
+        what = (
+            f"{huge[0].text} covers {huge[0].network.num_addresses:,} addresses{_meant(huge[0])}"  # type: ignore[union-attr]
+            if huge
+            else f"the targets cover {total:,} addresses"
+        )
+        raise TargetError(
+            f"{what}, more than a /8 ({LARGE_SCAN_ADDRESSES:,}); to scan that much of the Internet, pass "
+            "--internet-scale and an opt-out file (--exclude FILE)"
+        )
+    if exclude is None:
+        raise TargetError(
+            f"an Internet-scale scan ({total:,} addresses) needs an opt-out file: --exclude FILE "
+            "(addresses and CIDRs whose owners asked not to be scanned, re-read while the scan runs; "
+            "it may start empty)"
+        )
+    return (LARGE_SCAN_RATE if rate is None else rate), total

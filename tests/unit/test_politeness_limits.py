@@ -109,3 +109,55 @@ def test_gate_fast_path_takes_nothing_when_it_declines(tmp_path: Path) -> None:
     assert limited.admit_now("192.0.2.9")
     assert not limited.admit_now("192.0.2.9")  # the rate says wait: the host slot is given back
     assert limited.hosts is not None and limited.hosts._open == {"192.0.2.9": 1}
+
+
+# --- the Internet-scale guard ------------------------------------------------------------------------
+
+
+def _specs(*texts: str) -> list:  # type: ignore[type-arg]
+    from cleartext.targets import parse_targets
+
+    return parse_targets(list(texts), allow_reserved=True)
+
+
+def test_guard_counts_addresses_once_and_a_slash_8_passes() -> None:
+    from cleartext.politeness import LARGE_SCAN_ADDRESSES, internet_scale_rate, scan_addresses
+
+    assert scan_addresses(_specs("10.0.0.0/8", "10.1.0.0/16", "mail.example.org")) == LARGE_SCAN_ADDRESSES + 1
+    # A /8 is not Internet-scale; the rate stays what was asked (None: unlimited), nothing is demanded.
+    guard = internet_scale_rate
+    assert guard(_specs("10.0.0.0/8"), confirmed=False, exclude=None, rate=None) == (None, None)
+    assert guard(_specs("192.168.0.0/16"), confirmed=False, exclude=None, rate=7.0) == (7.0, None)
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (("1.2.3.4/0",), "did you mean 1.2.3.4/32?"),
+        (("1.2.3.4/7",), "1.2.3.4 has host bits set for /7: a typo?"),
+        (("0.0.0.0/7",), "0.0.0.0/7 covers 33,554,432 addresses, more than a /8"),
+        (("10.0.0.0/8", "11.0.0.0/8"), "the targets cover 33,554,432 addresses"),
+        (("2001:db8::/96",), "2001:db8::/96 covers 4,294,967,296 addresses"),
+    ],
+)
+def test_guard_refuses_more_than_a_slash_8_without_confirmation(
+    targets: tuple[str, ...], message: str
+) -> None:
+    from cleartext.politeness import internet_scale_rate
+    from cleartext.targets import TargetError
+
+    with pytest.raises(TargetError, match="pass --internet-scale") as caught:
+        internet_scale_rate(_specs(*targets), confirmed=False, exclude="optout.txt", rate=None)
+    assert message in str(caught.value)
+
+
+def test_confirmed_guard_needs_an_optout_file_and_slows_down_unless_told() -> None:
+    from cleartext.politeness import LARGE_SCAN_RATE, internet_scale_rate
+    from cleartext.targets import TargetError
+
+    world = _specs("0.0.0.0/0")
+    with pytest.raises(TargetError, match="needs an opt-out file"):
+        internet_scale_rate(world, confirmed=True, exclude=None, rate=None)
+    everything = 1 << 32
+    assert internet_scale_rate(world, confirmed=True, exclude="o", rate=None) == (LARGE_SCAN_RATE, everything)
+    assert internet_scale_rate(world, confirmed=True, exclude="o", rate=5e4) == (5e4, everything)
