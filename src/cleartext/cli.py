@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 from rich.console import Console
@@ -108,6 +108,19 @@ LoginProbeOpt = Annotated[
 ]
 
 
+def check_ca_files(paths: list[Path] | None) -> None:
+    """Every --ca-file must hold at least one certificate: a key or garbage would distrust every chain."""
+    from cleartext.tls.certs import read_ca_file
+
+    for path in paths or []:
+        if not path.is_file():
+            fail(f"cannot read CA file {path}: no such file")
+        try:
+            read_ca_file(str(path))
+        except ValueError as exc:
+            fail(str(exc))
+
+
 def build_settings(
     *,
     ca_file: list[Path] | None,
@@ -123,9 +136,7 @@ def build_settings(
 
     if login_probe not in LOGIN_PROBE_MODES:
         fail(f"invalid --login-probe {login_probe!r}: expected one of {', '.join(LOGIN_PROBE_MODES)}")
-    for path in ca_file or []:
-        if not path.is_file():
-            fail(f"cannot read CA file {path}: no such file")
+    check_ca_files(ca_file)
     if ehlo_name is not None and not is_hostname(ehlo_name):
         fail(f"invalid --ehlo-name {ehlo_name!r}: expected a domain name")
     if source_address is not None:
@@ -179,10 +190,15 @@ def scan(
     targets: Annotated[list[str], typer.Argument(help="IP, CIDR, hostname or @FILE (one target per line).")],
     ports: PortsOpt = DEFAULT_PORTS_TEXT,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Append JSON Lines here (default: stdout).")
+        Path | None,
+        typer.Option("--out", "-o", help="Write JSON Lines to this file (default: stdout); see --append."),
     ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the scan whose state is beside --out (after a kill).")
+    ] = False,
+    append: Annotated[
+        bool,
+        typer.Option("--append", help="Add this scan's records to an --out file that already holds records."),
     ] = False,
     store: Annotated[
         str | None,
@@ -307,6 +323,12 @@ def scan(
     resolver = build_resolver(resolve, nameserver)
     if out is not None and out.parent and not out.parent.is_dir():
         fail(f"cannot write {out}: no such directory {out.parent}")
+    if out is not None and not (resume or append) and out.is_file() and out.stat().st_size > 0:
+        # Appending silently would mix two scans in one file (and `show` would list endpoints twice).
+        fail(
+            f"{out} already holds records: pass --append to add this scan's, --resume to continue the "
+            "scan that wrote it, or choose another file"
+        )
     options = JobOptions(
         targets=list(targets),
         specs=specs,
@@ -340,11 +362,14 @@ def scan(
     if broker is not None:  # distributed: queue the shards for workers (cleartext.distributed)
         from cleartext.distributed import submit
 
-        code = submit(options, settings, resolver, broker=broker, shards=shards, wait=wait, warn=_warn)
+        try:
+            code = submit(options, settings, resolver, broker=broker, shards=shards, wait=wait, warn=_warn)
+        except ResolveError as exc:
+            fail(str(exc))
         raise typer.Exit(code)
     try:
         result = run_loop(run_job(options, settings, resolver, _warn))
-    except JobError as exc:
+    except (JobError, ResolveError) as exc:
         fail(str(exc))
     except JobAborted as exc:
         print(f"cleartext: error: {exc}", file=sys.stderr)
@@ -478,17 +503,24 @@ def show(
     records: list[Record] = []
     for path in files:
         try:
-            handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+            handle: BinaryIO = sys.stdin.buffer if str(path) == "-" else path.open("rb")
         except OSError as exc:
             fail(f"cannot read {path}: {exc.strerror or exc}")
         with handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(record_from_dict(json.loads(line)))
-                except ValueError as exc:  # json.JSONDecodeError is a ValueError
-                    fail(f"{path}:{number}: {exc}")
+            try:
+                for number, raw in enumerate(handle, 1):
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        fail(f"{path}:{number}: not UTF-8 text (a file of JSON records from cleartext scan?)")
+                    if not line.strip():
+                        continue
+                    try:
+                        records.append(record_from_dict(json.loads(line)))
+                    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+                        fail(f"{path}:{number}: {exc}")
+            except OSError as exc:  # a directory, an I/O error
+                fail(f"cannot read {path}: {exc.strerror or exc}")
     if hide_closed:
         silent = {"refused", "connect-timeout", "unreachable", "blocklisted"}
         records = [r for r in records if r.observation.status.value not in silent]
@@ -522,4 +554,32 @@ from cleartext.distributed import cli as _distributed_cli  # noqa: E402,F401
 
 
 def main() -> None:
-    app()
+    """The `cleartext` command. Errors typer and click find themselves (a bad number, a missing argument,
+    an unknown option) become one line and exit 2 like every other usage error, not a box of five."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:
+        # By class name: typer 0.2x vendors click (typer._click), older typers use the click package.
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "ClickException" in kinds:
+            # NoArgsIsHelpError (`cleartext` alone) has printed the help already; typer leaves it so too.
+            if "NoArgsIsHelpError" not in kinds:
+                print(f"cleartext: error: {_one_line(exc)}", file=sys.stderr)
+            raise SystemExit(getattr(exc, "exit_code", EXIT_USAGE)) from None
+        if "Abort" in kinds:
+            print("cleartext: aborted", file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _one_line(exc: Exception) -> str:
+    """A click error as one line: its message, lower-cased like ours, and where to read more."""
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    message = " ".join(str(message).split()).rstrip(".")
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see {ctx.command_path} --help)"
+    return message

@@ -195,7 +195,9 @@ def subscriptions(
 
 @app.command()
 def notify(
-    scan: Annotated[str | None, typer.Option("--scan", help="Scan id (default: the latest).")] = None,
+    scan: Annotated[
+        str | None, typer.Option("--scan", help="Scan id, or 'latest' (the default).")
+    ] = None,
     store: StoreOpt = None,
     dry_run: Annotated[
         Path | None,

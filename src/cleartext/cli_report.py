@@ -71,12 +71,7 @@ def _store_records(url: str | None, scan: str) -> tuple[Iterator[Record], str]:
 
     try:
         st = open_store(url or default_store_url(), create=False)
-        if scan == "latest":
-            known = st.scans()
-            if not known:
-                fail("the store holds no scan yet")
-            scan = max(known, key=lambda info: info.started_at).scan_id
-        st.scan(scan)  # an unknown id is a usage error before any output
+        scan = st.resolve_scan(scan)  # 'latest', or an id; unknown is a usage error before any output
     except StoreError as exc:
         fail(str(exc))
 

@@ -107,7 +107,7 @@ def scans(
 @app.command()
 def diff(
     a: Annotated[str, typer.Argument(metavar="A", help="The earlier scan's id.")],
-    b: Annotated[str, typer.Argument(metavar="B", help="The later scan's id.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="The later scan's id ('latest': the newest).")],
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the diff as one JSON object.")] = False,
 ) -> None:
@@ -120,6 +120,7 @@ def diff(
 
     with _open(store, create=False) as st:
         try:
+            a, b = st.resolve_scan(a), st.resolve_scan(b)
             result = st.diff(a, b)
         except StoreError as exc:
             fail(str(exc))
@@ -159,7 +160,10 @@ def diff(
 
 @app.command()
 def export(
-    scan_id: Annotated[str, typer.Argument(metavar="SCAN", help="The scan's id (see `cleartext scans`).")],
+    scan_id: Annotated[
+        str,
+        typer.Argument(metavar="SCAN", help="The scan's id (see `cleartext scans`; 'latest': the newest)."),
+    ],
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (replaced if it exists).")],
     store: StoreOpt = None,
@@ -169,6 +173,7 @@ def export(
 
     with _open(store, create=False) as st:
         try:
+            scan_id = st.resolve_scan(scan_id)
             rows = st.export(scan_id, fmt.value, out)
         except StoreError as exc:
             fail(str(exc))

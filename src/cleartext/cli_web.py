@@ -11,6 +11,7 @@ starting the server, or use a PostgreSQL store, where both run at once (see docs
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cleartext.cli import ResolveOpt, app, build_resolver, default_ehlo_name, fail
+from cleartext.cli import ResolveOpt, app, build_resolver, check_ca_files, default_ehlo_name, fail
 
 if TYPE_CHECKING:
     from cleartext.store import Store
@@ -197,9 +198,10 @@ def serve(
         fail(f"unknown --country-source {country_source!r} (choose geo or registry)")
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")
-    for path in [*(ca_file or []), *([tls_cert, tls_key] if tls_cert and tls_key else [])]:
+    for path in [tls_cert, tls_key] if tls_cert and tls_key else []:
         if not path.is_file():
             fail(f"cannot read {path}: no such file")
+    check_ca_files(ca_file)
     try:
         import uvicorn
 
@@ -245,12 +247,7 @@ def serve(
             web = create_app(st, enricher=enricher, fingerprint=fingerprint, config=config)
         except StoreError as exc:
             fail(str(exc))
-        print(
-            f"cleartext: serving {st.url} on {'https' if tls_cert else 'http'}://{host}:{port}/ "
-            f"(attribution: {', '.join(enricher.sources) if enricher else 'none'})",
-            file=sys.stderr,
-        )
-        uvicorn.run(
+        server_config = uvicorn.Config(
             web,
             host=host,
             port=port,
@@ -261,7 +258,37 @@ def serve(
             forwarded_allow_ips=forwarded_allow_ips,
             server_header=False,
         )
+        try:
+            server_config.load()  # the TLS certificate and key are read here
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            fail(f"cannot serve with --tls-cert {tls_cert} and --tls-key {tls_key}: {exc}")
+        # Listen before saying so: a port in use is one line and exit 2, not "serving on" and a trace.
+        listener = _listen(host, port)
+        print(
+            f"cleartext: serving {st.url} on {'https' if tls_cert else 'http'}://{host}:{port}/ "
+            f"(attribution: {', '.join(enricher.sources) if enricher else 'none'})",
+            file=sys.stderr,
+        )
+        uvicorn.Server(server_config).run(sockets=[listener])
     finally:
         st.close()
         if enricher is not None:
             enricher.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The web server's socket, bound to HOST:PORT, or a one-line usage error (in use, no such address)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restarts need no wait
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return sock

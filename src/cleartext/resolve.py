@@ -18,6 +18,8 @@ import dns.exception
 import dns.name
 import dns.resolver
 
+from cleartext.text import sanitize
+
 DNS_LIFETIME = 5.0
 
 
@@ -76,25 +78,45 @@ class Resolver:
 
     async def mail_hosts(self, domain: str) -> list[str]:
         """The MX hosts of a domain in preference order; the domain itself when it has none (RFC 5321
-        5.1 implicit MX), or when the name is pinned by an override (then it is a host)."""
+        5.1 implicit MX), or when the name is pinned by an override (then it is a host).
+
+        ResolveError when the domain publishes a null MX (RFC 7505: it accepts no mail), or when the MX
+        lookup itself fails (a timeout, SERVFAIL): falling back to the name's own address then would
+        check a host the domain may not use for mail, and say nothing of why.
+        """
         name = domain.rstrip(".").lower()
         if name in self.overrides:
             return [name]
+        pin = f"to check {name} itself as a mail host, pin its address: --resolve {name}:ADDRESS"
         try:
             answer = await self._resolver().resolve(name, "MX")
-        except (
-            dns.resolver.NoAnswer,
-            dns.resolver.NXDOMAIN,
-            dns.resolver.NoNameservers,
-            dns.exception.Timeout,
-            dns.name.EmptyLabel,
-        ):
-            return [name]
+        except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
+            return [name]  # no MX: the implicit MX (a name that does not exist fails at its address)
+        except dns.resolver.NoNameservers as exc:
+            errors = exc.kwargs.get("errors") or []
+            said = (
+                f"the DNS server {errors[-1][0]} answered {sanitize(str(errors[-1][3]), 80)}"
+                if errors
+                else "no DNS server answered"
+            )
+            raise ResolveError(f"cannot look up the MX of {name}: {said}; {pin}") from None
+        except dns.exception.Timeout:
+            raise ResolveError(
+                f"cannot look up the MX of {name}: no answer from the DNS server within {DNS_LIFETIME:g} s; "
+                f"{pin}"
+            ) from None
+        except dns.name.EmptyLabel:
+            raise ResolveError(f"cannot look up the MX of {name}: not a valid domain name") from None
         records = sorted(answer, key=lambda r: (r.preference, r.exchange.to_text()))
         hosts = [r.exchange.to_text(omit_final_dot=True).lower() for r in records]
         # A null MX ("." RFC 7505) says the domain accepts no mail.
-        hosts = [h for h in hosts if h and h != "."]
-        return list(dict.fromkeys(hosts)) or [name]
+        hosts = list(dict.fromkeys(h for h in hosts if h and h != "."))
+        if not hosts:
+            raise ResolveError(
+                f"{name} publishes a null MX (RFC 7505): it accepts no mail, so no mail server of it to "
+                f"check; {pin}"
+            )
+        return hosts
 
 
 def _split_hostport(text: str) -> tuple[str, int]:

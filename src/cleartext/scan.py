@@ -55,17 +55,27 @@ AUTO_CONCURRENCY_MAX = 4096
 async def resolve_named(
     specs: Sequence[TargetSpec], resolver: Resolver, warn: Callable[[str], None]
 ) -> list[Named]:
-    """Resolve the hostname targets once, before the scan: their addresses are fixed for its whole run."""
+    """Resolve the hostname targets once, before the scan: their addresses are fixed for its whole run.
+
+    A name that does not resolve is a warning while other targets remain; when none remains (the only
+    target was that name), ResolveError: a scan of nothing is a usage error, not a success.
+    """
     named: list[Named] = []
+    failures: list[str] = []
     for spec in specs:
         if spec.hostname is None:
             continue
         try:
             addresses = await resolver.addresses(spec.hostname)
         except ResolveError as exc:
-            warn(str(exc))
+            failures.append(str(exc))
             continue
         named += [Named(spec.hostname, address) for address in addresses]
+    if failures and not named and all(spec.network is None for spec in specs):
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise ResolveError(f"{failures[0]}{more}; nothing to scan")
+    for failure in failures:
+        warn(failure)
     return named
 
 

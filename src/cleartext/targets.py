@@ -170,6 +170,21 @@ def is_hostname(text: str) -> bool:
     return bool(_HOSTNAME.match(text)) and not text.replace(".", "").isdigit()
 
 
+def ascii_hostname(text: str) -> str | None:
+    """A hostname as DNS and certificates carry it: internationalised names (``bücher.example``) become
+    their A-labels (``xn--bcher-kva.example``) by IDNA 2008 with UTS #46 mapping, as browsers and
+    dnspython do; None when the text is not a hostname."""
+    if text.isascii():
+        return text if is_hostname(text) else None
+    import idna  # a dependency of dnspython's IDNA 2008 codec; imported only for non-ASCII names
+
+    try:
+        converted = idna.encode(text.rstrip("."), uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+    return converted if is_hostname(converted) else None
+
+
 def parse_target(text: str, *, allow_reserved: bool = False, origin: str = "") -> TargetSpec:
     """Parse one target (no ``@FILE``); raise TargetError with a one-line reason."""
     where = f" ({origin})" if origin else ""
@@ -182,8 +197,9 @@ def parse_target(text: str, *, allow_reserved: bool = False, origin: str = "") -
         else:
             network = ipaddress.ip_network(ipaddress.ip_address(raw.strip("[]")))
     except ValueError:
-        if "/" not in raw and ":" not in raw and is_hostname(raw):
-            return TargetSpec(text=raw, hostname=raw.rstrip(".").lower())
+        name = ascii_hostname(raw) if "/" not in raw and ":" not in raw else None
+        if name is not None:
+            return TargetSpec(text=raw, hostname=name.rstrip(".").lower())
         raise TargetError(f"invalid target {raw!r}{where}: not an IP address, CIDR or hostname") from None
     if not allow_reserved:
         why = reserved_reason(network)
@@ -238,13 +254,14 @@ def parse_resolve(items: Sequence[str]) -> dict[str, list[str]]:
     table: dict[str, list[str]] = {}
     for item in items:
         host, sep, addr = item.partition(":")
-        if not sep or not is_hostname(host):
+        name = ascii_hostname(host) if sep else None
+        if name is None:
             raise TargetError(f"invalid --resolve {item!r}: expected HOST:ADDRESS")
         try:
             address = ipaddress.ip_address(addr.strip("[]"))
         except ValueError:
             raise TargetError(f"invalid --resolve {item!r}: {addr!r} is not an IP address") from None
-        table.setdefault(host.rstrip(".").lower(), []).append(str(address))
+        table.setdefault(name.rstrip(".").lower(), []).append(str(address))
     return table
 
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 import pytest
 
 from tests.conftest import run_cli
+from tests.dns_server import DROP, SERVFAIL, dns_server
 
 FAST = ["--allow-reserved", "--connect-timeout", "2", "--read-timeout", "3", "--endpoint-timeout", "40"]
 
@@ -23,42 +18,24 @@ ZONE = {
     ("plain.example.", "MX"): ["10 mx1.plain.example.", "20 mx2.plain.example."],
     ("mx1.plain.example.", "A"): ["127.0.0.2"],
     ("mx2.plain.example.", "A"): ["127.0.0.3"],
+    # An internationalised domain (bücher.example), as DNS holds it: A-labels.
+    ("xn--bcher-kva.example.", "MX"): ["10 mail.lab.example."],
+    # RFC 7505: the domain accepts no mail, though its name has an address.
+    ("nomail.example.", "MX"): ["0 ."],
+    ("nomail.example.", "A"): ["127.0.0.4"],
+    # The MX lookup fails, or is never answered; the name has an address that must not be checked instead.
+    ("servfail.example.", "MX"): SERVFAIL,
+    ("servfail.example.", "A"): ["127.0.0.4"],
+    ("silent.example.", "MX"): DROP,
+    ("silent.example.", "A"): ["127.0.0.4"],
 }
 
 
 @pytest.fixture(scope="module")
 def nameserver() -> Iterator[str]:
-    """A tiny authoritative DNS server on 127.0.0.1 (UDP), answering from ZONE; bounded lifetime."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        for _ in range(10_000):  # bounded: at most 10,000 polls of 0.2 s
-            if stop.is_set():
-                return
-            try:
-                data, peer = sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            query = dns.message.from_wire(data)
-            response = dns.message.make_response(query)
-            question = query.question[0]
-            key = (question.name.to_text().lower(), dns.rdatatype.to_text(question.rdtype))
-            answers = ZONE.get(key)
-            if answers:
-                response.answer.append(dns.rrset.from_text(question.name, 60, "IN", key[1], *answers))
-            elif not any(name == key[0] for name, _ in ZONE):
-                response.set_rcode(dns.rcode.NXDOMAIN)
-            sock.sendto(response.to_wire(), peer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{sock.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=2)
-    sock.close()
+    """A tiny authoritative DNS server on 127.0.0.1 (UDP), answering from ZONE."""
+    with dns_server(ZONE) as address:
+        yield address
 
 
 def test_secure_domain_via_mx_is_clean(lab: dict[str, Any], nameserver: str) -> None:
@@ -105,3 +82,41 @@ def test_hostile_banner_reaches_the_terminal_as_inert_text(lab: dict[str, Any]) 
     assert "cleartext-login" in out
     json_result = run_cli("check", "127.0.0.7", "--ports", "2537=smtp", "--json", *FAST)
     assert "\\\\x1b[2J" in json_result.stdout and "[bold red]pwned" in json_result.stdout
+
+
+def assert_one_line_error(result: Any, *needles: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cleartext: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert result.stdout == ""
+
+
+def test_internationalised_domain_is_checked_by_its_a_labels(lab: dict[str, Any], nameserver: str) -> None:
+    """bücher.example: the MX query asks for xn--bcher-kva.example (IDNA 2008 / UTS 46) and finds the host."""
+    result = run_cli(
+        "check", "bücher.example", "--ports", "993", "--nameserver", nameserver, "--ca-file", lab["ca_file"],
+        *FAST,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mail.lab.example" in result.stdout and "No findings" in result.stdout
+    pinned = run_cli(
+        "check", "BÜCHER.example", "--resolve", "bücher.example:127.0.0.4", "--ports", "993", *FAST
+    )
+    assert pinned.returncode == 1, pinned.stdout + pinned.stderr  # checked; the name is not on the cert
+    assert "127.0.0.4" in pinned.stdout and "cert-hostname-mismatch" in pinned.stdout
+
+
+def test_null_mx_is_said_not_checked_through_the_a_record(lab: dict[str, Any], nameserver: str) -> None:
+    result = run_cli("check", "nomail.example", "--nameserver", nameserver, *FAST)
+    assert_one_line_error(
+        result, "nomail.example publishes a null MX (RFC 7505)", "--resolve nomail.example:ADDRESS"
+    )
+
+
+def test_failed_mx_lookup_is_said_not_papered_over(lab: dict[str, Any], nameserver: str) -> None:
+    failed = run_cli("check", "servfail.example", "--nameserver", nameserver, *FAST)
+    assert_one_line_error(failed, "cannot look up the MX of servfail.example", "answered SERVFAIL")
+    silent = run_cli("check", "silent.example", "--nameserver", nameserver, *FAST)
+    assert_one_line_error(silent, "cannot look up the MX of silent.example", "no answer", "within 5 s")

@@ -201,3 +201,27 @@ def test_default_store_is_env_then_cwd(tmp_path: Path) -> None:
     env_scans = cli("scans", "--json", cwd=work, store_env=f"duckdb://{elsewhere}")
     assert [json.loads(x)["scan_id"] for x in env_scans.stdout.splitlines()] == [result.stdout.strip()]
     assert len(cli("scans", "--json", cwd=work).stdout.splitlines()) == 1
+
+
+def test_latest_names_the_newest_scan_wherever_a_scan_id_is(tmp_path: Path) -> None:
+    store = tmp_path / "results.duckdb"
+    s = ("--store", str(store))
+    assert_usage_error(cli("export", "latest", "-f", "csv", "-o", str(tmp_path / "x.csv"), *s), "no store")
+    a = import_ok(write_jsonl(tmp_path / "a.jsonl", sample_records()[:2]), store)
+    b = import_ok(write_jsonl(tmp_path / "b.jsonl", sample_records()[2:5]), store)
+    assert a < b
+    exported = cli("export", "latest", "--format", "jsonl", "--out", str(tmp_path / "latest.jsonl"), *s)
+    assert exported.returncode == 0, exported.stderr
+    assert f"wrote 3 records of scan {b}" in exported.stderr
+    diff = json.loads(cli("diff", a, "latest", "--json", *s).stdout)
+    assert (diff["a"], diff["b"]) == (a, b)
+    status = cli("status", "latest", "--json", *s)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["scan_id"] == b
+    report = cli("report", "--scan", "latest", "--format", "json", *s)
+    assert report.returncode == 0, report.stderr
+    notify = cli("notify", "--scan", "latest", "--dry-run", str(tmp_path / "eml"), *s)
+    assert notify.returncode == 0, notify.stderr
+    assert f"scan {b}" in notify.stderr
+    # An id that is not 'latest' and not in the store is still an error.
+    assert_usage_error(cli("export", "newest", "-f", "csv", "-o", str(tmp_path / "y.csv"), *s), "no scan")

@@ -97,3 +97,27 @@ def test_resolve_overrides() -> None:
     for bad in ["nohost", "host:notanip", ":1.2.3.4"]:
         with pytest.raises(TargetError):
             parse_resolve([bad])
+
+
+@pytest.mark.parametrize(
+    ("typed", "hostname"),
+    [
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("BÜCHER.Example.", "xn--bcher-kva.example"),  # UTS 46 maps case; the final dot is dropped
+        ("faß.de", "xn--fa-hia.de"),  # IDNA 2008 keeps ß (IDNA 2003 made it "fass")
+        ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+        ("例え.テスト", "xn--r8jz45g.xn--zckzah"),
+    ],
+)
+def test_internationalised_hostnames_become_a_labels(typed: str, hostname: str) -> None:
+    spec = parse_target(typed)
+    assert spec.hostname == hostname and spec.text == typed
+    assert parse_resolve([f"{typed}:192.0.2.7"]) == {hostname: ["192.0.2.7"]}
+
+
+@pytest.mark.parametrize(
+    "bad", ["bücher..example", "-bücher.example", "bü cher.example", "ü" * 70 + ".example"]
+)
+def test_invalid_internationalised_hostnames_are_refused(bad: str) -> None:
+    with pytest.raises(TargetError, match="invalid target"):
+        parse_target(bad)

@@ -410,6 +410,11 @@ def test_default_scan_is_the_latest_and_pages_are_stable(client: TestClient, wor
     admin = bearer(world, "admin")
     first = client.get("/api/endpoints?limit=10&sort=severity", headers=admin).json()
     assert first["scan_id"] == world.scans[-1]
+    # 'latest' is accepted wherever a scan id is.
+    latest = client.get("/api/endpoints?limit=10&sort=severity&scan=latest", headers=admin).json()
+    assert latest["scan_id"] == world.scans[-1] and latest["items"] == first["items"]
+    assert client.get("/api/scans/latest", headers=admin).json()["scan_id"] == world.scans[-1]
+    assert client.get("/api/scans/latest/stats", headers=admin).status_code == 200
     assert first["total"] == len(world.records[world.scans[-1]])
     second = client.get(first["next"], headers=admin).json()
     assert not {(i["address"], i["port"]) for i in first["items"]} & {

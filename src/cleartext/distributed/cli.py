@@ -87,7 +87,10 @@ def worker(
 @app.command()
 def status(
     scan_id: Annotated[
-        str, typer.Argument(metavar="SCAN", help="The scan id (`cleartext scans` lists them).")
+        str,
+        typer.Argument(
+            metavar="SCAN", help="The scan id (`cleartext scans` lists them; 'latest': the newest)."
+        ),
     ],
     store: Annotated[
         str | None,
@@ -105,7 +108,7 @@ def status(
 
     try:
         with open_store(store or default_store_url(), create=False) as opened:
-            result = scan_status(opened, scan_id)
+            result = scan_status(opened, opened.resolve_scan(scan_id))
     except StoreError as exc:
         fail(str(exc))
     print(json.dumps(result.to_dict()) if as_json else render(result))
@@ -113,7 +116,9 @@ def status(
 
 @app.command()
 def requeue(
-    scan_id: Annotated[str, typer.Argument(metavar="SCAN", help="The distributed scan's id.")],
+    scan_id: Annotated[
+        str, typer.Argument(metavar="SCAN", help="The distributed scan's id ('latest': the newest scan).")
+    ],
     broker: BrokerOpt = None,
     store: StoreOpt = None,
     everything: Annotated[

@@ -276,7 +276,7 @@ def requeue(scan_id: str, broker_url: str, store_url: str, *, everything: bool) 
         except StoreError as exc:
             raise DistributedError(str(exc)) from None
         try:
-            store.scan(scan_id)
+            scan_id = store.resolve_scan(scan_id)  # 'latest' too
             plan = db.load_plan(store, scan_id) if db.has_tables(store) else None
             if plan is None:
                 raise DistributedError(f"scan {scan_id} was not distributed")

@@ -276,7 +276,7 @@ def run(
     was sent); failures of single messages are in the report.
     """
     ns = NotifyStore(store)
-    scan_id = options.scan_id or latest_scan(store)
+    scan_id = store.resolve_scan(options.scan_id) if options.scan_id else latest_scan(store)  # or 'latest'
     scan = store.scan(scan_id)
     report = RunReport(scan_id)
 

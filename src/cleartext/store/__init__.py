@@ -16,7 +16,13 @@ from __future__ import annotations
 import os
 
 from cleartext.store.base import Diff, Exposure, ScanInfo, Store, new_scan_id
-from cleartext.store.schema import CONCLUSIVE_STATUSES, EXPORT_FORMATS, STORE_SCHEMA_VERSION, StoreError
+from cleartext.store.schema import (
+    CONCLUSIVE_STATUSES,
+    EXPORT_FORMATS,
+    LATEST,
+    STORE_SCHEMA_VERSION,
+    StoreError,
+)
 from cleartext.store.sink import StoreSink
 
 DEFAULT_STORE = "cleartext.duckdb"
@@ -26,6 +32,7 @@ __all__ = [
     "CONCLUSIVE_STATUSES",
     "DEFAULT_STORE",
     "EXPORT_FORMATS",
+    "LATEST",
     "STORE_ENV",
     "STORE_SCHEMA_VERSION",
     "Diff",

@@ -28,6 +28,7 @@ from cleartext.store.schema import (
     CONCLUSIVE_STATUSES,
     DDL,
     EXPORT_FORMATS,
+    LATEST,
     STORE_SCHEMA_VERSION,
     StoreError,
 )
@@ -487,6 +488,20 @@ class Store(ABC):
         if not rows:
             raise StoreError(f"no scan {scan_id!r} in {self.url}")
         return self._scan_info(rows[0])
+
+    def resolve_scan(self, scan_id: str) -> str:
+        """A scan id as the operator typed it, checked: ``latest`` names the most recently started scan.
+
+        Every command that takes a scan id goes through here, so ``latest`` works wherever an id does.
+        StoreError when the store has no such scan (or, for ``latest``, no scan at all).
+        """
+        if scan_id == LATEST:
+            with self._lock:
+                rows = self._query(_SCANS_SQL + " ORDER BY s.started_at DESC, s.scan_id DESC LIMIT 1")
+            if not rows:
+                raise StoreError(f"no scans in {self.url} yet")
+            return self._scan_info(rows[0]).scan_id
+        return self.scan(scan_id).scan_id
 
     @staticmethod
     def _scan_info(row: tuple[Any, ...]) -> ScanInfo:

@@ -20,6 +20,9 @@ STORE_SCHEMA_VERSION = 2  # 2: records.tls_versions (accepted versions, for stat
 # timeout, a reset or a refusal by policy we simply do not know, so such findings are "unknown".
 CONCLUSIVE_STATUSES = ("success", "refused", "not-mail")
 
+LATEST = "latest"
+"""What the operator types for the newest scan, wherever a scan id is asked for (Store.resolve_scan)."""
+
 ExportFormat = Literal["parquet", "csv", "jsonl"]
 EXPORT_FORMATS: tuple[str, ...] = ("parquet", "csv", "jsonl")
 

@@ -137,6 +137,33 @@ def _read_pem_bundle(path: str) -> list[x509.Certificate]:
         return []
 
 
+def read_ca_file(path: str) -> list[x509.Certificate]:
+    """The certificates of a CA file the operator gave (``--ca-file``): PEM, one or more.
+
+    Raises ValueError with a one-line reason when the file cannot be read or holds no certificate (a key,
+    a DER file, anything else): accepted silently, such a file would make every chain "untrusted".
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read CA file {path}: {exc.strerror or exc}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        if b"PRIVATE KEY-----" in data:
+            what = "a private key, no certificate"
+        elif data[:1] == b"\x30":
+            what = f"no PEM certificate (DER? convert it: openssl x509 -inform der -in {path} -out ca.pem)"
+        else:
+            what = "no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        raise ValueError(f"CA file {path} holds {what}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        reason = sanitize(str(exc), 120)
+        raise ValueError(f"CA file {path}: a certificate in it cannot be read ({reason})") from None
+
+
 @lru_cache(maxsize=8)
 def trust_roots(extra_ca_files: tuple[str, ...] = ()) -> tuple[x509.Certificate, ...]:
     """The system trust store plus operator-given CA files, loaded once per process."""

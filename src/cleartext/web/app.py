@@ -50,7 +50,7 @@ from cleartext.remediation import Remedy, remedy
 from cleartext.report.html import SEVERITY_COLOUR, _label, bar_chart, render_html, trend_chart
 from cleartext.report.stats import COUNTRY_SOURCES, Stats, Tally
 from cleartext.software import display_name
-from cleartext.store import StoreError
+from cleartext.store import LATEST, StoreError
 from cleartext.web.data import CountrySource, Filters, Scope, WebData
 from cleartext.web.selfcheck import RateLimited, SelfChecker, SelfCheckRefused, SelfCheckSettings
 from cleartext.web.templates import CSS, environment
@@ -510,7 +510,7 @@ def create_app(
 
     def scan_or_404(scope: Scope, scan_id: str | None) -> str:
         """The scan asked for (404 if unknown), or the scope's latest scan (404 if there is none)."""
-        if scan_id is None:
+        if scan_id is None or scan_id == LATEST:
             latest = data.latest_scan(scope)
             if latest is None:
                 raise HTTPException(404, "the store has no scan")
@@ -565,7 +565,7 @@ def create_app(
 
     @app.get("/api/scans/{scan_id}", tags=["scans"])
     def api_scan(scope: ScopeDep, scan_id: str) -> dict[str, Any]:
-        view = data.scan(scope, scan_id)
+        view = data.scan(scope, scan_or_404(scope, scan_id))
         if view is None:
             raise HTTPException(404, f"no scan {scan_id!r}")
         return view.to_dict()
