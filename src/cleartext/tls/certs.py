@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import re
 import ssl
 import warnings
 from collections.abc import Sequence
@@ -116,7 +117,7 @@ def describe(der: bytes) -> Certificate:
         key_bits=key_bits,
         signature_algorithm=_signature_algorithm(cert),
         dns_names=_dns_names(cert),
-        self_signed=cert.subject == cert.issuer,
+        self_signed=signs_itself(cert),
     )
 
 
@@ -188,39 +189,190 @@ class TrustVerdict:
 def verify_chain(
     chain: Sequence[bytes], roots: Sequence[x509.Certificate], at: dt.datetime | None = None
 ) -> TrustVerdict:
-    """Does the chain lead to a trusted root? Judged at a moment inside the leaf's validity, so that
-    expiry (a separate finding) does not masquerade as distrust."""
+    """Does the chain lead to a trusted root? Trust is judged apart from time: the chain counts as trusted
+    if it validates at some moment inside the leaf's validity (now when the leaf is valid now, else the
+    middle, the start or the end of its validity), so that an expired or not-yet-valid certificate (its
+    own findings) is not also reported as untrusted for that same reason.
+
+    When it is not trusted, ``error`` says why in plain words (self-signed, an issuer this machine does not
+    trust and the server did not send, a CA certificate that expired, a rule of the Web PKI broken), with
+    the way to check a private CA (``--ca-file``) where one may be the cause.
+    """
     from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
     certs = [c for c in (load(der) for der in chain[:10]) if c is not None]
     if not certs:
-        return TrustVerdict(False, "no parseable certificate")
+        return TrustVerdict(False, "the server sent no certificate that can be read")
     if not roots:
-        return TrustVerdict(False, "no trust store available")
+        return TrustVerdict(False, "no trust store on this machine (install ca-certificates, or --ca-file)")
     leaf, intermediates = certs[0], certs[1:]
-    moment = at or dt.datetime.now(dt.UTC)
-    if not leaf.not_valid_before_utc <= moment <= leaf.not_valid_after_utc:
-        moment = leaf.not_valid_before_utc + (leaf.not_valid_after_utc - leaf.not_valid_before_utc) / 2
     # The webpki policy wants a subject to check against; trust alone is what we ask here, so use a name
     # the leaf itself carries (the hostname is judged separately by hostname_matches).
     names = _dns_names(leaf)
     ips = _ip_names(leaf)
+    if names:
+        subject: x509.verification.Subject = x509.DNSName(names[0].lstrip("*."))
+        if names[0].startswith("*."):
+            subject = x509.DNSName("x" + names[0][1:])
+    elif ips:
+        subject = x509.IPAddress(ipaddress.ip_address(ips[0]))
+    else:
+        return TrustVerdict(
+            False, "the certificate names no host (no subjectAltName): clients cannot match it to a server"
+        )
+    store = Store(list(roots))
+    first_error = ""
+    for moment in _moments(leaf, at or dt.datetime.now(dt.UTC)):
+        try:
+            verifier = PolicyBuilder().store(store).time(moment).build_server_verifier(subject)
+            verifier.verify(leaf, intermediates)
+        except VerificationError as exc:
+            first_error = first_error or str(exc)
+            continue
+        except (ValueError, TypeError) as exc:
+            first_error = first_error or f"cannot verify: {exc}"
+            continue
+        return TrustVerdict(True, None)
+    return TrustVerdict(False, sanitize(why_untrusted(leaf, intermediates, roots, first_error), 400))
+
+
+def _moments(leaf: x509.Certificate, now: dt.datetime) -> list[dt.datetime]:
+    """The moments a chain's trust is tried at: now if the leaf is valid now, else moments of its validity."""
+    start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if start <= now <= end:
+        return [now]
+    second = dt.timedelta(seconds=1)
+    return [start + (end - start) / 2, min(start + second, end), max(end - second, start)]
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer`` signed ``cert`` (names and signature), never raising on odd certificates.
+
+    Signatures with SHA-1 or MD5 are checked too (verify_directly_issued_by refuses them): such a
+    certificate is weak, and still self-signed or issued by whom it says."""
+    if cert.issuer != issuer.subject:
+        return False
     try:
-        if names:
-            subject: x509.verification.Subject = x509.DNSName(names[0].lstrip("*."))
-            if names[0].startswith("*."):
-                subject = x509.DNSName("x" + names[0][1:])
-        elif ips:
-            subject = x509.IPAddress(ipaddress.ip_address(ips[0]))
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except ValueError:  # an algorithm it will not verify: check the signature by hand below
+        pass
+    except Exception:  # InvalidSignature, TypeError, odd keys
+        return False
+    try:
+        key = issuer.public_key()
+        digest = cert.signature_hash_algorithm
+        if digest is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey):
+            padding = cert.signature_algorithm_parameters
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding, digest)  # type: ignore[arg-type]
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(digest))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, digest)
         else:
-            return TrustVerdict(False, "leaf certificate has no subjectAltName")
-        verifier = PolicyBuilder().store(Store(list(roots))).time(moment).build_server_verifier(subject)
-        verifier.verify(leaf, intermediates)
-    except VerificationError as exc:
-        return TrustVerdict(False, sanitize(str(exc), 300))
-    except (ValueError, TypeError) as exc:
-        return TrustVerdict(False, sanitize(f"cannot verify: {exc}", 300))
-    return TrustVerdict(True, None)
+            return False
+    except Exception:  # InvalidSignature, UnsupportedAlgorithm (MD2...), malformed parameters
+        return False
+    return True
+
+
+def signs_itself(cert: x509.Certificate) -> bool:
+    """Self-signed: its own key verifies its signature (a subject equal to the issuer is not enough)."""
+    return _issued_by(cert, cert)
+
+
+_EXTENSIONS = {
+    "2.5.29.35": "authority key identifier",
+    "2.5.29.14": "subject key identifier",
+    "2.5.29.19": "basic constraints",
+    "2.5.29.15": "key usage",
+    "2.5.29.37": "extended key usage",
+    "2.5.29.17": "subject alternative name",
+    "2.5.29.32": "certificate policies",
+    "2.5.29.30": "name constraints",
+}
+
+
+def plain_reason(raw: str) -> str:
+    """cryptography's verification message without Python object reprs, extension OIDs named."""
+    text = re.sub(r"\s*\(encountered processing <Certificate\(.*?\)>\)", "", raw)
+    text = re.sub(r"<Certificate\(.*?\)>", "a certificate", text)
+    text = re.sub(r"^(validation failed: |candidates exhausted: )+", "", text)
+    missing = re.search(r"invalid extension: ([\d.]+): Certificate is missing required extension", text)
+    if missing:
+        name = _EXTENSIONS.get(missing.group(1), f"extension {missing.group(1)}")
+        return f"a certificate in the chain lacks the {name} extension that current TLS clients require"
+    text = re.sub(
+        r"invalid extension: ([\d.]+):",
+        lambda m: f"bad {_EXTENSIONS.get(m.group(1), 'extension ' + m.group(1))} extension:",
+        text,
+    )
+    if "not valid at validation time" in text.lower():
+        return "a certificate in the chain is outside its validity period"
+    return text[:1].lower() + text[1:] if text else "the chain does not validate"
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d")
+
+
+def why_untrusted(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    raw: str = "",
+) -> str:
+    """Why a chain that failed verification is not trusted, in words a mail admin acts on.
+
+    Walks up from the leaf the way a client would (the server's certificates, then the trust store) and
+    names the first link that breaks; ``raw`` (the verifier's own message) explains a chain that does
+    reach a trusted root and still fails.
+    """
+    private = "if it is your own private CA, check again with its certificate: --ca-file CA.pem"
+    if signs_itself(leaf):
+        if any(r == leaf for r in roots):
+            why = plain_reason(raw)
+            return f"self-signed, and trusted through --ca-file, but not acceptable to clients: {why}"
+        return (
+            f"self-signed ({_name(leaf.subject)} vouches for itself): no client trusts it unless told to; "
+            "to check a private server's certificate itself, pass it with --ca-file"
+        )
+    current = leaf
+    for _ in range(10):
+        root = next((r for r in roots if _issued_by(current, r)), None)
+        if root is not None:
+            trusted = _name(root.subject)
+            return f"the chain reaches the trusted root {trusted} but does not validate: {plain_reason(raw)}"
+        parent = next((c for c in intermediates if c is not current and _issued_by(current, c)), None)
+        if parent is None:
+            issuer = _name(current.issuer)
+            if current is leaf:
+                return (
+                    f"issued by {issuer}, a CA this machine does not trust, and the server sent no "
+                    f"certificate for it: a public CA's intermediate missing from the chain, or a private "
+                    f"CA ({private})"
+                )
+            return (
+                f"the chain the server sent ends at {_name(current.subject)}, issued by {issuer}, a CA this "
+                f"machine does not trust: an intermediate missing from the chain, or a private CA ({private})"
+            )
+        if parent.not_valid_after_utc < leaf.not_valid_before_utc or (
+            parent.not_valid_before_utc > leaf.not_valid_after_utc
+        ):
+            return (
+                f"the CA certificate {_name(parent.subject)} in the chain is valid only from "
+                f"{_when(parent.not_valid_before_utc)} to {_when(parent.not_valid_after_utc)}, never "
+                "while the server's certificate is"
+            )
+        if signs_itself(parent):
+            return (
+                f"the chain ends at the root {_name(parent.subject)}, which this machine does not trust: a "
+                f"private CA ({private})"
+            )
+        current = parent
+    return plain_reason(raw)
 
 
 def hostname_matches(der: bytes, hostname: str) -> bool:
