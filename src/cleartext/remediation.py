@@ -1,11 +1,14 @@
 """How to fix each finding, for the software that was found: steps, a configuration snippet, references.
 
 Why this exists: a finding that says "cleartext-login" helps nobody until the mail admin knows which line
-of which file to change. `cleartext check` prints the :class:`Remedy` under each finding, notification
-e-mails quote it, and ``docs/findings.md`` is rendered from the same table, so the advice exists once.
+of which file to change. `cleartext check` prints the :class:`Remedy` once per software and finding,
+notification e-mails quote it, and ``docs/findings.md`` is rendered from the same table, so the advice
+exists once. Given the host checked and the ports of the finding, its commands are the admin's own
+(``openssl s_client -connect HOST:25 -starttls smtp``); without them they name mail.example.com.
 
 What is covered. Concrete configuration for Dovecot (2.3, with the 2.4 names where they differ), Postfix,
-Exim, Courier and Microsoft Exchange; a hosted-service note for Gmail; generic text for everything else.
+Exim, Courier, Microsoft Exchange, Cyrus IMAP (imapd.conf, cyrus.conf) and OpenSMTPD (smtpd.conf); a
+hosted-service note for Gmail; generic text for everything else.
 The advice must be *correct for the software found*, so a product is only used for a protocol it serves
 (:func:`cleartext.software.serves`): a "Postfix" IMAP endpoint is a mis-identification and gets the
 generic text. Dovecot does answer on SMTP: its submission service (Dovecot 2.3+) is configured with the
@@ -13,21 +16,24 @@ same ``ssl`` and plaintext-authentication settings as IMAP and POP3.
 
 Sources. Setting names were checked against Postfix postconf(5) (3.7), ``doveconf -d`` (2.3.19) and the
 Dovecot 2.3-to-2.4 upgrade notes, the Exim option list and specification, Courier's shipped imapd,
-imapd-ssl, pop3d-ssl and esmtpd files and couriertls source, and the Exchange cmdlet reference. Paths
+imapd-ssl, pop3d-ssl and esmtpd files and couriertls source, the Exchange cmdlet reference, Cyrus's
+imapoptions (imapd.conf(5), 3.x) and OpenSMTPD's smtpd.conf(5) and smtp_session.c (AUTH is advertised
+and accepted only on a secured session). Paths
 such as ``/etc/letsencrypt/live/mail.example.com/`` and names such as ``EX01`` are examples to adapt.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cleartext.findings import Code
 from cleartext.record import Protocol
 from cleartext.software import Software, display_name, serves
 
-__all__ = ["GENERIC", "SPECIFIC", "Remedy", "remedy", "targets"]
+__all__ = ["GENERIC", "PLACEHOLDER", "SPECIFIC", "Remedy", "Site", "remedy", "targets"]
 
 GENERIC = "generic"
 """The label of the fallback advice, for software we do not know or could not identify."""
@@ -90,6 +96,11 @@ _MS_CERT = "Microsoft Learn: Import-ExchangeCertificate, Enable-ExchangeCertific
 _MS_TLS = "Microsoft Learn: Exchange Server TLS configuration best practices"
 _MS_SCHANNEL = "Microsoft Learn: Transport Layer Security (TLS) registry settings"
 _MS_CIPHERS = "Microsoft Learn: Disable-TlsCipherSuite"
+_CYRUS_CONF = (
+    "Cyrus IMAP imapd.conf(5) and cyrus.conf(5): allowplaintext, tls_required, tls_server_cert, "
+    "tls_versions, tls_ciphers"
+)
+_SMTPD_CONF = "OpenSMTPD smtpd.conf(5): pki, listen on ... tls, tls-require, smtps, auth, protocols, ciphers"
 
 OPENSSL_CIPHERS = (
     "ALL:!kRSA:!SRP:!kDHd:!DSS:!aNULL:!eNULL:!EXPORT:!DES:!3DES:!MD5:!PSK:!RC4:!ADH:!LOW@STRENGTH"
@@ -121,36 +132,106 @@ def _implicit(protocol: Protocol) -> str:
     return {Protocol.SMTP: "465", Protocol.IMAP: "993", Protocol.POP3: "995"}[protocol]
 
 
-def _s_client(protocol: Protocol) -> str:
-    """The openssl command that shows what a client sees, for both the STARTTLS and the implicit port."""
-    starttls, implicit, tag = {
-        Protocol.SMTP: (587, 465, "smtp"),
-        Protocol.IMAP: (143, 993, "imap"),
-        Protocol.POP3: (110, 995, "pop3"),
-    }[protocol]
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where advice is for: the host being checked and the ports a finding was seen on, with whether each
+    starts with TLS. The default (no host, no ports) is the documentation's: commands name
+    mail.example.com and the protocol's standard ports."""
+
+    host: str | None = None
+    ports: tuple[tuple[int, bool], ...] = ()  # (port, implicit TLS)
+
+    @property
+    def connect(self) -> str:
+        """What a command connects to: the host (an IPv6 address in brackets), or the placeholder."""
+        if not self.host:
+            return PLACEHOLDER
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def sni(self) -> str | None:
+        """The name for -servername: the host when it is a name, None for an address."""
+        if not self.host:
+            return PLACEHOLDER
+        return None if _is_address(self.host) else self.host
+
+
+PLACEHOLDER = "mail.example.com"
+"""The host name advice uses when it is not for a host in particular (the documentation)."""
+
+_ANYWHERE = Site()
+_STANDARD = {  # (STARTTLS port, implicit-TLS port, openssl's -starttls name)
+    Protocol.SMTP: (587, 465, "smtp"),
+    Protocol.IMAP: (143, 993, "imap"),
+    Protocol.POP3: (110, 995, "pop3"),
+}
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _openssl(protocol: Protocol, site: Site, port: int, implicit: bool) -> str:
+    tag = _STANDARD[protocol][2]
     return (
-        f"Check from outside: `openssl s_client -connect mail.example.com:{starttls} -starttls {tag} "
-        f"-servername mail.example.com` (and `openssl s_client -connect mail.example.com:{implicit} "
-        f"-servername mail.example.com` for the implicit-TLS port), then re-scan with cleartext."
+        f"openssl s_client -connect {site.connect}:{port}"
+        + ("" if implicit else f" -starttls {tag}")
+        + (f" -servername {site.sni}" if site.sni else "")
     )
 
 
-def _plain_capabilities(protocol: Protocol) -> str:
-    """How to look at the capability list a client sees before TLS (what cleartext judges)."""
+def _s_client(protocol: Protocol, site: Site = _ANYWHERE) -> str:
+    """The openssl commands that show what a client sees: on the ports of the finding, or for the
+    documentation on the protocol's STARTTLS and implicit-TLS ports."""
+    if not site.ports:
+        starttls, implicit, _ = _STANDARD[protocol]
+        return (
+            f"Check from outside: `{_openssl(protocol, site, starttls, False)}` (and "
+            f"`{_openssl(protocol, site, implicit, True)}` for the implicit-TLS port), then re-scan with "
+            "cleartext."
+        )
+    commands = [f"`{_openssl(protocol, site, port, implicit)}`" for port, implicit in site.ports[:3]]
+    return f"Check from outside: {' and '.join(commands)}, then re-scan with cleartext."
+
+
+def _plain_capabilities(protocol: Protocol, site: Site = _ANYWHERE) -> str:
+    """How to look at the capability list a client sees before TLS (what cleartext judges), on the port of
+    the finding (the first without implicit TLS) or the protocol's STARTTLS port."""
+    plain = [port for port, implicit in site.ports if not implicit]
+    port = plain[0] if plain else site.ports[0][0] if site.ports else _STANDARD[protocol][0]
+    command = f"`nc -C {site.connect} {port}`"
     return {
         Protocol.SMTP: (
-            "See what a client sees before TLS: `nc -C mail.example.com 587`, then type `EHLO test`; "
+            f"See what a client sees before TLS: {command}, then type `EHLO test`; "
             "the reply must list STARTTLS and must not list AUTH."
         ),
         Protocol.IMAP: (
-            "See what a client sees before TLS: `nc -C mail.example.com 143`, then type `a CAPABILITY`; "
+            f"See what a client sees before TLS: {command}, then type `a CAPABILITY`; "
             "the reply must list STARTTLS and LOGINDISABLED and no AUTH= mechanism."
         ),
         Protocol.POP3: (
-            "See what a client sees before TLS: `nc -C mail.example.com 110`, then type `CAPA`; the "
+            f"See what a client sees before TLS: {command}, then type `CAPA`; the "
             "reply must list STLS and neither USER nor a SASL mechanism."
         ),
     }[protocol]
+
+
+def _cipher_list(site: Site) -> str:
+    """The nmap command that lists the suites a server accepts, on the finding's ports."""
+    if not site.ports:
+        return (
+            f"List what the server accepts: `nmap --script ssl-enum-ciphers -p 993 {site.connect}` "
+            "(use the port of the finding), then re-scan with cleartext."
+        )
+    ports = ",".join(str(port) for port, _ in site.ports)
+    return (
+        f"List what the server accepts: `nmap --script ssl-enum-ciphers -p {ports} {site.connect}`, "
+        "then re-scan with cleartext."
+    )
 
 
 def _remedy(label: str, steps: list[str], config: str | None, refs: list[str]) -> Remedy:
@@ -165,19 +246,21 @@ _ROTATE = (
 )
 
 
-def _cert_check(protocol: Protocol) -> str:
-    """The command that shows the certificate a client of ``protocol`` really gets."""
-    implicit, starttls, tag = {
-        Protocol.SMTP: (465, 25, "smtp"),
-        Protocol.IMAP: (993, 143, "imap"),
-        Protocol.POP3: (995, 110, "pop3"),
-    }[protocol]
+def _cert_check(protocol: Protocol, site: Site = _ANYWHERE) -> str:
+    """The command that shows the certificate a client of ``protocol`` really gets: on an implicit-TLS
+    port of the finding if it has one, else on its first port."""
+    starttls, implicit, tag = _STANDARD[protocol]
+    port, tls = next((p for p in site.ports if p[1]), site.ports[0]) if site.ports else (implicit, True)
+    command = (
+        f"{_openssl(protocol, site, port, tls)} </dev/null | openssl x509 -noout -subject -issuer -dates "
+        "-ext subjectAltName"
+    )
+    if site.ports:
+        return f"Look at what the server really serves: `{command}` (`-showcerts` lists the whole chain)."
+    plain = "25 or 587" if protocol is Protocol.SMTP else str(starttls)
     return (
-        f"Look at what the server really serves: `openssl s_client -connect mail.example.com:{implicit} "
-        "-servername mail.example.com </dev/null | openssl x509 -noout -subject -issuer -dates "
-        f"-ext subjectAltName` (for port {starttls}"
-        + (" or 587" if protocol is Protocol.SMTP else "")
-        + f" add `-starttls {tag}`; `-showcerts` lists the whole chain)."
+        f"Look at what the server really serves: `{command}` (for port {plain} add `-starttls {tag}`; "
+        "`-showcerts` lists the whole chain)."
     )
 
 
@@ -215,7 +298,9 @@ _NAMES = (
 )
 
 
-def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
+def _generic(
+    code: Code, protocol: Protocol, identified: str | None, site: Site = _ANYWHERE
+) -> Remedy:
     """Advice that holds for any server; ``identified`` names a recognised product we have no table for."""
     prefix = (
         [
@@ -251,7 +336,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 f"Offer implicit TLS on port {_implicit(protocol)} and point mail clients to it: "
                 "RFC 8314 prefers implicit TLS for submission and mail access.",
                 _ROTATE,
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
                 "Hiding the login is not enough: cleartext starts a login in clear and cancels it "
                 "before any credential, so the finding stays until the server refuses the login "
                 "itself, not only drops it from the capability list.",
@@ -267,7 +352,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "Make sure the capability list advertises STARTTLS/STLS once it works.",
                 "If a firewall, load balancer or proxy terminates or inspects this protocol, check that "
                 "it passes STARTTLS through instead of refusing it.",
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             refs = [_RFC8314, _RFC3207 if protocol is Protocol.SMTP else _RFC2595]
         case Code.STARTTLS_FAILED:
@@ -282,7 +367,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "(the server's TLS support is probably disabled or half-configured).",
                 "A firewall or proxy with protocol inspection (for example SMTP 'fixup'/ESMTP "
                 "inspection) can break the upgrade: test from inside and outside to tell them apart.",
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             refs = [_RFC3207 if protocol is Protocol.SMTP else _RFC2595, _RFC8314]
         case Code.STARTTLS_NOT_ADVERTISED:
@@ -292,7 +377,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "When the server software is configured to advertise it, something in between removes "
                 "it: firewalls with SMTP inspection (for example Cisco ASA 'inspect esmtp') replace "
                 "STARTTLS with a masked keyword. Disable that inspection or exempt the mail server.",
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             refs = [_RFC3207 if protocol is Protocol.SMTP else _RFC2595]
         case Code.LEGACY_TLS:
@@ -301,7 +386,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "On port 25 (mail between servers) TLS is opportunistic: a sender that cannot do "
                 "TLS 1.2 falls back to clear text. Practically every mail server today speaks TLS 1.2; "
                 "if you keep an old version for a known partner, keep it on port 25 only.",
-                _s_client(protocol).replace("openssl s_client ", "openssl s_client -tls1_1 ", 1)
+                _s_client(protocol, site).replace("openssl s_client ", "openssl s_client -tls1_1 ")
                 + " With `-tls1_1` the handshake must now fail.",
             ]
             refs = [_RFC8996, _RFC7568, _RFC9325]
@@ -310,7 +395,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "Enable TLS 1.2 and TLS 1.3. A server without TLS 1.2 runs a TLS library from before "
                 "2012 (OpenSSL older than 1.0.1) or has TLS 1.2 switched off: upgrade the operating "
                 "system and the mail software, then check that no setting caps the highest version.",
-                _s_client(protocol).replace("openssl s_client ", "openssl s_client -tls1_2 ", 1),
+                _s_client(protocol, site).replace("openssl s_client ", "openssl s_client -tls1_2 "),
             ]
             refs = [_RFC9325, _RFC8996]
         case Code.WEAK_CIPHER:
@@ -319,12 +404,11 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "(TLS_RSA_WITH_*) from the server's cipher configuration; keep ECDHE (and DHE) with "
                 "AES-GCM or ChaCha20-Poly1305. TLS 1.3 suites are all fine.",
                 f"With OpenSSL-based servers a safe cipher string is `{OPENSSL_CIPHERS}`.",
-                "List what the server accepts: `nmap --script ssl-enum-ciphers -p 993 mail.example.com` "
-                "(use the port of the finding), then re-scan with cleartext.",
+                _cipher_list(site),
             ]
             refs = [_RFC9325, _RFC7465]
         case Code.CERT_EXPIRED:
-            steps = [_ACME, _RELOAD, _CHAIN, _cert_check(protocol)]
+            steps = [_ACME, _RELOAD, _CHAIN, _cert_check(protocol, site)]
             refs = [_RFC5280, _RFC8555, _ACME_TOOLS]
         case Code.CERT_NOT_YET_VALID:
             steps = [
@@ -334,7 +418,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "Reissue the certificate once the clocks are right.",
                 "cleartext compares notBefore with its own UTC clock at scan time; a certificate issued "
                 "minutes before the scan can show this briefly.",
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             refs = [_RFC5280, _RFC8555]
         case Code.CERT_UNTRUSTED:
@@ -344,7 +428,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 _CHAIN + " A missing intermediate is the most frequent cause of this finding with a "
                 "certificate from a public CA.",
                 _RELOAD,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             refs = [_RFC5280, _RFC8555, _ACME_TOOLS]
         case Code.CERT_HOSTNAME_MISMATCH:
@@ -353,11 +437,16 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "Reissue the certificate with those names (certbot: one `-d` per name), or, if the "
                 "server hosts several names, configure it to choose the certificate by SNI.",
                 _RELOAD,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             refs = [_RFC9525, _RFC7672, _RFC8461]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, "Get a new certificate for the new key. " + _ACME, _RELOAD, _cert_check(protocol)]
+            steps = [
+                _KEY,
+                "Get a new certificate for the new key. " + _ACME,
+                _RELOAD,
+                _cert_check(protocol, site),
+            ]
             refs = [_NIST, _RFC9325]
         case Code.CERT_WEAK_SIGNATURE:
             steps = [
@@ -367,7 +456,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
                 "For a private CA, sign new certificates with `-sha256` (openssl x509/ca) and re-issue "
                 "the CA certificate itself if it is the one signed with SHA-1.",
                 _ACME,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             refs = [_NIST, _RFC9325]
     return _remedy(GENERIC, prefix + steps, None, refs)
@@ -376,7 +465,7 @@ def _generic(code: Code, protocol: Protocol, identified: str | None) -> Remedy:
 # --- Gmail: hosted ---------------------------------------------------------------------------------------
 
 
-def _gmail(code: Code, protocol: Protocol) -> Remedy:
+def _gmail(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
     steps = [
         "This endpoint is operated by Google (Gmail / Google Workspace): its TLS and authentication "
         "settings are not configured by the domain's administrator.",
@@ -427,7 +516,7 @@ _DOVECOT_CERT = (
 )
 
 
-def _dovecot(code: Code, protocol: Protocol) -> Remedy:
+def _dovecot(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
     label = "Dovecot"
     service = {
         Protocol.IMAP: "IMAP",
@@ -455,7 +544,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "outside before concluding.",
                 _DOVECOT_RELOAD,
                 _ROTATE,
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             config = (
                 "# Dovecot 2.3\n"
@@ -475,7 +564,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Dovecot then offers STARTTLS/STLS on the plain port.",
                 "Add an implicit-TLS listener (below) and point clients to it.",
                 *cert_steps,
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             config = (
                 "# conf.d/10-ssl.conf\nssl = required\n" + _DOVECOT_CERT + "\n" + _dovecot_listener(protocol)
@@ -491,7 +580,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Check that the key matches the certificate: `openssl x509 -in fullchain.pem -noout "
                 "-pubkey | sha256sum` and `openssl pkey -in privkey.pem -pubout | sha256sum` must agree.",
                 _DOVECOT_RELOAD,
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _DOVECOT_24]
@@ -505,7 +594,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Connect to Dovecot directly from the proxy's host and compare the capability list; "
                 "fix the proxy so that it advertises STARTTLS (nginx: `starttls on;`) or passes it "
                 "through.",
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             config = None
             refs = [_DOVECOT_SSL, _RFC2595 if protocol is not Protocol.SMTP else _RFC3207]
@@ -515,7 +604,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "so an older value is set explicitly somewhere). Dovecot 2.2 used "
                 "`ssl_protocols = !SSLv3 !TLSv1 !TLSv1.1` instead.",
                 _DOVECOT_RELOAD,
-                _s_client(protocol).replace("openssl s_client ", "openssl s_client -tls1_1 ", 1)
+                _s_client(protocol, site).replace("openssl s_client ", "openssl s_client -tls1_1 ")
                 + " With `-tls1_1` the handshake must now fail.",
             ]
             config = "# conf.d/10-ssl.conf\nssl_min_protocol = TLSv1.2\n"
@@ -545,7 +634,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
             )
             refs = [_DOVECOT_SSL, _RFC9325, _RFC7465]
         case Code.CERT_EXPIRED:
-            steps = [_ACME, _RELOAD, *cert_steps, _cert_check(protocol)]
+            steps = [_ACME, _RELOAD, *cert_steps, _cert_check(protocol, site)]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _RFC8555, _ACME_TOOLS]
         case Code.CERT_NOT_YET_VALID:
@@ -553,17 +642,17 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
                 "then reissue it.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _RFC5280]
         case Code.CERT_UNTRUSTED:
             steps = [
-                "Replace a self-signed certificate (such as the one Debian's package sets up, "
-                "/etc/dovecot/private/dovecot.pem) with one from a public CA. " + _ACME,
+                "If the certificate is self-signed (such as the one Debian's package sets up, "
+                "/etc/dovecot/private/dovecot.pem), replace it with one from a public CA. " + _ACME,
                 _CHAIN + " For Dovecot that means `ssl_cert = <.../fullchain.pem`, not cert.pem.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _RFC5280, _RFC8555]
@@ -573,12 +662,12 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Dovecot can serve a certificate per name (SNI): put `ssl_cert` and `ssl_key` lines "
                 "inside a `local_name mail.example.com { ... }` block for each name.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _RFC9525]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _cert_check(protocol)]
+            steps = [_KEY, *cert_steps, _cert_check(protocol, site)]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _NIST]
         case Code.CERT_WEAK_SIGNATURE:
@@ -586,7 +675,7 @@ def _dovecot(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
                 + _ACME,
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _DOVECOT_CERT
             refs = [_DOVECOT_SSL, _NIST]
@@ -627,7 +716,7 @@ _POSTFIX_CERT = (
 )
 
 
-def _postfix(code: Code, protocol: Protocol) -> Remedy:
+def _postfix(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
     label = "Postfix"
     cert_steps = [
         "Point Postfix at the key and the full chain with `smtpd_tls_chain_files` (below).",
@@ -649,7 +738,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 _POSTFIX_SUITE,
                 _POSTFIX_RELOAD,
                 _ROTATE,
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             config = (
                 "# /etc/postfix/main.cf\n"
@@ -668,7 +757,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "start; replace it with a publicly trusted one.",
                 _POSTFIX_SUITE,
                 _POSTFIX_RELOAD,
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             config = (
                 _POSTFIX_CERT
@@ -687,7 +776,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "`posttls-finger -c -l may mail.example.com` (shipped with Postfix) shows the handshake "
                 "from the client side.",
                 _POSTFIX_RELOAD,
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _POSTFIX_TLS]
@@ -699,7 +788,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "(e.g. Cisco ASA 'inspect esmtp') strips it on the way: disable the inspection for "
                 "the mail server.",
                 _POSTFIX_RELOAD,
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             config = (
                 "# /etc/postfix/main.cf: make sure STARTTLS is not discarded\nsmtpd_discard_ehlo_keywords =\n"
@@ -714,7 +803,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "still needs it, keep `smtpd_tls_protocols` at `>=TLSv1` and raise only "
                 "`smtpd_tls_mandatory_protocols`.",
                 _POSTFIX_RELOAD,
-                _s_client(protocol).replace("openssl s_client ", "openssl s_client -tls1_1 ", 1)
+                _s_client(protocol, site).replace("openssl s_client ", "openssl s_client -tls1_1 ")
                 + " With `-tls1_1` the handshake must now fail.",
             ]
             config = (
@@ -763,7 +852,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 _ACME,
                 _RELOAD.replace("'systemctl reload postfix dovecot'", "'postfix reload'"),
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _RFC8555, _ACME_TOOLS]
@@ -772,19 +861,19 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
                 "then reissue it.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _RFC5280]
         case Code.CERT_UNTRUSTED:
             steps = [
-                "Replace a self-signed certificate (such as Debian's snakeoil certificate, "
-                "/etc/ssl/certs/ssl-cert-snakeoil.pem) with one from a public CA. " + _ACME,
+                "If the certificate is self-signed (such as Debian's snakeoil certificate, "
+                "/etc/ssl/certs/ssl-cert-snakeoil.pem), replace it with one from a public CA. " + _ACME,
                 _CHAIN + " With Postfix before 3.4, `smtpd_tls_cert_file` must name fullchain.pem.",
                 "On port 25, many sending servers do not verify certificates, but DANE (RFC 7672) and "
                 "MTA-STS (RFC 8461) senders do and will refuse to deliver.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _POSTFIX_TLS, _RFC7672, _RFC8461]
@@ -793,12 +882,12 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 _NAMES,
                 "Postfix 3.4+ can choose a certificate per name (SNI) with `tls_server_sni_maps`.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _RFC9525, _RFC7672]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _cert_check(protocol)]
+            steps = [_KEY, *cert_steps, _cert_check(protocol, site)]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _NIST]
         case Code.CERT_WEAK_SIGNATURE:
@@ -806,7 +895,7 @@ def _postfix(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
                 + _ACME,
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _POSTFIX_CERT
             refs = [_POSTCONF, _NIST]
@@ -837,7 +926,7 @@ _EXIM_CERT = (
 )
 
 
-def _exim(code: Code, protocol: Protocol) -> Remedy:
+def _exim(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
     label = "Exim"
     cert_steps = [
         "Point Exim at the full chain and the key (below); Exim reads them per connection as its own "
@@ -859,7 +948,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "with SMTPLISTENEROPTIONS in /etc/default/exim4).",
                 _EXIM_APPLY,
                 _ROTATE,
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             config = (
                 "# Exim main section\n"
@@ -878,7 +967,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "(`tls_advertise_hosts = *`, which recent Exim versions use by default).",
                 "Offer implicit TLS on 465 with `tls_on_connect_ports`.",
                 *cert_steps,
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             config = (
                 _EXIM_CERT
@@ -894,7 +983,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "readable by the Exim user: `sudo -u Debian-exim cat /etc/exim4/tls/privkey.pem "
                 ">/dev/null`.",
                 _EXIM_APPLY,
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS]
@@ -906,7 +995,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "(e.g. Cisco ASA 'inspect esmtp') strips it on the way: disable the inspection for "
                 "the mail server.",
                 _EXIM_APPLY,
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             config = "# Exim main section\ntls_advertise_hosts = *\n"
             refs = [_EXIM_TLS, _RFC3207]
@@ -951,7 +1040,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 _ACME,
                 _RELOAD.replace("'systemctl reload postfix dovecot'", "'systemctl restart exim4'"),
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _RFC8555, _ACME_TOOLS]
@@ -960,17 +1049,17 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
                 "then reissue it.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _RFC5280]
         case Code.CERT_UNTRUSTED:
             steps = [
-                "Replace a self-signed certificate (Debian's exim-gencert creates one) with one from a "
-                "public CA. " + _ACME,
+                "If the certificate is self-signed (Debian's exim-gencert creates one), replace it with "
+                "one from a public CA. " + _ACME,
                 _CHAIN + " For Exim, `tls_certificate` must name the fullchain file.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _RFC5280, _RFC8555]
@@ -980,12 +1069,12 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "Exim can choose the certificate by SNI: `tls_certificate` is expanded, so it can use "
                 "`$tls_in_sni`.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _RFC9525]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _cert_check(protocol)]
+            steps = [_KEY, *cert_steps, _cert_check(protocol, site)]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _NIST]
         case Code.CERT_WEAK_SIGNATURE:
@@ -993,7 +1082,7 @@ def _exim(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
                 + _ACME,
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EXIM_CERT
             refs = [_EXIM_TLS, _NIST]
@@ -1012,7 +1101,7 @@ def _courier_files(protocol: Protocol) -> tuple[str, str, str]:
     }[protocol]
 
 
-def _courier(code: Code, protocol: Protocol) -> Remedy:
+def _courier(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
     label = "Courier"
     plain, ssl, pem = _courier_files(protocol)
     where = (
@@ -1078,7 +1167,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                     '# /etc/courier/esmtpd\nESMTPAUTH=""\nESMTPAUTH_TLS="PLAIN LOGIN"\n\n'
                     "# /etc/courier/esmtpd-msa (submission, port 587)\nESMTP_TLS_REQUIRED=1\n"
                 )
-            steps += [where, _ROTATE, _plain_capabilities(protocol)]
+            steps += [where, _ROTATE, _plain_capabilities(protocol, site)]
             refs = [_COURIER_ESMTP if protocol is Protocol.SMTP else _COURIER_IMAP, _RFC8314]
         case Code.NO_TLS:
             if protocol is Protocol.SMTP:
@@ -1100,7 +1189,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                     f"(`{sslstart}=YES`) in {ssl}, with a certificate in TLS_CERTFILE.",
                 ]
                 config = f"# /etc/courier/{ssl}\n{starttls}=YES\n{sslstart}=YES\n\n" + cert_config
-            steps += [*cert_steps, _s_client(protocol)]
+            steps += [*cert_steps, _s_client(protocol, site)]
             refs = [
                 _COURIER_IMAP if protocol is not Protocol.SMTP else _COURIER_ESMTP,
                 _COURIER_TLS,
@@ -1114,7 +1203,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "key together with the matching certificate and chain, and that COURIERTLS points to an "
                 "executable couriertls.",
                 where,
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             config = cert_config
             refs = [_COURIER_TLS]
@@ -1125,7 +1214,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "it, look at custom capability settings (IMAP_CAPABILITY) and at proxies or firewalls "
                 "in front of the server.",
                 where,
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             config = None
             refs = [_COURIER_IMAP, _RFC2595 if protocol is not Protocol.SMTP else _RFC3207]
@@ -1180,7 +1269,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "rebuilt from the renewed key and chain: run the `cat` below from the ACME client's "
                 "renewal hook (certbot `--deploy-hook`, acme.sh `--reloadcmd`).",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _RFC8555, _ACME_TOOLS]
@@ -1189,17 +1278,17 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
                 "then reissue it.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _RFC5280]
         case Code.CERT_UNTRUSTED:
             steps = [
-                "Replace the self-signed certificate Courier generates at installation (mkimapdcert, "
-                "mkpop3dcert, mkesmtpdcert) with one from a public CA. " + _ACME,
+                "If it is the self-signed certificate Courier generates at installation (mkimapdcert, "
+                "mkpop3dcert, mkesmtpdcert), replace it with one from a public CA. " + _ACME,
                 _CHAIN,
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _RFC5280, _RFC8555]
@@ -1209,12 +1298,12 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "Courier can serve a certificate per name: with SNI it looks for TLS_CERTFILE.<name> "
                 "(e.g. imapd.pem.mail.example.com) next to the configured file.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _RFC9525]
         case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _cert_check(protocol)]
+            steps = [_KEY, *cert_steps, _cert_check(protocol, site)]
             config = cert_config
             refs = [_COURIER_TLS, _NIST]
         case Code.CERT_WEAK_SIGNATURE:
@@ -1222,7 +1311,7 @@ def _courier(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
                 + _ACME,
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = cert_config
             refs = [_COURIER_TLS, _NIST]
@@ -1307,7 +1396,7 @@ _EX_CIPHERS = (
 )
 
 
-def _exchange(code: Code, protocol: Protocol) -> Remedy:
+def _exchange(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
     label = "Microsoft Exchange"
     restart = _EX_RESTART[protocol]
     health = (
@@ -1354,7 +1443,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 ]
                 config = f"# Exchange Management Shell\n{cmdlet} -LoginType SecureLogin\n{restart}\n"
                 refs = [_MS_IMAP if protocol is Protocol.IMAP else _MS_POP, _RFC8314, _RFC2595]
-            steps += [_ROTATE, _plain_capabilities(protocol)]
+            steps += [_ROTATE, _plain_capabilities(protocol, site)]
         case Code.NO_TLS:
             if protocol is Protocol.SMTP:
                 steps = [
@@ -1383,7 +1472,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                     f"{cmdlet} -X509CertificateName mail.contoso.com -LoginType SecureLogin\n"
                     f"{restart}\n"
                 )
-            steps += [_s_client(protocol)]
+            steps += [_s_client(protocol, site)]
             refs = [
                 _MS_CERT,
                 _MS_RECV
@@ -1399,7 +1488,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "restart the services; for SMTP the certificate must contain the connector's FQDN.",
                 "Check the SChannel event log (System, source Schannel) for handshake errors, e.g. "
                 "when TLS versions or cipher suites were switched off without leaving a common one.",
-                _s_client(protocol),
+                _s_client(protocol, site),
             ]
             config = (
                 "# Exchange Management Shell\n"
@@ -1418,7 +1507,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "behind a firewall with SMTP inspection (e.g. Cisco ASA 'inspect esmtp'), which masks "
                 "the keyword. Disable that inspection for the Exchange server.",
                 "Compare the EHLO/CAPABILITY reply from inside the network with the one from outside.",
-                _plain_capabilities(protocol),
+                _plain_capabilities(protocol, site),
             ]
             config = None
             refs = [
@@ -1461,7 +1550,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 *cert_steps,
                 "Remove the expired certificate afterwards (Remove-ExchangeCertificate) so it cannot be "
                 "bound again.",
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _RFC5280]
@@ -1470,18 +1559,18 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "Check the clocks of the Exchange servers and of the issuing CA (Windows Time service, "
                 "domain hierarchy), then reissue the certificate.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _RFC5280]
         case Code.CERT_UNTRUSTED:
             steps = [
-                'Replace Exchange\'s self-signed default certificate ("Microsoft Exchange", created '
-                "at setup) on client- and Internet-facing services with one from a public CA.",
+                'If it is Exchange\'s self-signed default certificate ("Microsoft Exchange", created '
+                "at setup), replace it on client- and Internet-facing services with one from a public CA.",
                 'Import it with its chain (a .pfx exported with "include all certificates in the '
                 'path") so that the intermediate certificates are served.',
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _RFC5280]
@@ -1491,7 +1580,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "For SMTP the certificate must contain the Receive connector's FQDN (Get-ReceiveConnector "
                 "| Format-Table Identity, Fqdn); for IMAP/POP the X509CertificateName set below.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _RFC9525]
@@ -1500,7 +1589,7 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "Request a new certificate with a new key of at least 2048 bits (New-ExchangeCertificate "
                 "-GenerateRequest -KeySize 2048 or larger, or from your ACME client).",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _NIST]
@@ -1509,10 +1598,328 @@ def _exchange(code: Code, protocol: Protocol) -> Remedy:
                 "Replace the certificate (or the intermediate) with one signed with SHA-256 or better; "
                 "for an internal Active Directory CA, switch the CA to SHA-256 first.",
                 *cert_steps,
-                _cert_check(protocol),
+                _cert_check(protocol, site),
             ]
             config = _EX_CERT
             refs = [_MS_CERT, _NIST]
+    return _remedy(label, steps, config, refs)
+
+
+# --- Cyrus IMAP ---------------------------------------------------------------------------------------------
+
+_CYRUS_APPLY = (
+    "Cyrus's service processes read /etc/imapd.conf when they start, and preforked ones keep the old "
+    "values: restart it (`systemctl restart cyrus-imapd`). `cyr_info conf` (Cyrus 3) prints the "
+    "settings in effect; an option prefixed with a service name from cyrus.conf (e.g. "
+    "`imap_allowplaintext`, `pop3_tls_versions`) overrides the global one for that service."
+)
+
+_CYRUS_CERT = (
+    "# /etc/imapd.conf (Cyrus 3.1.8 or later; earlier releases call them tls_cert_file and tls_key_file).\n"
+    "# Cyrus reads both files as the cyrus user: copy them out of /etc/letsencrypt with a deploy hook.\n"
+    "tls_server_cert: /etc/cyrus/tls/fullchain.pem\n"
+    "tls_server_key: /etc/cyrus/tls/privkey.pem\n"
+)
+
+_CYRUS_LISTENERS = (
+    "# /etc/cyrus.conf, SERVICES section: implicit TLS on 993 and 995 (RFC 8314)\n"
+    '  imaps   cmd="imapd -s" listen="imaps" prefork=1\n'
+    '  pop3s   cmd="pop3d -s" listen="pop3s" prefork=1\n'
+)
+
+
+def _cyrus(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
+    label = "Cyrus IMAP"
+    cert_steps = [
+        "Point Cyrus at the full chain and the key with `tls_server_cert` and `tls_server_key` (below).",
+        _CYRUS_APPLY,
+    ]
+    refs = [_CYRUS_CONF]
+    config: str | None
+    match code:
+        case Code.CLEARTEXT_LOGIN:
+            steps = [
+                "Set `allowplaintext: no` in /etc/imapd.conf (the default since Cyrus 3.0): Cyrus then "
+                "announces LOGINDISABLED on IMAP, offers no USER and no plaintext SASL mechanism on POP3, "
+                "and refuses them until STARTTLS/STLS has succeeded.",
+                "Look for a service-specific override that turns it back on, e.g. "
+                "`imap_allowplaintext: yes` or `pop3_allowplaintext: yes`.",
+                "For stronger protection set `tls_required: yes`: every authentication, with any "
+                "mechanism, is refused before TLS.",
+                _CYRUS_APPLY,
+                _ROTATE,
+                _plain_capabilities(protocol, site),
+            ]
+            config = (
+                "# /etc/imapd.conf\n"
+                "allowplaintext: no\n"
+                "# refuse any authentication before TLS\n"
+                "tls_required: yes\n"
+            )
+            refs = [_CYRUS_CONF, _RFC8314, _RFC2595]
+        case Code.NO_TLS:
+            steps = [
+                "Give Cyrus a certificate and key (below): with `tls_server_cert` set, Cyrus offers "
+                "STARTTLS on IMAP and STLS on POP3.",
+                "Add implicit-TLS services for 993 and 995 to cyrus.conf (below) and point clients to them.",
+                *cert_steps,
+                _s_client(protocol, site),
+            ]
+            config = _CYRUS_CERT + "\n" + _CYRUS_LISTENERS
+            refs = [_CYRUS_CONF, _RFC8314, _RFC2595]
+        case Code.STARTTLS_FAILED:
+            steps = [
+                "Read the log at the time of the scan (`journalctl -u cyrus-imapd`, or the mail log): "
+                '"unable to get certificate" or "unable to get private key" name the file.',
+                "Check that both files exist, belong together and are readable by the cyrus user: "
+                "`sudo -u cyrus cat /etc/cyrus/tls/privkey.pem >/dev/null`; `openssl x509 -in "
+                "fullchain.pem -noout -pubkey | sha256sum` and `openssl pkey -in privkey.pem -pubout | "
+                "sha256sum` must agree.",
+                _CYRUS_APPLY,
+                _s_client(protocol, site),
+            ]
+            config = _CYRUS_CERT
+        case Code.STARTTLS_NOT_ADVERTISED:
+            steps = [
+                "Cyrus advertises STARTTLS/STLS whenever it has a server certificate. A server that "
+                "accepts STARTTLS without announcing it usually has something in front of Cyrus: a mail "
+                "proxy (nginx mail module, a Murder frontend, HAProxy) or a firewall that rewrites the "
+                "capability list.",
+                "Compare the capability list from the proxy's host with the one clients get, and make the "
+                "proxy advertise STARTTLS (nginx: `starttls on;`) or pass it through.",
+                _plain_capabilities(protocol, site),
+            ]
+            config = None
+            refs = [_CYRUS_CONF, _RFC2595]
+        case Code.LEGACY_TLS | Code.NO_MODERN_TLS:
+            steps = [
+                "Set `tls_versions: tls1_2 tls1_3` in /etc/imapd.conf: Cyrus disables every version not "
+                "in the list (its default list still includes tls1_0 and tls1_1).",
+                "TLS 1.2 needs OpenSSL 1.0.1 and TLS 1.3 OpenSSL 1.1.1: if neither is accepted, upgrade "
+                "the system.",
+                _CYRUS_APPLY,
+                _s_client(protocol, site).replace("openssl s_client ", "openssl s_client -tls1_1 ")
+                + " With `-tls1_1` the handshake must now fail.",
+            ]
+            config = "# /etc/imapd.conf\ntls_versions: tls1_2 tls1_3\n"
+            refs = [_CYRUS_CONF, _RFC8996, _RFC7568]
+        case Code.WEAK_CIPHER:
+            steps = [
+                "Set `tls_ciphers` (Cyrus 2.5 and later; `tls_cipher_list` before) to a list without weak "
+                "suites, and let the server choose with `tls_prefer_server_ciphers: 1`.",
+                _CYRUS_APPLY,
+                _cipher_list(site),
+            ]
+            config = f"# /etc/imapd.conf\ntls_ciphers: {OPENSSL_CIPHERS}\ntls_prefer_server_ciphers: 1\n"
+            refs = [_CYRUS_CONF, _RFC9325, _RFC7465]
+        case Code.CERT_EXPIRED:
+            steps = [
+                _ACME,
+                _RELOAD.replace("'systemctl reload postfix dovecot'", "'systemctl restart cyrus-imapd'"),
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _CYRUS_CERT
+            refs = [_CYRUS_CONF, _RFC8555, _ACME_TOOLS]
+        case Code.CERT_NOT_YET_VALID:
+            steps = [
+                "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
+                "then reissue it.",
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _CYRUS_CERT
+            refs = [_CYRUS_CONF, _RFC5280]
+        case Code.CERT_UNTRUSTED:
+            steps = [
+                "If the certificate is self-signed (a package's test certificate), replace it with one "
+                "from a public CA. " + _ACME,
+                _CHAIN + " For Cyrus, `tls_server_cert` must name the fullchain file.",
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _CYRUS_CERT
+            refs = [_CYRUS_CONF, _RFC5280, _RFC8555]
+        case Code.CERT_HOSTNAME_MISMATCH:
+            steps = [
+                _NAMES,
+                "`tls_server_cert` takes two files separated by a comma (an RSA and an EC certificate), "
+                "not one per name: put every name on one certificate.",
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _CYRUS_CERT
+            refs = [_CYRUS_CONF, _RFC9525]
+        case Code.CERT_WEAK_KEY:
+            steps = [_KEY, *cert_steps, _cert_check(protocol, site)]
+            config = _CYRUS_CERT
+            refs = [_CYRUS_CONF, _NIST]
+        case Code.CERT_WEAK_SIGNATURE:
+            steps = [
+                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
+                + _ACME,
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _CYRUS_CERT
+            refs = [_CYRUS_CONF, _NIST]
+    return _remedy(label, steps, config, refs)
+
+
+# --- OpenSMTPD ----------------------------------------------------------------------------------------------
+
+_OPENSMTPD_APPLY = (
+    "Check the file with `smtpd -n`, then restart (`systemctl restart opensmtpd`; `rcctl restart smtpd` "
+    "on OpenBSD): smtpd reads smtpd.conf and the certificates only when it starts."
+)
+
+_OPENSMTPD_CERT = (
+    "# /etc/smtpd.conf (OpenSMTPD 6.4 or later): one pki per name, named by the listeners below\n"
+    f'pki mail.example.com cert "{_LE}/fullchain.pem"\n'
+    f'pki mail.example.com key "{_LE}/privkey.pem"\n'
+)
+
+_OPENSMTPD_LISTENERS = (
+    "# STARTTLS on 25; TLS required before anything on 587, then AUTH; implicit TLS on 465.\n"
+    "# (egress is OpenBSD's interface group: on Linux name an interface or an address.)\n"
+    "listen on egress tls pki mail.example.com\n"
+    "listen on egress port submission tls-require pki mail.example.com auth\n"
+    "listen on egress smtps pki mail.example.com auth\n"
+)
+
+
+def _opensmtpd(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
+    label = "OpenSMTPD"
+    cert_steps = [
+        "Name the full chain and the key in a `pki` block and give every listener `pki` with that name "
+        "(below).",
+        _OPENSMTPD_APPLY,
+    ]
+    refs = [_SMTPD_CONF]
+    config: str | None
+    match code:
+        case Code.CLEARTEXT_LOGIN:
+            steps = [
+                "OpenSMTPD offers and accepts AUTH only inside TLS, on listeners with `auth`. If AUTH was "
+                "taken here in clear, something else answers under its banner or in front of it (a proxy, "
+                "a filter, another daemon on this port): find it with `ss -ltnp` on the server.",
+                "Give the submission port `tls-require` so that no transaction starts before TLS, and "
+                "`auth` only on the submission and smtps listeners (below); port 25 needs no AUTH.",
+                _OPENSMTPD_APPLY,
+                _ROTATE,
+                _plain_capabilities(protocol, site),
+            ]
+            config = _OPENSMTPD_CERT + "\n" + _OPENSMTPD_LISTENERS
+            refs = [_SMTPD_CONF, _RFC4954, _RFC8314]
+        case Code.NO_TLS:
+            steps = [
+                "Declare a `pki` for the server's name and add `tls pki <name>` to the port-25 listener "
+                "(STARTTLS offered), `tls-require` to the submission listener and an `smtps` listener for "
+                "465 (below).",
+                *cert_steps,
+                _s_client(protocol, site),
+            ]
+            config = _OPENSMTPD_CERT + "\n" + _OPENSMTPD_LISTENERS
+            refs = [_SMTPD_CONF, _RFC3207, _RFC8314]
+        case Code.STARTTLS_FAILED:
+            steps = [
+                "Read the log at the time of the scan (`journalctl -u opensmtpd` or /var/log/maillog) "
+                "and run `smtpd -n`: a pki whose files cannot be read, or whose key does not match the "
+                "certificate, is the usual cause.",
+                "Check that key and certificate belong together: `openssl x509 -in fullchain.pem -noout "
+                "-pubkey | sha256sum` and `openssl pkey -in privkey.pem -pubout | sha256sum` must agree.",
+                _OPENSMTPD_APPLY,
+                _s_client(protocol, site),
+            ]
+            config = _OPENSMTPD_CERT
+        case Code.STARTTLS_NOT_ADVERTISED:
+            steps = [
+                "OpenSMTPD advertises STARTTLS on every listener with `tls` or `tls-require`. If that "
+                "listener has it, a firewall with SMTP inspection (e.g. Cisco ASA 'inspect esmtp') strips "
+                "it on the way: disable the inspection for the mail server.",
+                _plain_capabilities(protocol, site),
+            ]
+            config = "# /etc/smtpd.conf\nlisten on egress tls pki mail.example.com\n"
+            refs = [_SMTPD_CONF, _RFC3207]
+        case Code.LEGACY_TLS | Code.NO_MODERN_TLS:
+            steps = [
+                "OpenSMTPD speaks TLS through libtls, whose default is TLS 1.2 and 1.3. An older version "
+                "accepted means a `protocols` option on the listener allows it (\"all\", \"legacy\"): set "
+                'it to "tlsv1.2,tlsv1.3" or remove it. A release without TLS 1.2 must be upgraded.',
+                _OPENSMTPD_APPLY,
+                _s_client(protocol, site).replace("openssl s_client ", "openssl s_client -tls1_1 ")
+                + " With `-tls1_1` the handshake must now fail.",
+            ]
+            config = (
+                "# /etc/smtpd.conf: on each listener\n"
+                'listen on egress tls pki mail.example.com protocols "tlsv1.2,tlsv1.3"\n'
+            )
+            refs = [_SMTPD_CONF, _RFC8996, _RFC7568]
+        case Code.WEAK_CIPHER:
+            steps = [
+                "Set the listener's `ciphers` to \"secure\" (libtls's default set: ECDHE or DHE with AEAD "
+                "suites) or remove a `ciphers` option that widened it; on releases with a global "
+                "`smtp ciphers` line, check that one too.",
+                _OPENSMTPD_APPLY,
+                _cipher_list(site),
+            ]
+            config = (
+                "# /etc/smtpd.conf: on each listener\n"
+                'listen on egress tls pki mail.example.com ciphers "secure"\n'
+            )
+            refs = [_SMTPD_CONF, _RFC9325, _RFC7465]
+        case Code.CERT_EXPIRED:
+            steps = [
+                _ACME,
+                _RELOAD.replace("'systemctl reload postfix dovecot'", "'systemctl restart opensmtpd'"),
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _OPENSMTPD_CERT
+            refs = [_SMTPD_CONF, _RFC8555, _ACME_TOOLS]
+        case Code.CERT_NOT_YET_VALID:
+            steps = [
+                "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
+                "then reissue it.",
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _OPENSMTPD_CERT
+            refs = [_SMTPD_CONF, _RFC5280]
+        case Code.CERT_UNTRUSTED:
+            steps = [
+                "If the certificate is self-signed, replace it with one from a public CA. " + _ACME,
+                _CHAIN + " For OpenSMTPD, the pki `cert` must name the fullchain file.",
+                "On port 25, many sending servers do not verify certificates, but DANE (RFC 7672) and "
+                "MTA-STS (RFC 8461) senders do and will refuse to deliver.",
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _OPENSMTPD_CERT
+            refs = [_SMTPD_CONF, _RFC5280, _RFC8555]
+        case Code.CERT_HOSTNAME_MISMATCH:
+            steps = [
+                _NAMES,
+                "A listener may carry several `pki` options, one per name: OpenSMTPD chooses the "
+                "certificate by SNI.",
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _OPENSMTPD_CERT
+            refs = [_SMTPD_CONF, _RFC9525]
+        case Code.CERT_WEAK_KEY:
+            steps = [_KEY, *cert_steps, _cert_check(protocol, site)]
+            config = _OPENSMTPD_CERT
+            refs = [_SMTPD_CONF, _NIST]
+        case Code.CERT_WEAK_SIGNATURE:
+            steps = [
+                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
+                + _ACME,
+                *cert_steps,
+                _cert_check(protocol, site),
+            ]
+            config = _OPENSMTPD_CERT
+            refs = [_SMTPD_CONF, _NIST]
     return _remedy(label, steps, config, refs)
 
 
@@ -1555,7 +1962,9 @@ _HIDDEN_LOGIN = {
 }
 
 
-def _login_probe_remedy(code: Code, sw: Software | None, protocol: Protocol) -> Remedy:
+def _login_probe_remedy(
+    code: Code, sw: Software | None, protocol: Protocol, site: Site = _ANYWHERE
+) -> Remedy:
     """starttls-injection and login-advertised-refused: short advice with the product's own fix where
     it has one."""
     label = display_name(sw) if sw is not None else GENERIC
@@ -1581,7 +1990,7 @@ def _login_probe_remedy(code: Code, sw: Software | None, protocol: Protocol) -> 
             Protocol.POP3: "List neither USER nor SASL mechanisms in CAPA before STLS (RFC 2595).",
             Protocol.SMTP: "List AUTH in the EHLO reply only after STARTTLS (RFC 4954, section 4).",
         }[protocol],
-        _plain_capabilities(protocol),
+        _plain_capabilities(protocol, site),
     ]
     refs = [_RFC8314, {Protocol.IMAP: _RFC9051, Protocol.POP3: _RFC2449, Protocol.SMTP: _RFC4954}[protocol]]
     return _remedy(label if sw in _BUILDERS else GENERIC, steps, None, refs)
@@ -1589,7 +1998,7 @@ def _login_probe_remedy(code: Code, sw: Software | None, protocol: Protocol) -> 
 
 # --- dispatch ---------------------------------------------------------------------------------------------
 
-_Builder = Callable[[Code, Protocol], Remedy]
+_Builder = Callable[[Code, Protocol, Site], Remedy]
 
 _BUILDERS: dict[Software, _Builder] = {
     Software.DOVECOT: _dovecot,
@@ -1597,6 +2006,8 @@ _BUILDERS: dict[Software, _Builder] = {
     Software.EXIM: _exim,
     Software.COURIER: _courier,
     Software.EXCHANGE: _exchange,
+    Software.CYRUS: _cyrus,
+    Software.OPENSMTPD: _opensmtpd,
     Software.GMAIL: _gmail,
 }
 
@@ -1611,30 +2022,55 @@ def targets() -> list[tuple[str, Protocol]]:
     return pairs
 
 
-def remedy(code: Code | str, software: str | None, protocol: Protocol) -> Remedy:
+def remedy(
+    code: Code | str,
+    software: str | None,
+    protocol: Protocol,
+    *,
+    host: str | None = None,
+    ports: Sequence[tuple[int, bool]] = (),
+) -> Remedy:
     """The advice for ``code`` on a server running ``software`` (a :class:`Software` value or None).
+
+    ``host`` (the name or address being checked) and ``ports`` (where the finding was seen: port, implicit
+    TLS) make the commands in the advice the admin's own: ``openssl s_client`` on those ports of that
+    host, certificates for that name. Without them the advice is the documentation's, for
+    mail.example.com on the protocol's standard ports.
 
     Falls back to generic advice when the software is unknown, has no table of its own, or cannot
     serve ``protocol``. Raises ValueError for an unknown code or protocol.
     """
     code = Code(code)
     protocol = Protocol(protocol)
+    site = Site(host.rstrip(".").lower() if host else None, tuple(ports))
     sw: Software | None = None
     if software:
         try:
             sw = Software(str(software).strip().lower())
         except ValueError:
             sw = None
+    if sw is not None and not serves(sw, protocol):
+        sw = None
     if code in (Code.STARTTLS_INJECTION, Code.LOGIN_ADVERTISED_REFUSED):
-        return _login_probe_remedy(code, sw if sw is not None and serves(sw, protocol) else None, protocol)
-    if sw is not None and serves(sw, protocol):
-        builder = _BUILDERS.get(sw)
-        if builder is not None:
-            fix = builder(code, protocol)
-            hint = _HIDDEN_LOGIN.get(sw)
-            if code is Code.CLEARTEXT_LOGIN and hint is not None:
-                # The probe may have found a login the capability list hid: say how this product hides it.
-                fix = dataclasses.replace(fix, steps=(*fix.steps, hint))
-            return fix
-        return _generic(code, protocol, display_name(sw))
-    return _generic(code, protocol, None)
+        fix = _login_probe_remedy(code, sw, protocol, site)
+    elif sw is not None and sw in _BUILDERS:
+        fix = _BUILDERS[sw](code, protocol, site)
+        hint = _HIDDEN_LOGIN.get(sw)
+        if code is Code.CLEARTEXT_LOGIN and hint is not None:
+            # The probe may have found a login the capability list hid: say how this product hides it.
+            fix = dataclasses.replace(fix, steps=(*fix.steps, hint))
+    else:
+        fix = _generic(code, protocol, display_name(sw) if sw is not None else None, site)
+    return _for_host(fix, site)
+
+
+def _for_host(fix: Remedy, site: Site) -> Remedy:
+    """Name the checked host wherever the advice names a host: certificates, paths, SNI blocks. An address
+    is no name for a certificate, so advice for an address keeps the placeholder there."""
+    if not site.host or _is_address(site.host):
+        return fix
+    return dataclasses.replace(
+        fix,
+        steps=tuple(step.replace(PLACEHOLDER, site.host) for step in fix.steps),
+        config=fix.config.replace(PLACEHOLDER, site.host) if fix.config else None,
+    )

@@ -92,10 +92,53 @@ def test_labels_and_fallbacks() -> None:
 
 
 def test_recognised_product_without_table_is_named_in_generic_advice() -> None:
-    fix = remedy("cleartext-login", "cyrus", I)
+    fix = remedy("cleartext-login", "sendmail", S)
     assert fix.software == GENERIC
-    assert display_name("cyrus") in fix.steps[0]
-    assert display_name("cyrus") not in remedy("cleartext-login", None, I).steps[0]
+    assert display_name("sendmail") in fix.steps[0]
+    assert display_name("sendmail") not in remedy("cleartext-login", None, S).steps[0]
+
+
+def test_cyrus_and_opensmtpd_get_their_own_settings() -> None:
+    cyrus = remedy("cleartext-login", "cyrus", I)
+    assert cyrus.software == "Cyrus IMAP" and "allowplaintext: no" in (cyrus.config or "")
+    assert "LOGINDISABLED" in " ".join(cyrus.steps) and "tls_required: yes" in (cyrus.config or "")
+    assert remedy("cleartext-login", "cyrus", P).software == "Cyrus IMAP"
+    assert "tls_versions: tls1_2 tls1_3" in (remedy("legacy-tls", "cyrus", I).config or "")
+    assert "tls_ciphers: " in (remedy("weak-cipher", "cyrus", P).config or "")
+    assert "tls_server_cert:" in (remedy("cert-expired", "cyrus", I).config or "")
+    assert remedy("no-tls", "cyrus", S).software == GENERIC  # Cyrus serves no SMTP: a mis-identification
+    smtpd = remedy("cleartext-login", "opensmtpd", S)
+    assert smtpd.software == "OpenSMTPD"
+    listeners = smtpd.config or ""
+    assert "port submission tls-require pki mail.example.com auth" in listeners
+    assert "smtps pki mail.example.com auth" in listeners and "AUTH only inside TLS" in smtpd.steps[0]
+    assert 'protocols "tlsv1.2,tlsv1.3"' in (remedy("legacy-tls", "opensmtpd", S).config or "")
+    assert remedy("no-tls", "opensmtpd", I).software == GENERIC
+
+
+def test_commands_name_the_host_and_ports_checked() -> None:
+    """For `check`: the host being checked, the ports of the finding, never the documentation's example."""
+    fix = remedy("legacy-tls", "postfix", S, host="mx.example.org", ports=[(25, False)])
+    text = " ".join(fix.steps) + (fix.config or "")
+    command = "openssl s_client -tls1_1 -connect mx.example.org:25 -starttls smtp -servername mx.example.org"
+    assert command in text
+    assert "mail.example.com" not in text and ":587" not in text and ":465" not in text
+    login = remedy("cleartext-login", None, S, host="mx.example.org", ports=[(25, False)])
+    assert "`nc -C mx.example.org 25`" in " ".join(login.steps)
+    cert = remedy("cert-expired", "dovecot", I, host="Imap.Example.org.", ports=[(143, False), (993, True)])
+    steps = " ".join(cert.steps)
+    assert "certbot certonly --standalone -d imap.example.org" in steps
+    assert "-connect imap.example.org:993 -servername imap.example.org </dev/null" in steps
+    assert "/etc/letsencrypt/live/imap.example.org/fullchain.pem" in (cert.config or "")
+    weak = remedy("weak-cipher", None, P, host="2001:db8::25", ports=[(110, False), (995, True)])
+    assert "`nmap --script ssl-enum-ciphers -p 110,995 [2001:db8::25]`" in " ".join(weak.steps)
+    # An address is no name for a certificate: -servername is left out, the example name stays there.
+    by_address = remedy("cert-expired", "postfix", S, host="192.0.2.25", ports=[(465, True)])
+    steps = " ".join(by_address.steps)
+    assert "`openssl s_client -connect 192.0.2.25:465 </dev/null" in steps
+    assert "-d mail.example.com" in steps
+    # Without a host the advice is the documentation's, as before.
+    assert "mail.example.com:587 -starttls smtp" in " ".join(remedy("no-tls", "postfix", S).steps)
 
 
 def test_unknown_code_or_protocol_is_refused() -> None:
