@@ -407,6 +407,15 @@ def check(
     source_address: SourceOpt = None,
     login_probe: LoginProbeOpt = "cancel",
     as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON Lines instead.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            "--explain",
+            help="Every finding of every port with its evidence and its whole advice, instead of the fixes "
+            "once per software and finding.",
+        ),
+    ] = False,
 ) -> None:
     """Check one mail host (or a domain's MX hosts): a verdict per port, a grade, and how to fix it.
 
@@ -442,7 +451,7 @@ def check(
         console = Console(highlight=False, soft_wrap=False)
         from cleartext.render import render_check
 
-        render_check(console, host, hosts)
+        render_check(console, host, hosts, full=full)
     if any(r.findings for r in records):
         raise typer.Exit(EXIT_FINDINGS)
     if not any(r.observation.status.value == "success" for r in records):

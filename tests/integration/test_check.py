@@ -57,7 +57,8 @@ def test_plain_domain_lists_every_mx_and_how_to_fix(lab: dict[str, Any], nameser
     assert "EXPOSED: passwords can be sent before TLS" in out
     assert "NO TLS" in out
     # The fix is given for the software found: Dovecot for IMAP/POP3, Postfix for SMTP.
-    assert "How to fix (Dovecot)" in out and "How to fix (Postfix)" in out
+    assert "How to fix it: Dovecot on mx1.plain.example" in out
+    assert "How to fix it: Postfix on mx1.plain.example" in out
     assert "smtpd_tls_auth_only" in out
 
 
@@ -120,3 +121,59 @@ def test_failed_mx_lookup_is_said_not_papered_over(lab: dict[str, Any], nameserv
     assert_one_line_error(failed, "cannot look up the MX of servfail.example", "answered SERVFAIL")
     silent = run_cli("check", "silent.example", "--nameserver", nameserver, *FAST)
     assert_one_line_error(silent, "cannot look up the MX of silent.example", "no answer", "within 5 s")
+
+
+LEGACY = ["legacy.lab.example", "--resolve", "legacy.lab.example:127.0.0.5"]
+
+
+def test_check_reads_like_advice(lab: dict[str, Any]) -> None:
+    """The legacy host (six findings on six ports, Postfix and Dovecot): a verdict per port, each finding
+    once with its ports, the fixes once per software and finding, commands for the host checked."""
+    result = run_cli("check", *LEGACY, "--ca-file", lab["ca_file"], *FAST)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert len(out.splitlines()) < 200, "today's detail belongs to --full"
+    assert "╭" not in out  # no boxes but the verdict table
+    found = out[out.index("What was found on legacy.lab.example") : out.index("How to fix it")]
+    for code in ("legacy-tls", "weak-cipher", "cert-expired", "cert-untrusted", "cert-weak-key"):
+        assert found.count(code) == 1, code
+    assert "[25 smtp, 465 smtps, 110 pop3, 995 pop3s, 143 imap, 993 imaps]" in " ".join(found.split())
+    assert out.count("How to fix it: Postfix on legacy.lab.example (25 smtp, 465 smtps)") == 1
+    assert out.count("How to fix it: Dovecot on legacy.lab.example (110 pop3, 995 pop3s, 143 imap") == 1
+    flat = " ".join(out.split())
+    assert "-connect legacy.lab.example:25 -starttls smtp -servername legacy.lab.example" in flat
+    assert "certbot certonly --standalone -d legacy.lab.example" in flat
+    assert "mail.example.com" not in out
+    # A shared step (how to get a certificate) is given once per software, then named.
+    assert flat.count("free ACME CAs") == 2
+    assert "Get a certificate from a publicly trusted CA (as above)" in flat
+    # The certificate is self-signed, and says so in words; no Python literal reaches the text.
+    assert "self-signed (CN=legacy.lab.example vouches for itself)" in flat
+    for literal in ("True", "False", "None", "<Certificate", "candidates exhausted", "{'"):
+        assert literal not in out, literal
+
+
+def test_check_full_keeps_every_finding_of_every_port(lab: dict[str, Any]) -> None:
+    result = run_cli("check", *LEGACY, "--ports", "25,993", "--full", "--ca-file", lab["ca_file"], *FAST)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count("cert-expired  127.0.0.5:25 (smtp)") == 1
+    assert out.count("cert-expired  127.0.0.5:993 (imaps)") == 1
+    flat = " ".join(out.split())
+    assert "self signed: yes" in flat and "key type rsa, key bits 1024" in flat
+    assert "-connect legacy.lab.example:993 -servername legacy.lab.example" in flat
+    for literal in ("True", "False", "<Certificate", "{'"):
+        assert literal not in out, literal
+
+
+def test_port_25_advice_tests_port_25(lab: dict[str, Any]) -> None:
+    """Postfix on 25 without AUTH in clear and without the lab CA: the checks it suggests are on port 25."""
+    pinned = ["--resolve", "mail.lab.example:127.0.0.4"]
+    result = run_cli("check", "mail.lab.example", *pinned, "--ports", "25", *FAST)
+    assert result.returncode == 1, result.stdout + result.stderr
+    flat = " ".join(result.stdout.split())
+    assert "-connect mail.lab.example:25 -starttls smtp" in flat
+    assert ":587" not in flat and ":465" not in flat
+    # Not self-signed: a CA this machine does not know, and how to check with a private CA.
+    assert "issued by CN=cleartext lab CA" in flat and "--ca-file CA.pem" in flat
+    assert "vouches for itself" not in flat
