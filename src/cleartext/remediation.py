@@ -1605,6 +1605,22 @@ def _exchange(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
     return _remedy(label, steps, config, refs)
 
 
+def _new_certificate_steps(code: Code, cert_steps: list[str], protocol: Protocol, site: Site) -> list[str]:
+    """The steps of a certificate to reissue (not yet valid, weak key, weak signature): the same for
+    every product but its own cert_steps (where the files go, how to apply)."""
+    first = {
+        Code.CERT_NOT_YET_VALID: [
+            "Check the clocks (NTP) of this server and of the machine that issued the certificate, then "
+            "reissue it."
+        ],
+        Code.CERT_WEAK_KEY: [_KEY],
+        Code.CERT_WEAK_SIGNATURE: [
+            "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. " + _ACME
+        ],
+    }[code]
+    return [*first, *cert_steps, _cert_check(protocol, site)]
+
+
 # --- Cyrus IMAP ---------------------------------------------------------------------------------------------
 
 _CYRUS_APPLY = (
@@ -1721,15 +1737,6 @@ def _cyrus(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
             ]
             config = _CYRUS_CERT
             refs = [_CYRUS_CONF, _RFC8555, _ACME_TOOLS]
-        case Code.CERT_NOT_YET_VALID:
-            steps = [
-                "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
-                "then reissue it.",
-                *cert_steps,
-                _cert_check(protocol, site),
-            ]
-            config = _CYRUS_CERT
-            refs = [_CYRUS_CONF, _RFC5280]
         case Code.CERT_UNTRUSTED:
             steps = [
                 "If the certificate is self-signed (a package's test certificate), replace it with one "
@@ -1750,19 +1757,10 @@ def _cyrus(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy:
             ]
             config = _CYRUS_CERT
             refs = [_CYRUS_CONF, _RFC9525]
-        case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _cert_check(protocol, site)]
+        case Code.CERT_NOT_YET_VALID | Code.CERT_WEAK_KEY | Code.CERT_WEAK_SIGNATURE:
+            steps = _new_certificate_steps(code, cert_steps, protocol, site)
             config = _CYRUS_CERT
-            refs = [_CYRUS_CONF, _NIST]
-        case Code.CERT_WEAK_SIGNATURE:
-            steps = [
-                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
-                + _ACME,
-                *cert_steps,
-                _cert_check(protocol, site),
-            ]
-            config = _CYRUS_CERT
-            refs = [_CYRUS_CONF, _NIST]
+            refs = [_CYRUS_CONF, _RFC5280 if code is Code.CERT_NOT_YET_VALID else _NIST]
     return _remedy(label, steps, config, refs)
 
 
@@ -1877,15 +1875,6 @@ def _opensmtpd(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy
             ]
             config = _OPENSMTPD_CERT
             refs = [_SMTPD_CONF, _RFC8555, _ACME_TOOLS]
-        case Code.CERT_NOT_YET_VALID:
-            steps = [
-                "Check the clocks (NTP) of this server and of the machine that issued the certificate, "
-                "then reissue it.",
-                *cert_steps,
-                _cert_check(protocol, site),
-            ]
-            config = _OPENSMTPD_CERT
-            refs = [_SMTPD_CONF, _RFC5280]
         case Code.CERT_UNTRUSTED:
             steps = [
                 "If the certificate is self-signed, replace it with one from a public CA. " + _ACME,
@@ -1907,19 +1896,10 @@ def _opensmtpd(code: Code, protocol: Protocol, site: Site = _ANYWHERE) -> Remedy
             ]
             config = _OPENSMTPD_CERT
             refs = [_SMTPD_CONF, _RFC9525]
-        case Code.CERT_WEAK_KEY:
-            steps = [_KEY, *cert_steps, _cert_check(protocol, site)]
+        case Code.CERT_NOT_YET_VALID | Code.CERT_WEAK_KEY | Code.CERT_WEAK_SIGNATURE:
+            steps = _new_certificate_steps(code, cert_steps, protocol, site)
             config = _OPENSMTPD_CERT
-            refs = [_SMTPD_CONF, _NIST]
-        case Code.CERT_WEAK_SIGNATURE:
-            steps = [
-                "Replace the certificate (or the intermediate) with one signed with SHA-256 or better. "
-                + _ACME,
-                *cert_steps,
-                _cert_check(protocol, site),
-            ]
-            config = _OPENSMTPD_CERT
-            refs = [_SMTPD_CONF, _NIST]
+            refs = [_SMTPD_CONF, _RFC5280 if code is Code.CERT_NOT_YET_VALID else _NIST]
     return _remedy(label, steps, config, refs)
 
 
