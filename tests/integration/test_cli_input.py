@@ -40,11 +40,11 @@ from tests.dns_server import dns_server
         (["check", "bad host!"], "invalid target"),
         (["check", "bücher..example"], "invalid target"),
         # Values typer checks itself: one line like ours, not a box.
-        (["scan", "127.0.0.9", "--allow-reserved", "--rate", "0"], "invalid value for '--rate'"),
-        (["scan", "127.0.0.9", "--allow-reserved", "--concurrency", "x"], "for '--concurrency'"),
+        (["scan", "127.0.0.99", "--allow-reserved", "--rate", "0"], "invalid value for '--rate'"),
+        (["scan", "127.0.0.99", "--allow-reserved", "--concurrency", "x"], "for '--concurrency'"),
         (["serve", "--port", "abc"], "invalid value for '--port'"),
         (["scan"], "missing argument"),
-        (["scan", "127.0.0.9", "--no-such-flag"], "no such option"),
+        (["scan", "127.0.0.99", "--no-such-flag"], "no such option"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
@@ -106,7 +106,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 
 
 def test_show_on_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
-    scan = run_cli("scan", "127.0.0.9", "--allow-reserved", "--ports", "25", "--no-store")
+    scan = run_cli("scan", "127.0.0.99", "--allow-reserved", "--ports", "25", "--no-store")
     assert scan.returncode == 0, scan.stderr
     records = tmp_path / "records.jsonl"
     records.write_bytes(scan.stdout.encode() + b'{"address": "\xff\xfe"}\n')
@@ -134,7 +134,7 @@ def test_ca_file_without_a_certificate_is_refused(tmp_path: Path, content: str) 
     else:
         path.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
         expected = "a certificate in it cannot be read"
-    for command in (["scan", "127.0.0.9", "--allow-reserved"], ["check", "127.0.0.9", "--allow-reserved"]):
+    for command in (["scan", "127.0.0.99", "--allow-reserved"], ["check", "127.0.0.99", "--allow-reserved"]):
         assert_one_line_error(run_cli(*command, "--ca-file", str(path)), f"CA file {path}", expected)
 
 
@@ -148,17 +148,17 @@ def test_scan_of_nothing_but_an_unresolvable_name_is_an_error(tmp_path: Path) ->
         assert_one_line_error(two, "cannot resolve nowhere.example", "(and 1 more); nothing to scan")
         # Beside a target that remains, an unresolvable name is a warning and the scan goes on.
         mixed = run_cli(
-            "scan", "nowhere.example", "127.0.0.9", "--allow-reserved", "--ports", "25",
+            "scan", "nowhere.example", "127.0.0.99", "--allow-reserved", "--ports", "25",
             "--nameserver", nameserver, "--no-store",
         )
     assert mixed.returncode == 0, mixed.stderr
     assert "cleartext: warning: cannot resolve nowhere.example" in mixed.stderr
-    assert json.loads(mixed.stdout)["address"] == "127.0.0.9"
+    assert json.loads(mixed.stdout)["address"] == "127.0.0.99"
 
 
 def test_internationalised_hostnames_are_accepted_as_their_a_labels() -> None:
     result = run_cli(
-        "scan", "bücher.example", "--resolve", "bücher.example:127.0.0.9", "--ports", "25", "--no-store"
+        "scan", "bücher.example", "--resolve", "bücher.example:127.0.0.99", "--ports", "25", "--no-store"
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["hostname"] == "xn--bcher-kva.example"
@@ -166,7 +166,7 @@ def test_internationalised_hostnames_are_accepted_as_their_a_labels() -> None:
 
 def test_out_onto_a_file_with_another_scan_needs_append(tmp_path: Path) -> None:
     out = tmp_path / "records.jsonl"
-    base = ["scan", "127.0.0.9", "--allow-reserved", "--ports", "25", "--no-store", "--out", str(out)]
+    base = ["scan", "127.0.0.99", "--allow-reserved", "--ports", "25", "--no-store", "--out", str(out)]
     assert run_cli(*base).returncode == 0
     first = out.read_bytes()
     assert first.count(b"\n") == 1
@@ -188,7 +188,7 @@ def test_serve_on_a_port_in_use_says_so_in_one_line() -> None:
     try:
         port = holder.getsockname()[1]
         # The session's store exists once any test has scanned into it; make sure it does.
-        assert run_cli("scan", "127.0.0.9", "--allow-reserved", "--ports", "25").returncode == 0
+        assert run_cli("scan", "127.0.0.99", "--allow-reserved", "--ports", "25").returncode == 0
         result = subprocess.run(
             [sys.executable, "-m", "cleartext", "serve", "--store", str(TEST_STORE), "--port", str(port)],
             capture_output=True, text=True, timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL,

@@ -74,11 +74,11 @@ def test_internet_scale_scan_is_refused_before_any_socket(
 def test_the_trace_sees_a_scan_that_passes_the_guard(tmp_path: Path) -> None:
     """The witness above can fail: a scan the guard lets through does show up in the trace."""
     result, sockets = traced_cli(
-        tmp_path, "scan", "127.0.0.9", "--allow-reserved", "--ports", "25", "--no-store",
+        tmp_path, "scan", "127.0.0.99", "--allow-reserved", "--ports", "25", "--no-store",
         "--connect-timeout", "1",
     )
     assert result.returncode == 0, result.stderr
-    assert any("127.0.0.9" in call and "connect(" in call for call in sockets), sockets
+    assert any("127.0.0.99" in call and "connect(" in call for call in sockets), sockets
 
 
 def test_confirmed_internet_scale_scan_gets_the_conservative_rate(tmp_path: Path) -> None:
