@@ -18,6 +18,7 @@ import dns.exception
 import dns.name
 import dns.resolver
 
+from cleartext.targets import is_hostname
 from cleartext.text import sanitize
 
 DNS_LIFETIME = 5.0
@@ -108,14 +109,19 @@ class Resolver:
         except dns.name.EmptyLabel:
             raise ResolveError(f"cannot look up the MX of {name}: not a valid domain name") from None
         records = sorted(answer, key=lambda r: (r.preference, r.exchange.to_text()))
-        hosts = [r.exchange.to_text(omit_final_dot=True).lower() for r in records]
+        exchanges = [r.exchange.to_text(omit_final_dot=True).lower() for r in records]
         # A null MX ("." RFC 7505) says the domain accepts no mail.
-        hosts = list(dict.fromkeys(h for h in hosts if h and h != "."))
-        if not hosts:
+        if all(h in ("", ".") for h in exchanges):
             raise ResolveError(
                 f"{name} publishes a null MX (RFC 7505): it accepts no mail, so no mail server of it to "
                 f"check; {pin}"
             )
+        # What DNS says is hostile too: an MX that is not a host name (escapes, shell characters) would end
+        # up in the commands check suggests.
+        hosts = list(dict.fromkeys(h for h in exchanges if is_hostname(h)))
+        if not hosts:
+            shown = sanitize(exchanges[0], 80)
+            raise ResolveError(f"the MX of {name} names no valid host name ({shown!r}); {pin}")
         return hosts
 
 

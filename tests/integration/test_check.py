@@ -28,6 +28,8 @@ ZONE = {
     ("servfail.example.", "A"): ["127.0.0.4"],
     ("silent.example.", "MX"): DROP,
     ("silent.example.", "A"): ["127.0.0.4"],
+    # An MX that is no host name: it must not reach the commands check suggests.
+    ("oddmx.example.", "MX"): ["10 mx\\;touch\\032x.example."],
 }
 
 
@@ -121,6 +123,8 @@ def test_failed_mx_lookup_is_said_not_papered_over(lab: dict[str, Any], nameserv
     assert_one_line_error(failed, "cannot look up the MX of servfail.example", "answered SERVFAIL")
     silent = run_cli("check", "silent.example", "--nameserver", nameserver, *FAST)
     assert_one_line_error(silent, "cannot look up the MX of silent.example", "no answer", "within 5 s")
+    odd = run_cli("check", "oddmx.example", "--nameserver", nameserver, *FAST)
+    assert_one_line_error(odd, "the MX of oddmx.example names no valid host name")
 
 
 LEGACY = ["legacy.lab.example", "--resolve", "legacy.lab.example:127.0.0.5"]
