@@ -264,13 +264,11 @@ space on the seven default ports, so that the operator chooses a faster rate kno
 def scan_addresses(specs: Sequence[TargetSpec]) -> int:
     """The addresses a scan covers before any filtering: its networks (overlaps counted once), plus one
     per hostname (a name's addresses are not known before it is resolved, and are few)."""
-    v4 = ipaddress.collapse_addresses(
-        s.network for s in specs if isinstance(s.network, ipaddress.IPv4Network)
-    )
-    v6 = ipaddress.collapse_addresses(
-        s.network for s in specs if isinstance(s.network, ipaddress.IPv6Network)
-    )
-    return sum(n.num_addresses for n in (*v4, *v6)) + sum(1 for s in specs if s.hostname is not None)
+    v4 = [s.network for s in specs if isinstance(s.network, ipaddress.IPv4Network)]
+    v6 = [s.network for s in specs if isinstance(s.network, ipaddress.IPv6Network)]
+    networks = sum(n.num_addresses for n in ipaddress.collapse_addresses(v4))
+    networks += sum(n.num_addresses for n in ipaddress.collapse_addresses(v6))
+    return networks + sum(1 for s in specs if s.hostname is not None)
 
 
 def _meant(spec: TargetSpec) -> str:
