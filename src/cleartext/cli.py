@@ -187,7 +187,30 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 @app.command()
 def scan(
-    targets: Annotated[list[str], typer.Argument(help="IP, CIDR, hostname or @FILE (one target per line).")],
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="IP, CIDR, hostname or @FILE (one target per line); or --endpoints."),
+    ] = None,
+    endpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoints",
+            metavar="FILE",
+            help="Probe exactly the endpoints of a list ('-': stdin), streamed: ADDRESS:PORT lines, or "
+            "zmap, masscan (-oL, -oJ, -oG) or nmap -oG output of a discovery scan. See docs/operating.md.",
+        ),
+    ] = None,
+    list_format: Annotated[
+        str,
+        typer.Option(
+            "--list-format",
+            help="Format of --endpoints: auto, plain, zmap, masscan-list, masscan-json, nmap-grepable.",
+        ),
+    ] = "auto",
+    skip_bad_lines: Annotated[
+        bool,
+        typer.Option("--skip-bad-lines", help="With --endpoints: skip and count lines that are no endpoint."),
+    ] = False,
     ports: PortsOpt = DEFAULT_PORTS_TEXT,
     out: Annotated[
         Path | None,
@@ -282,13 +305,29 @@ def scan(
     from cleartext.job import JobAborted, JobError, JobOptions, run_job
 
     shard_index, shard_count = parse_shard(shard)
+    targets = list(targets or [])
+    if endpoints is not None:
+        from cleartext.endpoint_lists import FORMATS
+
+        if targets:
+            fail("give targets or --endpoints, not both")
+        if list_format not in FORMATS:
+            fail(f"invalid --list-format {list_format!r}: expected one of {', '.join(FORMATS)}")
+        if endpoints == "-" and resume:
+            fail("--resume needs --endpoints FILE: a list read from stdin cannot be read again")
+        if endpoints != "-" and not Path(endpoints).is_file():
+            fail(f"cannot read {endpoints}: no such file")
+        if broker is not None:
+            fail("--endpoints is for a scan on this machine (or shard the list and run one scan per part)")
+    elif not targets:
+        fail("nothing to scan: give targets (IP, CIDR, hostname, @FILE) or --endpoints FILE")
     if workers < 0:  # checked here, not by typer's min=, for the one-line error of every usage error
         fail(f"invalid --workers {workers}: expected 0 (one per usable CPU) or more")
     if workers != 1 and broker is not None:
         fail("--workers is for a scan on this machine; with --broker, run more `cleartext worker`s")
     try:
         port_specs = parse_ports(ports)
-        specs = parse_targets(targets, allow_reserved=allow_reserved)
+        specs = parse_targets(targets, allow_reserved=allow_reserved) if targets else []
         # The guard against scanning the Internet by mistake: before any name is resolved or socket opened.
         rate, internet_addresses = internet_scale_rate(
             specs, confirmed=internet_scale, exclude=str(exclude) if exclude else None, rate=rate
@@ -329,8 +368,9 @@ def scan(
             f"{out} already holds records: pass --append to add this scan's, --resume to continue the "
             "scan that wrote it, or choose another file"
         )
+    listed = ["--endpoints", endpoints, list_format] if endpoints is not None else []
     options = JobOptions(
-        targets=list(targets),
+        targets=targets or listed,  # what the resume fingerprint and the store keep
         specs=specs,
         ports=port_specs,
         allow_reserved=allow_reserved,
@@ -347,8 +387,11 @@ def scan(
         progress_interval=progress_interval,
         store=None if no_store else store_url(store),
         workers=workers,
+        endpoint_list=endpoints,
+        list_format=list_format,
+        skip_bad_lines=skip_bad_lines,
         params={
-            "targets": list(targets),
+            "targets": targets or listed,
             "ports": ports,
             "allow_reserved": allow_reserved,
             "rate": rate,
@@ -383,6 +426,9 @@ def scan(
     summary = ", ".join(f"{n} {status}" for status, n in counts.most_common())
     stored = f"; scan {result.scan_id} in the store" if result.scan_id else ""
     print(f"cleartext: {sum(counts.values())} endpoints: {summary or 'none'}{stored}", file=sys.stderr)
+    if result.skipped_lines:
+        print(f"cleartext: skipped {result.skipped_lines} line(s) of {endpoints} that were no endpoint",
+              file=sys.stderr)
     if result.interrupted:
         hint = "; --resume continues" if out else ""
         print(f"cleartext: interrupted{hint}", file=sys.stderr)

@@ -14,7 +14,7 @@ import secrets
 import signal
 import sys
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -27,13 +27,13 @@ from cleartext.checkpoint import (
     fingerprint,
     records_after,
 )
-from cleartext.permutation import Permutation
+from cleartext.endpoint_lists import EndpointListError, EndpointReader
 from cleartext.politeness import ExclusionList, Gate
 from cleartext.probe import ProbeSettings
 from cleartext.progress import ScanProgress
 from cleartext.record import Record, record_from_dict
 from cleartext.resolve import Resolver
-from cleartext.scan import Engine, Plan, auto_concurrency, build_space, resolve_named
+from cleartext.scan import Engine, ListedEndpoints, Plan, auto_concurrency, build_space, resolve_named
 from cleartext.store import Store, StoreError, StoreSink, open_store
 from cleartext.targets import Named, PortSpec, TargetSpec
 from cleartext.workers import WorkerError, WorkerPool, usable_cpus
@@ -67,6 +67,10 @@ class JobOptions:
     store: str | None = None  # store URL (DuckDB path or postgresql://); None: JSON Lines only
     params: dict[str, object] = field(default_factory=dict)  # what the store keeps about this scan
     workers: int = 1  # processes that probe (1: this one; 0: one per usable CPU); see cleartext.workers
+    # An endpoint list instead of targets (scan --endpoints): exactly those endpoints, streamed.
+    endpoint_list: str | None = None  # a path, or "-" for stdin
+    list_format: str = "auto"
+    skip_bad_lines: bool = False
 
 
 @dataclass
@@ -75,6 +79,7 @@ class JobResult:
     interrupted: bool
     complete: bool
     scan_id: str | None = None
+    skipped_lines: int = 0  # lines of an endpoint list that were no endpoint (--skip-bad-lines)
 
 
 class _Output:
@@ -152,18 +157,21 @@ async def run_job(
         named = await resolve_named(opts.specs, resolver, warn)
         watermark = opts.shard
     plan = Plan(
-        build_space(opts.specs, named, opts.ports), seed, opts.shard, opts.shards, opts.allow_reserved
+        build_space(opts.specs, named, opts.ports),
+        seed,
+        opts.shard,
+        opts.shards,
+        opts.allow_reserved,
+        listed=_listed(opts),
     )
     if opts.resume:
         # Records flushed after the last saved state are done too: map them back to their positions.
         assert opts.out is not None
-        perm = Permutation(plan.space.size, seed)
-        for data in records_after(opts.out, state.offset):
-            index = plan.space.index_of(
-                str(data.get("address")), int(data.get("port", 0)), data.get("hostname")
-            )
-            if index is not None:
-                done_above.add(perm.position(index))
+        found = [
+            (str(data.get("address")), int(data.get("port", 0)), data.get("hostname"))
+            for data in records_after(opts.out, state.offset)
+        ]
+        done_above |= plan.positions_of(found)
     tracker = Tracker(watermark, plan.shards, done_above)
 
     try:
@@ -171,9 +179,10 @@ async def run_job(
     except ValueError as exc:
         raise JobError(str(exc)) from None
     gate = Gate(exclusions, opts.rate, opts.per_host)
-    remaining = max(0, plan.shard_size - _done_count(tracker, plan))
+    shard_size = plan.shard_size
+    remaining = None if shard_size is None else max(0, shard_size - _done_count(tracker, plan))
     store, sink, scan_id = _open_store(opts, scan_id, seed)
-    if store is not None:
+    if store is not None and remaining is not None:
         caution = store.memory_warning(remaining)
         if caution is not None:
             warn(caution)
@@ -270,6 +279,10 @@ async def run_job(
             counts = await engine.run(stop)
     except BrokenPipeError:
         raise
+    except EndpointListError as exc:
+        # A bad line of a list read from a pipe (a file's lines are all checked before the scan).
+        save_state()
+        raise JobAborted(f"{exc}; {sum(engine.counts.values())} endpoints were kept") from None
     except (WorkerError, StoreError, OSError) as exc:
         # A dead worker; a batch the store refused (a full disk, no memory: rolled back, and the output
         # holds its records for --resume to write); an output that cannot be written.
@@ -292,7 +305,8 @@ async def run_job(
         output.close()
         store_error = _close_store(store, sink)
     save_state()
-    complete = tracker.watermark >= plan.space.size
+    size = plan.size
+    complete = size is not None and tracker.watermark >= size
     if store_error is not None:
         raise JobAborted(f"{store_error}; the JSON Lines output is complete")
     if store is not None and scan_id is not None and complete:
@@ -304,7 +318,9 @@ async def run_job(
             store.close()
     elif store is not None:
         store.close()
-    return JobResult(counts, stop.is_set(), complete, scan_id)
+    listed = plan.listed
+    skipped = listed.reader.skipped if listed is not None and listed.reader is not None else 0
+    return JobResult(counts, stop.is_set(), complete, scan_id, skipped)
 
 
 def _replay_into_store(store: Store, scan_id: str, out: Path, offset: int, batch: int = 5000) -> None:
@@ -353,6 +369,39 @@ def _close_store(store: Store | None, sink: StoreSink | None) -> str | None:
         store.close()
         return str(exc)
     return None
+
+
+def _listed(opts: JobOptions) -> ListedEndpoints | None:
+    """The endpoint list, streamed from its file (read again by each walk) or from stdin (once)."""
+    if opts.endpoint_list is None:
+        return None
+    name = opts.endpoint_list
+    ports = {p.port: p for p in opts.ports}
+
+    def reader() -> EndpointReader:
+        return EndpointReader(
+            "stdin" if name == "-" else name, fmt=opts.list_format, ports=ports, skip_bad=opts.skip_bad_lines
+        )
+
+    def lines() -> Iterator[str]:
+        if name == "-":
+            yield from sys.stdin
+            return
+        try:
+            with open(name, encoding="utf-8", errors="replace") as handle:
+                yield from handle
+        except OSError as exc:
+            raise JobError(f"cannot read {name}: {exc.strerror or exc}") from None
+
+    if name == "-":
+        return ListedEndpoints(reader, lines, rewindable=False)
+    # A file is read through once before the scan: a bad line is a usage error before any packet, and
+    # the count gives the progress bar its total. (It costs a few seconds per million lines.)
+    try:
+        size = sum(1 for _ in reader().endpoints(lines()))
+    except EndpointListError as exc:
+        raise JobError(str(exc)) from None
+    return ListedEndpoints(reader, lines, size=size)
 
 
 def _done_count(tracker: Tracker, plan: Plan) -> int:

@@ -18,12 +18,13 @@ import gc
 import ipaddress
 import resource
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cleartext.assess import assess
 from cleartext.checkpoint import Tracker
+from cleartext.endpoint_lists import EndpointReader
 from cleartext.permutation import Permutation
 from cleartext.politeness import Gate
 from cleartext.probe import ProbeSettings, probe
@@ -118,21 +119,95 @@ def blocked_record(endpoint: Endpoint, reason: str) -> Record:
     return Record(observation=obs)
 
 
+class ListedEndpoints:
+    """A scan's endpoints read from an endpoint list (cleartext.endpoint_lists): exactly those, in the
+    list's order (a SYN scanner's own order is already spread over the networks), each numbered by its
+    position among the list's endpoints. The list is streamed, never held: a walk reads it again, and a
+    list read from stdin can be walked once (no --resume: there is nothing to read again)."""
+
+    def __init__(
+        self,
+        reader_factory: Callable[[], EndpointReader],
+        open_lines: Callable[[], Iterable[str]],
+        *,
+        size: int | None = None,
+        rewindable: bool = True,
+    ) -> None:
+        self._reader_factory = reader_factory
+        self._open_lines = open_lines
+        self.size = size  # endpoints in the list, when counted beforehand (a file); None for a pipe
+        self.rewindable = rewindable
+        self.reader: EndpointReader | None = None  # the last walk's reader: its counts of skipped lines
+
+    def walk(self, shard: int, shards: int, start: int) -> Iterator[tuple[int, Endpoint]]:
+        self.reader = self._reader_factory()
+        count = 0
+        for position, endpoint in enumerate(self.reader.endpoints(self._open_lines())):
+            count = position + 1
+            if position >= start and position % shards == shard:
+                yield position, endpoint
+        self.size = count  # read to its end: now the list's size is known
+
+    def positions_of(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The positions of these endpoints (what a resumed scan finds in its output after the last
+        saved state: a second or two of records), by reading the list again."""
+        if not keys or not self.rewindable:
+            return {}
+        found: dict[tuple[str, int], int] = {}
+        reader = self._reader_factory()
+        for position, endpoint in enumerate(reader.endpoints(self._open_lines())):
+            key = (endpoint.address, endpoint.port)
+            if key in keys:
+                found[key] = position
+                if len(found) == len(keys):
+                    break
+        return found
+
+
 @dataclass(frozen=True)
 class Plan:
-    """Everything that fixes a scan's order: the space, the seed and the shard."""
+    """Everything that fixes a scan's order: the space (or an endpoint list), the seed and the shard."""
 
     space: TargetSpace
     seed: int
     shard: int = 0
     shards: int = 1
     allow_reserved: bool = False
+    listed: ListedEndpoints | None = None  # when set, the scan probes exactly these, not the space
 
     @property
-    def shard_size(self) -> int:
-        """Endpoints in this shard."""
-        size = self.space.size
+    def size(self) -> int | None:
+        """Positions in all; None for a list not counted before (a pipe)."""
+        return self.listed.size if self.listed is not None else self.space.size
+
+    @property
+    def shard_size(self) -> int | None:
+        """Endpoints in this shard (None: not known before the end of a piped list)."""
+        size = self.size
+        if size is None:
+            return None
         return max(0, (size - self.shard + self.shards - 1) // self.shards)
+
+    def walk(self, start: int) -> Iterator[tuple[int, Endpoint]]:
+        """(position, endpoint) of this shard from position ``start`` on, in the scan's order."""
+        if self.listed is not None:
+            yield from self.listed.walk(self.shard, self.shards, start)
+            return
+        perm = Permutation(self.space.size, self.seed)
+        for position, index in perm.positions(self.shard, self.shards, start=start):
+            yield position, self.space.endpoint(index)
+
+    def positions_of(self, found: list[tuple[str, int, str | None]]) -> set[int]:
+        """The positions of endpoints seen in an output (address, port, hostname), for --resume."""
+        if self.listed is not None:
+            return set(self.listed.positions_of({(a, p) for a, p, _ in found}).values())
+        perm = Permutation(self.space.size, self.seed)
+        out = set()
+        for address, port, hostname in found:
+            index = self.space.index_of(address, port, hostname)
+            if index is not None:
+                out.add(perm.position(index))
+        return out
 
 
 class Engine:
@@ -188,7 +263,6 @@ class Engine:
     async def run(self, stop: asyncio.Event | None = None) -> Counter[str]:
         """Scan until the shard is done or ``stop`` is set; every finished endpoint's record is emitted."""
         plan = self.plan
-        perm = Permutation(plan.space.size, plan.seed)
         pending: dict[asyncio.Future[Record], int] = {}
         # Finished probes queue here as they complete. asyncio.wait(pending) would hook and unhook a
         # callback on every pending probe at each call: ~0.5 ms at 1,000 in flight, per wake-up.
@@ -213,12 +287,11 @@ class Engine:
                 self._finish(future.result(), position)  # only now is the position done (exactly once)
 
         try:
-            for position, index in perm.positions(plan.shard, plan.shards, start=self.tracker.watermark):
+            for position, endpoint in plan.walk(start=self.tracker.watermark):
                 if stop is not None and stop.is_set():
                     break
                 if self.tracker.is_done(position):
                     continue
-                endpoint = plan.space.endpoint(index)
                 if not plan.allow_reserved:
                     reason = reserved_reason(ipaddress.ip_address(endpoint.address))
                     if reason is not None:
