@@ -165,6 +165,10 @@ def build_resolver(resolve: list[str] | None, nameserver: str | None) -> Resolve
         fail(str(exc))
 
 
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def _warn(message: str) -> None:
     print(f"cleartext: warning: {message}", file=sys.stderr)
 
@@ -211,6 +215,21 @@ def scan(
         bool,
         typer.Option("--skip-bad-lines", help="With --endpoints: skip and count lines that are no endpoint."),
     ] = False,
+    mx: Annotated[
+        str | None,
+        typer.Option(
+            "--mx",
+            metavar="FILE",
+            help="Scan the MX hosts of the mail domains in FILE (one per line; @FILE works too), each MX "
+            "endpoint once however many domains share it; default port 25. See docs/operating.md.",
+        ),
+    ] = None,
+    domains_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--domains-out", help="With --mx: each domain's outcome, JSON Lines (default: beside --out)."
+        ),
+    ] = None,
     ports: PortsOpt = DEFAULT_PORTS_TEXT,
     out: Annotated[
         Path | None,
@@ -306,6 +325,16 @@ def scan(
 
     shard_index, shard_count = parse_shard(shard)
     targets = list(targets or [])
+    if mx is not None:
+        mx = mx.removeprefix("@")
+        if targets or endpoints is not None:
+            fail("give --mx, --endpoints or targets, one of them")
+        if not Path(mx).is_file():
+            fail(f"cannot read {mx}: no such file")
+        if broker is not None:
+            fail("--mx is for a scan on this machine")
+        if ports == DEFAULT_PORTS_TEXT:
+            ports = "25"  # MX hosts: mail between servers arrives on port 25
     if endpoints is not None:
         from cleartext.endpoint_lists import FORMATS
 
@@ -319,8 +348,8 @@ def scan(
             fail(f"cannot read {endpoints}: no such file")
         if broker is not None:
             fail("--endpoints is for a scan on this machine (or shard the list and run one scan per part)")
-    elif not targets:
-        fail("nothing to scan: give targets (IP, CIDR, hostname, @FILE) or --endpoints FILE")
+    elif not targets and mx is None:
+        fail("nothing to scan: give targets (IP, CIDR, hostname, @FILE), --endpoints FILE or --mx FILE")
     if workers < 0:  # checked here, not by typer's min=, for the one-line error of every usage error
         fail(f"invalid --workers {workers}: expected 0 (one per usable CPU) or more")
     if workers != 1 and broker is not None:
@@ -368,7 +397,10 @@ def scan(
             f"{out} already holds records: pass --append to add this scan's, --resume to continue the "
             "scan that wrote it, or choose another file"
         )
-    listed = ["--endpoints", endpoints, list_format] if endpoints is not None else []
+    listed = (
+        ["--endpoints", endpoints, list_format] if endpoints is not None
+        else ["--mx", mx] if mx is not None else []
+    )
     options = JobOptions(
         targets=targets or listed,  # what the resume fingerprint and the store keep
         specs=specs,
@@ -390,6 +422,8 @@ def scan(
         endpoint_list=endpoints,
         list_format=list_format,
         skip_bad_lines=skip_bad_lines,
+        mx_domains=mx,
+        domains_out=domains_out,
         params={
             "targets": targets or listed,
             "ports": ports,
@@ -411,7 +445,7 @@ def scan(
             fail(str(exc))
         raise typer.Exit(code)
     try:
-        result = run_loop(run_job(options, settings, resolver, _warn))
+        result = run_loop(run_job(options, settings, resolver, _warn, _note))
     except (JobError, ResolveError) as exc:
         fail(str(exc))
     except JobAborted as exc:

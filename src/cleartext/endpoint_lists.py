@@ -6,7 +6,9 @@ first stage wrote -- a file or a pipe, line by line, never all of it at once -- 
 endpoints it names, each with the mail service its port is for (the well-known ports, or ``--ports
 PORT=SERVICE``). Formats, told apart by their first meaningful line unless named:
 
-- ``plain``: ``192.0.2.1:25`` or ``[2001:db8::1]:993`` per line (``#`` comments, blank lines);
+- ``plain``: ``192.0.2.1:25`` or ``[2001:db8::1]:993`` per line, optionally followed by the host name it
+  was reached by (``192.0.2.1:25 mx1.example.org``: for SNI and the certificate check; what ``scan --mx``
+  writes); ``#`` comments, blank lines;
 - ``zmap``: zmap's CSV output with a header naming ``saddr`` and ``sport`` (``--output-fields=saddr,sport``);
   zmap's default output (one address per line, no port) needs exactly one ``--ports`` port;
 - ``masscan-list``: ``masscan -oL`` (``open tcp 25 192.0.2.1 1700000000``);
@@ -28,7 +30,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from cleartext.targets import SERVICES, WELL_KNOWN_PORTS, Endpoint, PortSpec, TargetError
+from cleartext.targets import SERVICES, WELL_KNOWN_PORTS, Endpoint, PortSpec, TargetError, is_hostname
 
 FORMATS = ("auto", "plain", "zmap", "masscan-list", "masscan-json", "nmap-grepable")
 MAX_LINE = 4096  # longer than any line these formats write
@@ -54,6 +56,7 @@ class EndpointReader:
     _seen: set[tuple[str, int]] = field(default_factory=set)
     _lineno: int = 0
     _header: list[str] | None = None
+    _name: str | None = None  # the host name of the current plain line ("ADDRESS:PORT HOSTNAME")
 
     def endpoints(self, lines: Iterable[str]) -> Iterator[Endpoint]:
         if self.fmt not in FORMATS:
@@ -87,7 +90,13 @@ class EndpointReader:
     def _parse(self, text: str) -> Iterator[tuple[str, int]]:
         if self.fmt == "plain":
             if not text.startswith("#"):
-                yield _host_port(text)
+                endpoint, _, name = text.partition(" ")
+                host, number = _host_port(endpoint)
+                name = name.strip()
+                if name and not is_hostname(name):
+                    raise ValueError(f"{name[:80]!r} is not a host name")
+                self._name = name.lower() or None
+                yield host, number
         elif self.fmt == "zmap":
             yield from self._zmap(text)
         elif self.fmt == "masscan-list":
@@ -179,7 +188,7 @@ class EndpointReader:
             return None
         if len(self._seen) < self.dedupe_limit:
             self._seen.add(key)
-        return Endpoint(str(ip), port, protocol, mode)
+        return Endpoint(str(ip), port, protocol, mode, self._name if self.fmt == "plain" else None)
 
     def _bad(self, why: str) -> None:
         if not self.skip_bad:

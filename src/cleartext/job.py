@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 import signal
 import sys
@@ -28,6 +29,7 @@ from cleartext.checkpoint import (
     records_after,
 )
 from cleartext.endpoint_lists import EndpointListError, EndpointReader
+from cleartext.mx import read_domains, write_endpoint_list
 from cleartext.politeness import ExclusionList, Gate
 from cleartext.probe import ProbeSettings
 from cleartext.progress import ScanProgress
@@ -35,7 +37,7 @@ from cleartext.record import Record, record_from_dict
 from cleartext.resolve import Resolver
 from cleartext.scan import Engine, ListedEndpoints, Plan, auto_concurrency, build_space, resolve_named
 from cleartext.store import Store, StoreError, StoreSink, open_store
-from cleartext.targets import Named, PortSpec, TargetSpec
+from cleartext.targets import Named, PortSpec, TargetError, TargetSpec
 from cleartext.workers import WorkerError, WorkerPool, usable_cpus
 
 
@@ -71,6 +73,9 @@ class JobOptions:
     endpoint_list: str | None = None  # a path, or "-" for stdin
     list_format: str = "auto"
     skip_bad_lines: bool = False
+    # Mail domains instead (scan --mx): their MX endpoints are listed first, then scanned as a list.
+    mx_domains: str | None = None  # a file of domains
+    domains_out: Path | None = None  # each domain's outcome, one JSON line (default: beside --out)
 
 
 @dataclass
@@ -140,10 +145,16 @@ def _resume_state(opts: JobOptions) -> tuple[ScanState, set[int]]:
 
 
 async def run_job(
-    opts: JobOptions, settings: ProbeSettings, resolver: Resolver, warn: Callable[[str], None]
+    opts: JobOptions,
+    settings: ProbeSettings,
+    resolver: Resolver,
+    warn: Callable[[str], None],
+    note: Callable[[str], None] | None = None,
 ) -> JobResult:
     if opts.resume and opts.out is None:
         raise JobError("--resume needs --out: the state is kept beside the output file")
+    if opts.mx_domains is not None:
+        opts = await _list_mx_endpoints(opts, resolver, note or warn)
     done_above: set[int] = set()
     scan_id: str | None = None
     if opts.resume:
@@ -369,6 +380,57 @@ def _close_store(store: Store | None, sink: StoreSink | None) -> str | None:
         store.close()
         return str(exc)
     return None
+
+
+async def _list_mx_endpoints(opts: JobOptions, resolver: Resolver, note: Callable[[str], None]) -> JobOptions:
+    """scan --mx: the domains' MX endpoints written to a list (beside --out, so that --resume scans the
+    same list without asking DNS again), then the scan goes on as scan --endpoints of that list."""
+    assert opts.mx_domains is not None
+    domains_out: Path | None
+    if opts.out is not None:
+        listing = opts.out.with_name(opts.out.name + ".mx-endpoints")
+        domains_out = opts.domains_out or opts.out.with_name(opts.out.name + ".domains.jsonl")
+    else:
+        import tempfile
+
+        listing = Path(tempfile.mkstemp(prefix="cleartext-mx-", suffix=".txt")[1])
+        domains_out = opts.domains_out
+    if not (opts.resume and listing.is_file()):
+        source = opts.mx_domains
+
+        def names() -> Iterator[str]:
+            with open(source, encoding="utf-8", errors="replace") as handle:
+                for _, name in read_domains(handle, source):
+                    yield name
+
+        try:
+            for _ in names():  # every line checked before the first DNS query
+                pass
+        except OSError as exc:
+            raise JobError(f"cannot read {source}: {exc.strerror or exc}") from None
+        except TargetError as exc:
+            raise JobError(str(exc)) from None
+        try:
+            with listing.open("w", encoding="utf-8") as endpoints_out:
+                domains_file = domains_out.open("w", encoding="utf-8") if domains_out else None
+                try:
+                    counts = await write_endpoint_list(
+                        names(), resolver, list(opts.ports), endpoints_out, domains_file,
+                        allow_reserved=opts.allow_reserved,
+                    )
+                finally:
+                    if domains_file is not None:
+                        domains_file.close()
+        except OSError as exc:
+            raise JobError(f"cannot write {listing}: {exc.strerror or exc}") from None
+        by_count = sorted(counts.by_status.items(), key=lambda item: -item[1])
+        statuses = ", ".join(f"{n} {status}" for status, n in by_count)
+        note(
+            f"cleartext: {counts.domains} domains ({statuses}): {counts.endpoints} MX endpoints to scan"
+            + (f" ({counts.shared} named by more than one domain)" if counts.shared else "")
+            + (f"; each domain's outcome in {domains_out}" if domains_out else "")
+        )
+    return dataclasses.replace(opts, endpoint_list=str(listing), list_format="plain", mx_domains=None)
 
 
 def _listed(opts: JobOptions) -> ListedEndpoints | None:
