@@ -923,9 +923,20 @@ async def serve_worker(
         srv.close()
 
 
-def only_loopback_here() -> bool:
-    """True when ``lo`` is the only interface: inside our namespace nothing we serve can leave the box."""
-    return all(name == "lo" for _, name in socket.if_nameindex())
+def only_loopback_here(allow_veth: bool = False) -> bool:
+    """True when ``lo`` is the only interface: inside our namespace nothing we serve can leave the box.
+    With ``allow_veth``, veth interfaces are allowed too: the pipeline benchmark joins two namespaces of
+    its own with a veth pair, whose other end is in a namespace with nothing but lo and that veth."""
+    return all(name == "lo" or (allow_veth and _is_veth(name)) for _, name in socket.if_nameindex())
+
+
+def _is_veth(name: str) -> bool:
+    try:
+        return Path(f"/sys/class/net/{name}/device").exists() is False and "veth" in subprocess.run(
+            ["ip", "-d", "-o", "link", "show", "dev", name], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def someone_listens() -> bool:
@@ -938,10 +949,11 @@ def someone_listens() -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     plan = Plan(ipaddress.IPv4Network(args.network), parse_mix(args.mix), args.seed)
-    if not plan.network.is_loopback:
-        print("simnet: refusing a network outside 127.0.0.0/8", file=sys.stderr)
+    benchmarking = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544: never routed on the Internet
+    if not (plan.network.is_loopback or (args.veth and plan.network.subnet_of(benchmarking))):
+        print("simnet: refusing a network outside 127.0.0.0/8 (198.18.0.0/15 with --veth)", file=sys.stderr)
         return 2
-    if not only_loopback_here() and not args.allow_host_namespace:
+    if not only_loopback_here(allow_veth=args.veth) and not args.allow_host_namespace:
         print(
             "simnet: this namespace has interfaces besides lo; run me inside one of our own "
             "(ip netns exec ...), "
@@ -1097,6 +1109,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the ports (SO_REUSEPORT)")
     serve.add_argument("--max-runtime", type=float, default=1800.0, help="exit by itself after this")
     serve.add_argument("--allow-host-namespace", action="store_true", help="serve outside a netns")
+    serve.add_argument(
+        "--veth",
+        action="store_true",
+        help="a namespace joined to another of ours by a veth pair: serve a network of 198.18.0.0/15 "
+        "routed to lo (bench/pipeline.py)",
+    )
     sub.choices["manifest"].add_argument("--addresses", action="store_true", help="JSON, with every address")
     sub.choices["manifest"].add_argument("--json", action="store_true", help="JSON instead of a table")
     stats = sub.add_parser("stats")

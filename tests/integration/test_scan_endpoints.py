@@ -15,8 +15,17 @@ from tests.conftest import ROOT, TEST_STORE, parse_records, run_cli
 
 pytestmark = pytest.mark.lab
 
-FAST = ["--allow-reserved", "--connect-timeout", "2", "--read-timeout", "3", "--endpoint-timeout", "30",
-        "--no-progress", "--no-store"]
+FAST = [
+    "--allow-reserved",
+    "--connect-timeout",
+    "2",
+    "--read-timeout",
+    "3",
+    "--endpoint-timeout",
+    "30",
+    "--no-progress",
+    "--no-store",
+]
 LISTED = ["127.0.0.2:143", "127.0.0.3:25", "127.0.0.4:993", "127.0.0.7:2537", "127.0.0.99:25"]
 
 
@@ -40,7 +49,11 @@ def test_exactly_the_listed_endpoints_with_their_services(lab: dict[str, Any], t
 def test_a_list_from_stdin(lab: dict[str, Any]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "cleartext", "scan", "--endpoints", "-", *FAST],
-        input="127.0.0.3:25\n[::1]:25\n", capture_output=True, text=True, timeout=120, cwd=ROOT,
+        input="127.0.0.3:25\n[::1]:25\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
         env={**os.environ, "CLEARTEXT_STORE": str(TEST_STORE)},
     )
     assert result.returncode == 0, result.stderr

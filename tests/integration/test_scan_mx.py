@@ -15,8 +15,17 @@ from tests.dns_server import DROP, SERVFAIL, dns_server
 
 pytestmark = pytest.mark.lab
 
-FAST = ["--allow-reserved", "--connect-timeout", "2", "--read-timeout", "3", "--endpoint-timeout", "30",
-        "--no-progress", "--no-store"]
+FAST = [
+    "--allow-reserved",
+    "--connect-timeout",
+    "2",
+    "--read-timeout",
+    "3",
+    "--endpoint-timeout",
+    "30",
+    "--no-progress",
+    "--no-store",
+]
 ZONE = {
     # Three domains at one provider: its MX endpoint is scanned once.
     ("one.example.", "MX"): ["10 mail.lab.example."],
@@ -31,8 +40,17 @@ ZONE = {
     ("silent.example.", "MX"): DROP,
     ("ghost.example.", "MX"): ["10 nowhere.ghost.example."],
 }
-DOMAINS = ["one.example", "two.example", "three.example", "bare.example", "nomail.example",
-           "gone.example", "broken.example", "silent.example", "ghost.example"]
+DOMAINS = [
+    "one.example",
+    "two.example",
+    "three.example",
+    "bare.example",
+    "nomail.example",
+    "gone.example",
+    "broken.example",
+    "silent.example",
+    "ghost.example",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +65,19 @@ def test_domains_to_their_mx_endpoints_once_each(
     domains = tmp_path / "domains.txt"
     domains.write_text("# a sector's domains\n" + "\n".join(DOMAINS) + "\n")
     out = tmp_path / "mx.jsonl"
-    result = run_cli("scan", "--mx", f"@{domains}", "--nameserver", nameserver, "--out", str(out),
-                     "--ca-file", lab["ca_file"], *FAST, timeout=240)
+    result = run_cli(
+        "scan",
+        "--mx",
+        f"@{domains}",
+        "--nameserver",
+        nameserver,
+        "--out",
+        str(out),
+        "--ca-file",
+        lab["ca_file"],
+        *FAST,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr
     records = parse_records(out.read_text())
     got = {(r["address"], r["port"]): r for r in records}
@@ -63,9 +92,15 @@ def test_domains_to_their_mx_endpoints_once_each(
     assert list(outcomes) == DOMAINS  # in the list's order
     status = {d: o["status"] for d, o in outcomes.items()}
     assert status == {
-        "one.example": "ok", "two.example": "ok", "three.example": "ok", "bare.example": "implicit-mx",
-        "nomail.example": "null-mx", "gone.example": "nxdomain", "broken.example": "servfail",
-        "silent.example": "timeout", "ghost.example": "no-address",
+        "one.example": "ok",
+        "two.example": "ok",
+        "three.example": "ok",
+        "bare.example": "implicit-mx",
+        "nomail.example": "null-mx",
+        "gone.example": "nxdomain",
+        "broken.example": "servfail",
+        "silent.example": "timeout",
+        "ghost.example": "no-address",
     }
     assert [h["host"] for h in outcomes["three.example"]["mx"]] == ["mail.lab.example", "backup.lab.example"]
     assert "9 domains" in result.stderr and "3 MX endpoints" in result.stderr

@@ -32,15 +32,31 @@ TARGETS = "198.18.0.128/26"
 SCANNER = "198.18.0.1"
 OPTED_OUT = "198.18.0.130"
 CLEARTEXT = [sys.executable, "-m", "cleartext"]
-FAST = ["--connect-timeout", "2", "--read-timeout", "3", "--endpoint-timeout", "20", "--no-store",
-        "--no-progress", "--max-connections", "1"]
+FAST = [
+    "--connect-timeout",
+    "2",
+    "--read-timeout",
+    "3",
+    "--endpoint-timeout",
+    "20",
+    "--no-store",
+    "--no-progress",
+    "--max-connections",
+    "1",
+]
 
 
 def sh(ns: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """A shell command line (a pipeline) inside namespace ``ns``."""
-    return subprocess.run([sys.executable, str(NETNS), "exec", ns, "--", "bash", "-c", command],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    return subprocess.run(
+        [sys.executable, str(NETNS), "exec", ns, "--", "bash", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
 
 
 def ip(*args: str) -> None:
@@ -65,12 +81,33 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ip("-n", a, "link", "set", va, "up")
         ip("-n", b, "link", "set", vb, "up")
         ip("-n", b, "route", "add", "local", TARGETS, "dev", "lo")
-        mac = subprocess.run(["ip", "-n", b, "-o", "link", "show", vb], capture_output=True, text=True,
-                             timeout=30, check=True).stdout.split("link/ether")[1].split()[0]
+        mac = (
+            subprocess.run(
+                ["ip", "-n", b, "-o", "link", "show", vb],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
+            .stdout.split("link/ether")[1]
+            .split()[0]
+        )
         server = subprocess.Popen(
-            [sys.executable, str(NETNS), "exec", b, "--",
-             sys.executable, str(ROOT / "tests" / "syn_targets.py"), "--seconds", "300"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(NETNS),
+                "exec",
+                b,
+                "--",
+                sys.executable,
+                str(ROOT / "tests" / "syn_targets.py"),
+                "--seconds",
+                "300",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
         )
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         optout = tmp_path_factory.mktemp("syn") / "optout.txt"
@@ -96,10 +133,14 @@ def expected(port: int) -> set[tuple[str, int]]:
 
 @pytest.mark.skipif(shutil.which("zmap") is None, reason="zmap not installed (scripts/install-system-deps)")
 def test_zmap_piped_into_cleartext(wire: dict[str, Any]) -> None:
-    zmap = (f"zmap -p 25 {TARGETS} -i {wire['iface']} -S {SCANNER} -G {wire['mac']} -r 500 -P 2 -c 2 -q "
-            f"-b {wire['optout']} --output-fields=saddr,sport -o -")
-    scan = (f"{' '.join(CLEARTEXT)} scan --endpoints - --allow-reserved --exclude {wire['optout']} "
-            f"{' '.join(FAST)}")
+    zmap = (
+        f"zmap -p 25 {TARGETS} -i {wire['iface']} -S {SCANNER} -G {wire['mac']} -r 500 -P 2 -c 2 -q "
+        f"-b {wire['optout']} --output-fields=saddr,sport -o -"
+    )
+    scan = (
+        f"{' '.join(CLEARTEXT)} scan --endpoints - --allow-reserved --exclude {wire['optout']} "
+        f"{' '.join(FAST)}"
+    )
     t0 = time.monotonic()
     result = sh(wire["scanner"], f"set -o pipefail; {zmap} | {scan}", timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -113,9 +154,11 @@ def test_zmap_piped_into_cleartext(wire: dict[str, Any]) -> None:
 @pytest.mark.parametrize("flag", ["-oL", "-oJ", "-oG"])
 def test_masscan_output_file_into_cleartext(wire: dict[str, Any], tmp_path: Path, flag: str) -> None:
     listing = tmp_path / f"masscan{flag}.out"
-    masscan = (f"timeout 60 masscan {TARGETS} -p25,110 --interface {wire['iface']} "
-               f"--router-mac {wire['mac']} --adapter-ip {SCANNER} --rate 500 --retries 2 --wait 2 "
-               f"--excludefile {wire['optout']} {flag} {listing}")
+    masscan = (
+        f"timeout 60 masscan {TARGETS} -p25,110 --interface {wire['iface']} "
+        f"--router-mac {wire['mac']} --adapter-ip {SCANNER} --rate 500 --retries 2 --wait 2 "
+        f"--excludefile {wire['optout']} {flag} {listing}"
+    )
     found = sh(wire["scanner"], masscan + " >/dev/null 2>&1; test -s " + str(listing), timeout=120)
     assert found.returncode == 0, "masscan wrote nothing"
     scan = f"{' '.join(CLEARTEXT)} scan --endpoints {listing} --allow-reserved {' '.join(FAST)}"
