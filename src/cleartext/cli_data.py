@@ -301,7 +301,7 @@ def _status_table(console: Console, directory: Path, rows: list[dict[str, Any]])
         console.print(f"no attribution data in {directory}: run `cleartext data fetch`")
         return
     table = Table(title=str(directory), title_justify="left")
-    for column in ("source", "kind", "file", "size", "fetched", "checked", "state", "from"):
+    for column in ("source", "kind", "file", "size", "fetched", "checked", "state"):
         table.add_column(column, overflow="fold")
     for row in rows:
         checked = age_days(row["checked_at"])
@@ -313,7 +313,6 @@ def _status_table(console: Console, directory: Path, rows: list[dict[str, Any]])
             f"{row['age_days']:.1f} d ago",
             f"{checked:.1f} d ago" if checked is not None else "?",
             row["state"],
-            Text(row["url"]),
         )
     console.print(table)
 

@@ -279,7 +279,7 @@ def test_a_second_fetch_is_conditional(data_dir: Path, server: DataServer) -> No
     (request,) = server.requests("/iptoasn/ip2asn-combined.tsv.gz")
     assert request.headers["if-none-match"] == server.routes["/iptoasn/ip2asn-combined.tsv.gz"].etag
     assert "if-modified-since" in request.headers
-    assert outcomes["iptoasn"]["detail"] == "not modified (304)"
+    assert outcomes["iptoasn"]["detail"] == "304 Not Modified"
     after = {p.name: p.stat().st_mtime_ns for p in data_dir.iterdir() if p.name in before}
     data_files = {n for n in before if not n.startswith((".", "cleartext-data", "sources"))}
     assert all(before[n] == after[n] for n in data_files)

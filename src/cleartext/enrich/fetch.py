@@ -181,7 +181,7 @@ class _Job:
         if response is None:  # 304
             assert previous is not None
             self._record(previous, replace(previous, checked_at=now_iso()))
-            return "unchanged", "not modified (304)"
+            return "unchanged", "304 Not Modified"
         with response:
             etag = _validator(response.headers.get("ETag"))
             last_modified = _validator(response.headers.get("Last-Modified"))
