@@ -192,27 +192,26 @@ def fetch(
     catalogue = _catalogue(directory, config, url or [])
     try:
         extra = [add_mmdb_url(u, catalogue) for u in mmdb_url or []]
-        manifest = Manifest.load(directory)
-        if names:
-            selected = catalogue.select(names)
-        else:
-            selected = [
-                s
-                for s in catalogue.sources
-                if s in extra
-                or s.name in manifest.entries
-                or (s.default and (s.auth is None or credentials.has(s.auth)))
-            ]
-    except (SourceError, DataDirError) as exc:
+        chosen = [*catalogue.select(names), *(e for e in extra if e.name not in names)] if names else None
+    except SourceError as exc:
         fail(str(exc))
     settings = Settings(
         timeout=timeout, max_time=max_time, credentials=credentials, ca_file=str(ca_file) if ca_file else None
     )
     outcomes: list[Outcome] = []
     try:
-        with locked(directory), _listener(sys.stderr, quiet) as listener:
-            for source in selected:
-                outcomes.append(fetch_source(source, manifest, settings, listener))
+        with locked(directory):
+            manifest = Manifest.load(directory)  # under the lock: no other fetch is changing it
+            selected = chosen or [
+                s
+                for s in catalogue.sources
+                if s in extra
+                or s.name in manifest.entries
+                or (s.default and (s.auth is None or credentials.has(s.auth)))
+            ]
+            with _listener(sys.stderr, quiet) as listener:
+                for source in selected:
+                    outcomes.append(fetch_source(source, manifest, settings, listener))
     except DataDirError as exc:
         fail(str(exc))
     except OSError as exc:  # the data directory itself: full disk, permissions

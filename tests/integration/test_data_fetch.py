@@ -482,6 +482,17 @@ def test_dbip_falls_back_to_last_month_early_in_a_month(data_dir: Path, server: 
     assert json.loads(done.stdout)["as_name"] == "DBIP-EX" and json.loads(done.stdout)["country"] == "US"
 
 
+def test_an_mmdb_from_a_url_of_your_own(data_dir: Path, server: DataServer) -> None:
+    month = datetime.now(UTC).strftime("%Y-%m")
+    url = f"{server.base}/dbip/dbip-asn-lite-{month}.mmdb.gz"
+    code, lines, others = fetch(data_dir, "iptoasn", "--mmdb-url", url)
+    assert code == 0, others
+    assert by_source(lines)[f"mmdb-dbip-asn-lite-{month}"]["status"] == "updated"
+    assert (data_dir / f"dbip-asn-lite-{month}.mmdb").read_bytes()[:4] != b"\x1f\x8b\x08\x00"  # unpacked
+    done = run_cli("attribute", "198.51.100.7", "--data-dir", str(data_dir), "--json")
+    assert json.loads(done.stdout)["as_name"] == "DBIP-EX"
+
+
 def test_another_fetch_on_the_same_directory_is_refused(data_dir: Path) -> None:
     fd = os.open(data_dir / LOCK, os.O_RDWR | os.O_CREAT)
     try:

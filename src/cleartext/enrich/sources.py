@@ -92,26 +92,16 @@ def _mmdb(name: str, url: str, file: str, groups: tuple[str, ...], **extra: Any)
     )
 
 
-_MAXMIND = "https://download.maxmind.com/geoip/databases/{}/download?suffix=tar.gz"
+def _maxmind(name: str, edition: str) -> Source:
+    """A GeoLite2 edition: a tar.gz behind HTTP basic auth, with its SHA-256 beside it."""
+    url = f"https://download.maxmind.com/geoip/databases/{edition}/download?suffix=tar.gz"
+    return _mmdb(name, url, f"{edition}.mmdb", ("maxmind",), checksum_url=f"{url}.sha256", auth="maxmind")
+
 
 CATALOGUE: tuple[Source, ...] = (
     # MMDB first: within a kind, the order here is the order of precedence (docs/attribution.md).
-    _mmdb(
-        "maxmind-asn",
-        _MAXMIND.format("GeoLite2-ASN"),
-        "GeoLite2-ASN.mmdb",
-        ("maxmind",),
-        checksum_url=_MAXMIND.format("GeoLite2-ASN") + ".sha256",
-        auth="maxmind",
-    ),
-    _mmdb(
-        "maxmind-country",
-        _MAXMIND.format("GeoLite2-Country"),
-        "GeoLite2-Country.mmdb",
-        ("maxmind",),
-        checksum_url=_MAXMIND.format("GeoLite2-Country") + ".sha256",
-        auth="maxmind",
-    ),
+    _maxmind("maxmind-asn", "GeoLite2-ASN"),
+    _maxmind("maxmind-country", "GeoLite2-Country"),
     _mmdb(
         "ipinfo-lite",
         "https://ipinfo.io/data/ipinfo_lite.mmdb",
