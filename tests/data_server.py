@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ class Route:
     body: bytes
     etag: str | None = None
     last_modified: str | None = None
-    mode: str = "ok"  # ok, truncate, stall, trickle, status, redirect, chunked
+    mode: str = "ok"  # ok, truncate, stall, trickle, status, redirect, chunked, always-304
     status: int = 200
     location: str = ""
     auth: str | None = None  # the Authorization header value required (401 otherwise)
@@ -95,7 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
-        fresh = route.etag is not None and self.headers.get("If-None-Match") == route.etag
+        fresh = route.mode == "always-304" or (
+            route.etag is not None and self.headers.get("If-None-Match") == route.etag
+        )
         if fresh or (
             route.last_modified is not None
             and self.headers.get("If-None-Match") is None
@@ -189,10 +190,3 @@ def silent_listener() -> tuple[socket.socket, int]:
     sock.listen(8)
     return sock, int(sock.getsockname()[1])
 
-
-def wait_until(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return
-        time.sleep(0.02)

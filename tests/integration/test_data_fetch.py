@@ -293,6 +293,14 @@ def test_if_modified_since_alone_gives_304(data_dir: Path, server: DataServer) -
     assert "if-none-match" not in server.requests("/iptoasn/ip2asn-combined.tsv.gz")[-1].headers
 
 
+def test_a_304_to_a_plain_request_is_a_failure(data_dir: Path, server: DataServer) -> None:
+    body = server.routes["/iptoasn/ip2asn-combined.tsv.gz"].body
+    server.publish("/iptoasn/ip2asn-combined.tsv.gz", body, mode="always-304")
+    code, lines, _ = fetch(data_dir, "iptoasn")
+    assert code == 1 and "304 Not Modified to a request that was not conditional" in str(lines[0]["detail"])
+    assert not (data_dir / "ip2asn-combined.tsv.gz").exists()
+
+
 def test_a_changed_file_replaces_the_old_one(data_dir: Path, server: DataServer, tmp_path: Path) -> None:
     assert fetch(data_dir, "iptoasn")[0] == 0
     new = write_iptoasn(tmp_path / "new.tsv", [("192.0.2.0", "192.0.2.255", 64497, "NL", "EXAMPLE-TWO")])

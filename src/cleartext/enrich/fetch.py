@@ -179,7 +179,8 @@ class _Job:
                 if "HTTP 404" not in str(exc) or index == len(candidates) - 1:
                     raise
         if response is None:  # 304
-            assert previous is not None
+            if not held or previous is None:
+                raise FetchError(f"{redact(url)}: 304 Not Modified to a request that was not conditional")
             self._record(previous, replace(previous, checked_at=now_iso()))
             return "unchanged", "304 Not Modified"
         with response:
