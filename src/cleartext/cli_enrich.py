@@ -65,7 +65,13 @@ def attribute(
             "or fetch them with `cleartext data fetch`"
         )
     try:
-        with Enricher.from_paths(**files) as enricher:
+        with Enricher.from_paths(
+            mmdb=files["mmdb"],
+            iptoasn=files["iptoasn"],
+            rir=files["rir"],
+            rpsl=files["rpsl"],
+            contacts=files["contacts"],
+        ) as enricher:
             results = enricher.lookup_many(addresses)
     except EnrichError as exc:
         fail(str(exc))

@@ -525,7 +525,7 @@ class _HTTPHandler(urllib.request.HTTPHandler):
         self._deadline = deadline
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_WatchedHTTP, deadline=self._deadline), req)  # type: ignore[arg-type]
+        return self.do_open(functools.partial(_WatchedHTTP, deadline=self._deadline), req)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
@@ -536,7 +536,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         opened = functools.partial(_WatchedHTTPS, deadline=self._deadline, context=self._ssl_context)
-        return self.do_open(opened, req)  # type: ignore[arg-type]
+        return self.do_open(opened, req)
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -594,7 +594,11 @@ def _read_bounded(response: Any, limit: int) -> bytes:
     return body
 
 
-def _copy_bounded(stream: IO[bytes], path: Path, limit: int) -> None:
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _copy_bounded(stream: _Readable, path: Path, limit: int) -> None:
     written = 0
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as out:
