@@ -1,6 +1,6 @@
 """Download one attribution source into the data directory: conditional, checked, bounded, atomic.
 
-The only network code outside the scanner, run only by `cleartext data fetch`. For each source:
+Run only by `cleartext data fetch`, never by a scan or a lookup. For each source:
 
 1. its published checksum, when there is one (the RIRs' ``.md5``, MaxMind's ``.sha256``): if it is the
    checksum of the file already held, nothing is downloaded;
