@@ -51,6 +51,8 @@ def lab() -> Iterator[dict[str, Any]]:
 # Scans write to a store by default; the tests' scans go to one of the session's own, never to a
 # cleartext.duckdb in the working tree.
 TEST_STORE = Path(tempfile.mkdtemp(prefix="cleartext-tests-")) / "store.duckdb"
+# Likewise attribution data: never the files a user fetched into ~/.local/share/cleartext.
+TEST_DATA_DIR = TEST_STORE.parent / "data"
 
 
 def run_cli(
@@ -69,6 +71,7 @@ def run_cli(
             "COLUMNS": "160",
             "NO_COLOR": "1",
             "CLEARTEXT_STORE": str(TEST_STORE),
+            "CLEARTEXT_DATA_DIR": str(TEST_DATA_DIR),
             **(env or {}),
         },
     )

@@ -636,6 +636,7 @@ def schema() -> None:
 import cleartext.cli_report  # noqa: E402,F401
 from cleartext import cli_store  # noqa: E402,F401
 from cleartext import cli_enrich  # noqa: E402,F401
+from cleartext import cli_data  # noqa: E402,F401
 from cleartext import cli_web  # noqa: E402,F401
 from cleartext import cli_notify  # noqa: E402,F401
 from cleartext.distributed import cli as _distributed_cli  # noqa: E402,F401

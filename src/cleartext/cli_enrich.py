@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cleartext.cli import app, fail
+from cleartext.cli_data import DataDirOpt, attribution_files
 
 if TYPE_CHECKING:
     from cleartext.enrich import Attribution
@@ -40,6 +41,7 @@ def attribute(
         FilesOpt, _files("--rpsl", "RPSL database dump (split files welcome), gzipped or not")
     ] = None,
     contacts: Annotated[FilesOpt, _files("--contacts", "your contacts CSV: kind,key,contact,country")] = None,
+    data_dir: DataDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines, one per address.")] = False,
 ) -> None:
     """Attribute addresses to their AS, countries, abuse contacts and CERT, offline from data files.
@@ -56,11 +58,19 @@ def attribute(
             parse_address(address)
         except ValueError:
             fail(f"invalid address {address!r}: expected an IPv4 or IPv6 address")
-    if not any((mmdb, iptoasn, rir, rpsl, contacts)):
-        fail("no data file given: pass at least one of --mmdb, --iptoasn, --rir, --rpsl, --contacts")
+    files = attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
+    if not any(files.values()):
+        fail(
+            "no data file given: pass at least one of --mmdb, --iptoasn, --rir, --rpsl, --contacts, "
+            "or fetch them with `cleartext data fetch`"
+        )
     try:
         with Enricher.from_paths(
-            mmdb=mmdb or [], iptoasn=iptoasn or [], rir=rir or [], rpsl=rpsl or [], contacts=contacts or []
+            mmdb=files["mmdb"],
+            iptoasn=files["iptoasn"],
+            rir=files["rir"],
+            rpsl=files["rpsl"],
+            contacts=files["contacts"],
         ) as enricher:
             results = enricher.lookup_many(addresses)
     except EnrichError as exc:

@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cleartext.cli import EXIT_FINDINGS, app, fail
+from cleartext.cli_data import DataDirOpt, attribution_files
 from cleartext.text import sanitize
 
 if TYPE_CHECKING:
@@ -212,6 +213,7 @@ def notify(
     ] = None,
     rpsl: Annotated[list[Path] | None, typer.Option("--rpsl", help="RPSL dump (abuse contacts).")] = None,
     contacts: Annotated[list[Path] | None, typer.Option("--contacts", help="Contacts CSV.")] = None,
+    data_dir: DataDirOpt = None,
     country_source: Annotated[
         str, typer.Option("--country-source", help="Match countries on geolocation (geo) or registry.")
     ] = "geo",
@@ -352,7 +354,9 @@ def notify(
             relay = Relay(settings)
         except (OSError, ValueError) as exc:  # an unreadable or malformed CA file
             fail(f"cannot load CA files: {exc}")
-    lookup = attributor(mmdb or [], iptoasn or [], rir or [], rpsl or [], contacts or [])
+    lookup = attributor(
+        **attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
+    )
     options = NotifyOptions(
         scan_id=scan,
         dry_run=dry_run,

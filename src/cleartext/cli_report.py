@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cleartext.cli import app, fail
+from cleartext.cli_data import DataDirOpt, attribution_files
 from cleartext.enrich.model import Attribution
 from cleartext.record import Record, record_from_dict
 from cleartext.report.stats import COUNTRY_SOURCES, DIMENSIONS, Stats, compute, trends
@@ -233,6 +234,7 @@ def report(
     ] = None,
     rpsl: Annotated[list[Path] | None, typer.Option("--rpsl", help="RPSL dump (abuse contacts).")] = None,
     contacts: Annotated[list[Path] | None, typer.Option("--contacts", help="Contacts CSV.")] = None,
+    data_dir: DataDirOpt = None,
     previous: Annotated[
         list[Path] | None,
         typer.Option("--previous", help="Statistics of an earlier scan (from --format json), for trends."),
@@ -257,7 +259,8 @@ def report(
         if str(path) != "-" and (not path.exists() or path.is_dir()):
             fail(f"cannot read {path}: {'a directory' if path.is_dir() else 'no such file'}")
     history = read_previous(previous or [])
-    lookup = attributor(mmdb or [], iptoasn or [], rir or [], rpsl or [], contacts or [])
+    files = attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
+    lookup = attributor(**files)
     if scan:
         records, scan = _store_records(store, scan)
         name = scan_id or scan

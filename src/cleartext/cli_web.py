@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cleartext.cli import ResolveOpt, app, build_resolver, check_ca_files, default_ehlo_name, fail
+from cleartext.cli_data import DataDirOpt, attribution_files
 
 if TYPE_CHECKING:
     from cleartext.store import Store
@@ -151,6 +152,7 @@ def serve(
     rir: Annotated[FilesOpt, _files("--rir", "RIR delegated-extended statistics")] = None,
     rpsl: Annotated[FilesOpt, _files("--rpsl", "RPSL dump")] = None,
     contacts: Annotated[FilesOpt, _files("--contacts", "contacts CSV")] = None,
+    data_dir: DataDirOpt = None,
     country_source: Annotated[
         str,
         typer.Option(
@@ -209,13 +211,7 @@ def serve(
         from cleartext.web.data import data_fingerprint
     except ImportError as exc:  # pragma: no cover - they are dependencies
         fail(f"the web server needs {exc.name}: pip install cleartext")
-    paths = {
-        "mmdb": mmdb or [],
-        "iptoasn": iptoasn or [],
-        "rir": rir or [],
-        "rpsl": rpsl or [],
-        "contacts": contacts or [],
-    }
+    paths = attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
     enricher = None
     if any(paths.values()):
         from cleartext.enrich import Enricher
