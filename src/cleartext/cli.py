@@ -321,7 +321,7 @@ def scan(
     wait: Annotated[bool, typer.Option("--wait", help="With --broker: follow the scan to its end.")] = False,
 ) -> None:
     """Probe every mail port of every target; stream one JSON record per endpoint as it finishes."""
-    from cleartext.job import JobAborted, JobError, JobOptions, run_job
+    from cleartext.scan import JobAborted, JobError, RunOptions, ScanSpec, run_job
 
     shard_index, shard_count = parse_shard(shard)
     targets = list(targets or [])
@@ -401,51 +401,44 @@ def scan(
         ["--endpoints", endpoints, list_format] if endpoints is not None
         else ["--mx", mx] if mx is not None else []
     )
-    options = JobOptions(
-        targets=targets or listed,  # what the resume fingerprint and the store keep
-        specs=specs,
-        ports=port_specs,
+    spec = ScanSpec.of(
+        targets or listed,  # what the resume fingerprint and the store keep
+        specs,
+        port_specs,
+        ports,
+        settings=settings,
         allow_reserved=allow_reserved,
         seed=seed,
         shard=shard_index,
         shards=shard_count,
-        out=out,
-        resume=resume,
-        concurrency=concurrency,
         rate=rate,
         per_host=per_host,
         exclude=str(exclude) if exclude else None,
-        progress=progress,
-        progress_interval=progress_interval,
-        store=None if no_store else store_url(store),
-        workers=workers,
         endpoint_list=endpoints,
         list_format=list_format,
         skip_bad_lines=skip_bad_lines,
         mx_domains=mx,
+    )
+    run = RunOptions(
+        out=out,
+        resume=resume,
+        concurrency=concurrency,
+        progress=progress,
+        progress_interval=progress_interval,
+        store=None if no_store else store_url(store),
+        workers=workers,
         domains_out=domains_out,
-        params={
-            "targets": targets or listed,
-            "ports": ports,
-            "allow_reserved": allow_reserved,
-            "rate": rate,
-            "per_host": per_host,
-            "max_connections": settings.max_connections,
-            "ehlo_name": settings.ehlo_name,
-            **({"discover": True} if discover else {}),
-            **({"login_probe": login_probe} if login_probe != "cancel" else {}),
-        },
     )
     if broker is not None:  # distributed: queue the shards for workers (cleartext.distributed)
         from cleartext.distributed import submit
 
         try:
-            code = submit(options, settings, resolver, broker=broker, shards=shards, wait=wait, warn=_warn)
+            code = submit(spec, run, resolver, broker=broker, shards=shards, wait=wait, warn=_warn)
         except ResolveError as exc:
             fail(str(exc))
         raise typer.Exit(code)
     try:
-        result = run_loop(run_job(options, settings, resolver, _warn, _note))
+        result = run_loop(run_job(spec, run, resolver, _warn, _note))
     except (JobError, ResolveError) as exc:
         fail(str(exc))
     except JobAborted as exc:

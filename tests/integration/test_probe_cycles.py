@@ -1,6 +1,6 @@
 """The probe leaves no reference cycles behind, whatever the server does.
 
-A scan runs with the cyclic garbage collector set to run rarely (cleartext.scan.GC_THRESHOLD): a
+A scan runs with the cyclic garbage collector set to run rarely (cleartext.scan.engine.GC_THRESHOLD): a
 cycle per endpoint would then hold connections and their buffers for a long time. Failed handshakes,
 reset connections and timeouts each made one (the raised exception's traceback holding the frame that
 held the exception); this probes the real lab servers and every hostile profile with the collector off

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from cleartext.workers import worker_of
+from cleartext.scan.workers import worker_of
 from tests.conftest import ROOT, overlap_servers, parse_records, run_cli
 
 FAST = ["--allow-reserved", "--connect-timeout", "1", "--read-timeout", "1", "--no-progress"]
@@ -269,7 +269,7 @@ def test_every_port_of_an_address_goes_to_one_worker() -> None:
     assert worker_of("127.0.0.1", 4) == worker_of("127.0.0.1", 4)
     spread = Counter(worker_of(f"10.0.{i // 256}.{i % 256}", 4) for i in range(4096))
     assert set(spread) == {0, 1, 2, 3} and min(spread.values()) > 800
-    code = "from cleartext.workers import worker_of; print(worker_of('192.0.2.7', 7))"
+    code = "from cleartext.scan.workers import worker_of; print(worker_of('192.0.2.7', 7))"
     other = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env={**os.environ}
     )

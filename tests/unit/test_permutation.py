@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cleartext.permutation import Permutation
+from cleartext.scan.permutation import Permutation
 
 
 @settings(max_examples=60, deadline=None)

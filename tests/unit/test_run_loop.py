@@ -9,7 +9,7 @@ import weakref
 import pytest
 import uvloop
 
-from cleartext.scan import GC_THRESHOLD, _collecting, rare_collections, run_loop
+from cleartext.scan.engine import GC_THRESHOLD, _collecting, rare_collections, run_loop
 
 
 async def _inside() -> tuple[tuple[int, int, int], int]:

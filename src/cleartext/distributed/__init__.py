@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from cleartext.job import JobOptions
-    from cleartext.probe import ProbeSettings
     from cleartext.resolve import Resolver
+    from cleartext.scan import RunOptions, ScanSpec
 
 
 def submit(
-    opts: JobOptions,
-    settings: ProbeSettings,
+    spec: ScanSpec,
+    run: RunOptions,
     resolver: Resolver,
     *,
     broker: str,
@@ -35,7 +34,7 @@ def submit(
     """Queue a distributed scan; with ``wait``, follow it to its end. Returns the exit status."""
     from cleartext.distributed.coordinator import submit as _submit
 
-    return _submit(opts, settings, resolver, broker=broker, shards=shards, wait=wait, warn=warn)
+    return _submit(spec, run, resolver, broker=broker, shards=shards, wait=wait, warn=warn)
 
 
 __all__ = ["submit"]

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import redis
     from dramatiq.brokers.redis import RedisBroker
 
+    from cleartext.scan import ScanSpec
+
 QUEUE = "cleartext-shards"
 ACTOR = "cleartext_shard"
 NAMESPACE = "cleartext"  # prefix of every Redis key we and Dramatiq use
@@ -150,7 +152,9 @@ def default_shards(endpoints: int) -> int:
 
 @dataclass(frozen=True)
 class ScanPlan:
-    """Everything that fixes a distributed scan's order and manners; the same on every worker."""
+    """A :class:`~cleartext.scan.ScanSpec` resolved for the wire: hostnames resolved once by the
+    coordinator, the seed drawn, CA files as PEM text; what fixes a distributed scan's order and manners,
+    the same on every worker."""
 
     networks: list[str]  # collapsed, in TargetSpace order
     named: list[list[str]]  # [hostname, address], as resolved once by the coordinator
@@ -166,17 +170,9 @@ class ScanPlan:
 
     @classmethod
     def build(
-        cls,
-        space: TargetSpace,
-        *,
-        seed: int,
-        shards: int,
-        allow_reserved: bool,
-        settings: ProbeSettings,
-        rate: float | None,
-        per_host: int,
-        exclusions: bool,
+        cls, spec: ScanSpec, space: TargetSpace, *, seed: int, shards: int, exclusions: bool
     ) -> ScanPlan:
+        settings = spec.settings
         probe = asdict(settings)
         # CA files exist on the coordinator's machine only: their content travels with the plan.
         probe["ca_files"] = [_read_pem(path) for path in settings.ca_files]
@@ -187,10 +183,10 @@ class ScanPlan:
             seed=seed,
             shards=shards,
             endpoints=space.size,
-            allow_reserved=allow_reserved,
+            allow_reserved=spec.allow_reserved,
             probe=probe,
-            rate=rate,
-            per_host=per_host,
+            rate=spec.rate,
+            per_host=spec.per_host,
             exclusions=exclusions,
         )
 

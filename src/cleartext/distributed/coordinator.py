@@ -36,7 +36,6 @@ from cleartext.distributed.common import (
 )
 from cleartext.distributed.gate import exclusions_version, parse_exclusions, publish_exclusions
 from cleartext.distributed.status import duration, scan_status
-from cleartext.probe import ProbeSettings
 from cleartext.resolve import Resolver
 from cleartext.scan import build_space, resolve_named, run_loop
 from cleartext.store import Store, StoreError, open_store
@@ -44,7 +43,7 @@ from cleartext.store import Store, StoreError, open_store
 if TYPE_CHECKING:
     from dramatiq.brokers.redis import RedisBroker
 
-    from cleartext.job import JobOptions
+    from cleartext.scan import RunOptions, ScanSpec
 
 WAIT_POLL_S = 0.5  # the --exclude file is checked this often while waiting
 
@@ -54,8 +53,8 @@ def _error(message: str) -> None:
 
 
 def submit(
-    opts: JobOptions,
-    settings: ProbeSettings,
+    spec: ScanSpec,
+    run: RunOptions,
     resolver: Resolver,
     *,
     broker: str,
@@ -65,15 +64,15 @@ def submit(
 ) -> int:
     """Queue a distributed scan (see the module docstring); the exit status."""
     try:
-        return _submit(opts, settings, resolver, broker, shards, wait, warn)
+        return _submit(spec, run, resolver, broker, shards, wait, warn)
     except DistributedError as exc:
         _error(str(exc))
         return 2
 
 
 def _submit(
-    opts: JobOptions,
-    settings: ProbeSettings,
+    spec: ScanSpec,
+    run: RunOptions,
     resolver: Resolver,
     broker_url: str,
     shards: int | None,
@@ -83,16 +82,16 @@ def _submit(
     import redis
 
     check_broker_url(broker_url)
-    store_url = check_store_url(opts.store)
-    if opts.out is not None or opts.resume:
+    store_url = check_store_url(run.store)
+    if run.out is not None or run.resume:
         raise DistributedError("--out and --resume do not apply with --broker: records go to the store")
-    if opts.shards != 1:
+    if spec.shards != 1:
         raise DistributedError("--shard does not apply with --broker: the scan is cut into --shards")
-    if opts.concurrency:
+    if run.concurrency:
         raise DistributedError(
             "--concurrency is set per worker with --broker: cleartext worker --concurrency"
         )
-    if settings.source_address:
+    if spec.settings.source_address:
         raise DistributedError(
             "--source-address is an address of one machine; it does not apply with --broker"
         )
@@ -103,36 +102,26 @@ def _submit(
         client.ping()
     except redis.RedisError as exc:
         raise DistributedError(f"cannot reach the broker {redact(broker_url)}: {exc}") from None
-    exclusions = Path(opts.exclude).read_text(encoding="utf-8") if opts.exclude else None
+    exclusions = Path(spec.exclude).read_text(encoding="utf-8") if spec.exclude else None
     if exclusions is not None:
         try:
             parse_exclusions(exclusions)
         except ValueError as exc:
-            raise DistributedError(f"{opts.exclude}: {exc}") from None
+            raise DistributedError(f"{spec.exclude}: {exc}") from None
 
-    seed = opts.seed if opts.seed is not None else secrets.randbits(63)
-    named = run_loop(resolve_named(opts.specs, resolver, warn))
-    space = build_space(opts.specs, named, opts.ports)
+    seed = spec.seed if spec.seed is not None else secrets.randbits(63)
+    named = run_loop(resolve_named(spec.specs, resolver, warn))
+    space = build_space(spec.specs, named, spec.ports)
     count = shards or default_shards(space.size)
-    plan = ScanPlan.build(
-        space,
-        seed=seed,
-        shards=count,
-        allow_reserved=opts.allow_reserved,
-        settings=settings,
-        rate=opts.rate,
-        per_host=opts.per_host,
-        exclusions=exclusions is not None,
-    )
+    plan = ScanPlan.build(spec, space, seed=seed, shards=count, exclusions=exclusions is not None)
     try:
         store = open_store(store_url)
     except StoreError as exc:
         raise DistributedError(str(exc)) from None
     try:
         db.ensure_tables(store)
-        scan_id = store.begin_scan(
-            {**opts.params, "seed": seed, "shards": count, "broker": redact(broker_url), "distributed": True}
-        )
+        params = {"seed": seed, "shards": count, "broker": redact(broker_url), "distributed": True}
+        scan_id = store.begin_scan({**spec.params(), **params})
         version = exclusions_version(exclusions) if exclusions is not None else None
         db.create_scan(store, scan_id, plan, redact(broker_url), exclusions, version)
     except StoreError as exc:
@@ -160,7 +149,7 @@ def _submit(
         store.close()
         return 0
     store.close()
-    return wait_for(scan_id, store_url, client, opts.exclude, opts.progress_interval)
+    return wait_for(scan_id, store_url, client, spec.exclude, run.progress_interval)
 
 
 def enqueue(broker: RedisBroker, scan_id: str, plan: ScanPlan, shards: range | list[int]) -> int:

@@ -38,12 +38,11 @@ from typing import Any
 
 from dramatiq.errors import Retry
 
-from cleartext.checkpoint import Tracker
 from cleartext.distributed import db
 from cleartext.distributed.common import DistributedError, ScanPlan, ShardTask
 from cleartext.distributed.gate import GateUnavailable, SharedGate, async_client, exclusions_key, rate_key
 from cleartext.distributed.sink import Checkpoint, ShardSink
-from cleartext.scan import Engine, Plan, run_loop
+from cleartext.scan import Engine, Plan, Tracker, run_loop
 from cleartext.store import StoreError
 
 log = logging.getLogger("cleartext.distributed")
@@ -90,7 +89,10 @@ class ShardRejected(Exception):
 
 
 @dataclass(frozen=True)
-class WorkerConfig:
+class DaemonConfig:
+    """How a `cleartext worker` daemon reaches the store and the broker, and how hard it works; the
+    scan's own parameters come with each shard, in its plan (:class:`~.common.ScanPlan`)."""
+
     store_url: str
     broker_url: str
     concurrency: int  # endpoints in flight per shard
@@ -98,7 +100,7 @@ class WorkerConfig:
     ca_dir: str | None = None
 
 
-def run_shard(payload: dict[str, Any], config: WorkerConfig) -> None:
+def run_shard(payload: dict[str, Any], config: DaemonConfig) -> None:
     """The actor's body: one shard from claim to done (see the module docstring)."""
     try:
         task = ShardTask.from_message(payload)
@@ -127,7 +129,7 @@ def _load_plan(task: ShardTask, central: db.Central) -> ScanPlan:
 
 
 class _ShardRun:
-    def __init__(self, task: ShardTask, token: str, central: db.Central, config: WorkerConfig) -> None:
+    def __init__(self, task: ShardTask, token: str, central: db.Central, config: DaemonConfig) -> None:
         self.task = task
         self.token = token
         self.central = central

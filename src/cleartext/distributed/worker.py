@@ -25,7 +25,7 @@ from typing import Any
 
 from cleartext.distributed import db
 from cleartext.distributed.common import ACTOR, QUEUE, make_broker, redact
-from cleartext.distributed.shard import STOPPING, ShardRejected, WorkerConfig, run_shard
+from cleartext.distributed.shard import STOPPING, DaemonConfig, ShardRejected, run_shard
 from cleartext.store import StoreError
 
 log = logging.getLogger("cleartext.distributed")
@@ -178,7 +178,7 @@ def serve(broker_url: str, store_url: str, *, threads: int, concurrency: int, pa
         return 0
 
     broker = make_broker(broker_url, worker=True, middleware=[Lifecycle()])
-    config = WorkerConfig(
+    config = DaemonConfig(
         store_url=store_url, broker_url=broker_url, concurrency=concurrency, patience=patience
     )
 

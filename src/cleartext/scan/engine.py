@@ -1,7 +1,7 @@
 """Scan: the engine that drives the probe over a scan's whole target space, politely and resumably.
 
 The targets become a flat index space (cleartext.targets.TargetSpace), walked in a seeded pseudo-random
-order (cleartext.permutation) so that no network sees a burst, optionally one shard of it. At most
+order (cleartext.scan.permutation) so that no network sees a burst, optionally one shard of it. At most
 ``concurrency`` endpoints are in flight; each finished endpoint is assessed and handed to ``emit`` at once,
 and only then counted as done for the checkpoint. Memory stays flat whatever the size of the space.
 
@@ -23,20 +23,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cleartext.assess import assess
-from cleartext.checkpoint import Tracker
 from cleartext.endpoint_lists import EndpointReader
-from cleartext.permutation import Permutation
 from cleartext.politeness import Gate
 from cleartext.probe import ProbeSettings, probe
-from cleartext.progress import ScanProgress
 from cleartext.record import Observation, Record, Status
 from cleartext.resolve import ResolveError, Resolver
+from cleartext.scan.checkpoint import Tracker
+from cleartext.scan.permutation import Permutation
+from cleartext.scan.progress import ScanProgress
 from cleartext.targets import Endpoint, Named, PortSpec, TargetSpace, TargetSpec, reserved_reason
 
 T = TypeVar("T")
 
 # What the engine awaits per endpoint: in this process by default (probe + assess), or a worker pool's
-# dispatch (cleartext.workers). A coroutine or a future; either way it yields the endpoint's record.
+# dispatch (cleartext.scan.workers). A coroutine or a future; either way it yields the endpoint's record.
 Prober = Callable[[Endpoint], Awaitable[Record]]
 
 # The cyclic garbage collector's thresholds while a loop runs (CPython's first is 700). A scan allocates

@@ -46,9 +46,10 @@ from typing import Any
 
 from cleartext.assess import assess
 from cleartext.politeness import ExclusionList, Gate
-from cleartext.probe import ProbeSettings, probe
+from cleartext.probe import probe
 from cleartext.record import Record
-from cleartext.scan import raise_fd_limit, run_loop
+from cleartext.scan.engine import raise_fd_limit, run_loop
+from cleartext.scan.spec import ScanSpec
 from cleartext.targets import Endpoint, TargetError
 
 _HEADER = struct.Struct("!I")  # payload length of one message
@@ -81,10 +82,7 @@ def worker_of(address: str, workers: int) -> int:
 class WorkerConfig:
     """What one worker needs to probe like the in-process engine would (pickled to the worker)."""
 
-    settings: ProbeSettings
-    rate: float | None  # this worker's share of --rate
-    per_host: int
-    exclude: str | None
+    spec: ScanSpec  # the scan's manners and probe settings, with this worker's share of the rate
     parent_pid: int
 
 
@@ -168,16 +166,17 @@ async def _serve(sock: socket.socket, config: WorkerConfig) -> None:
             main.cancel()  # stop reading endpoints: the parent ends the scan on this message
 
     try:
-        exclusions = ExclusionList(config.exclude) if config.exclude else None
+        exclusions = ExclusionList(config.spec.exclude) if config.spec.exclude else None
     except TargetError as exc:
         fail(str(exc))
         await writer.drain()
         return
-    gate = Gate(exclusions, config.rate, config.per_host)
+    spec = config.spec
+    gate = Gate(exclusions, spec.rate, spec.per_host)
 
     async def one(seq: int, endpoint: Endpoint) -> None:
         try:
-            record = assess(await probe(endpoint, config.settings, gate))
+            record = assess(await probe(endpoint, spec.settings, gate))
             line = record.to_json()
         except Exception as exc:  # a bug in probe or assess: in-process it would end the scan too
             fail(f"probing {endpoint.address} port {endpoint.port}: {type(exc).__name__}: {exc}")
@@ -240,25 +239,11 @@ class _Worker:
 class WorkerPool:
     """N worker processes behind one :meth:`probe` that the engine awaits like the in-process probe."""
 
-    def __init__(
-        self,
-        workers: int,
-        settings: ProbeSettings,
-        *,
-        rate: float | None = None,
-        per_host: int = 4,
-        exclude: str | None = None,
-    ) -> None:
+    def __init__(self, workers: int, spec: ScanSpec) -> None:
         if workers < 1:
             raise ValueError("a pool needs at least one worker")
         self.size = workers
-        self.config = WorkerConfig(
-            settings=settings,
-            rate=rate / workers if rate else None,
-            per_host=per_host,
-            exclude=exclude,
-            parent_pid=os.getpid(),
-        )
+        self.config = WorkerConfig(spec.for_worker(workers), parent_pid=os.getpid())
         self._workers: list[_Worker] = []
         self._seq = itertools.count()
         self._flush_scheduled = False

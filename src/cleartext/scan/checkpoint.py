@@ -1,6 +1,6 @@
 """Checkpoint: what lets a scan killed with SIGKILL continue with ``--resume``, nothing lost or twice.
 
-The scan order is a permutation (cleartext.permutation), so "where we are" is a *watermark* — every
+The scan order is a permutation (cleartext.scan.permutation), so "where we are" is a *watermark* — every
 position of this shard below it is done — plus the few positions above it already done (endpoints finish
 out of order). A state file beside the output, replaced atomically about once a second, holds those, the
 byte offset of the output at that moment, the seed, and the resolved hostname targets.

@@ -1,6 +1,7 @@
 """Job: one `cleartext scan` run from start to end — plan, output, checkpoint, progress, signals.
 
-The CLI validates arguments and builds a :class:`JobOptions`; this module runs the engine over it and
+The CLI validates arguments and builds a :class:`~cleartext.scan.spec.ScanSpec` and the
+:class:`RunOptions` of this run; this module runs the engine over them and
 owns everything that must survive trouble: the JSON Lines output (flushed record by record), the state
 file that makes ``--resume`` exact after a SIGKILL, and the clean stop on SIGINT/SIGTERM, a full disk or
 a closed pipe — what was written stays written, and the state says how far it got.
@@ -15,30 +16,29 @@ import secrets
 import signal
 import sys
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from cleartext.checkpoint import (
+from cleartext.endpoint_lists import EndpointListError, EndpointReader
+from cleartext.mx import read_domains, write_endpoint_list
+from cleartext.politeness import ExclusionList, Gate
+from cleartext.record import Record, record_from_dict
+from cleartext.resolve import Resolver
+from cleartext.scan.checkpoint import (
     CheckpointError,
     ScanState,
     Tracker,
     cut_to_last_line,
-    fingerprint,
     records_after,
 )
-from cleartext.endpoint_lists import EndpointListError, EndpointReader
-from cleartext.mx import read_domains, write_endpoint_list
-from cleartext.politeness import ExclusionList, Gate
-from cleartext.probe import ProbeSettings
-from cleartext.progress import ScanProgress
-from cleartext.record import Record, record_from_dict
-from cleartext.resolve import Resolver
-from cleartext.scan import Engine, ListedEndpoints, Plan, auto_concurrency, build_space, resolve_named
+from cleartext.scan.engine import Engine, ListedEndpoints, Plan, auto_concurrency, build_space, resolve_named
+from cleartext.scan.progress import ScanProgress
+from cleartext.scan.spec import ScanSpec
+from cleartext.scan.workers import WorkerError, WorkerPool, usable_cpus
 from cleartext.store import Store, StoreError, StoreSink, open_store
-from cleartext.targets import Named, PortSpec, TargetError, TargetSpec
-from cleartext.workers import WorkerError, WorkerPool, usable_cpus
+from cleartext.targets import Named, TargetError
 
 
 class JobError(Exception):
@@ -49,33 +49,18 @@ class JobAborted(Exception):
     """The scan had to stop early (the output cannot be written); one line, exit 1."""
 
 
-@dataclass
-class JobOptions:
-    targets: Sequence[str]  # as typed, for the resume fingerprint
-    specs: Sequence[TargetSpec]
-    ports: Sequence[PortSpec]
-    allow_reserved: bool = False
-    seed: int | None = None
-    shard: int = 0
-    shards: int = 1
-    out: Path | None = None
+@dataclass(frozen=True)
+class RunOptions:
+    """One run of a scan, as opposed to the scan itself (:class:`~cleartext.scan.spec.ScanSpec`)."""
+
+    out: Path | None = None  # JSON Lines output (None: stdout); the state file is kept beside it
     resume: bool = False
     concurrency: int = 0  # 0: sized to the file-descriptor limit
-    rate: float | None = None
-    per_host: int = 4
-    exclude: str | None = None
     progress: bool | None = None  # None: a bar on a terminal, log lines otherwise
     progress_interval: float = 10.0
     store: str | None = None  # store URL (DuckDB path or postgresql://); None: JSON Lines only
-    params: dict[str, object] = field(default_factory=dict)  # what the store keeps about this scan
-    workers: int = 1  # processes that probe (1: this one; 0: one per usable CPU); see cleartext.workers
-    # An endpoint list instead of targets (scan --endpoints): exactly those endpoints, streamed.
-    endpoint_list: str | None = None  # a path, or "-" for stdin
-    list_format: str = "auto"
-    skip_bad_lines: bool = False
-    # Mail domains instead (scan --mx): their MX endpoints are listed first, then scanned as a list.
-    mx_domains: str | None = None  # a file of domains
-    domains_out: Path | None = None  # each domain's outcome, one JSON line (default: beside --out)
+    workers: int = 1  # processes that probe (1: this one; 0: one per usable CPU); see cleartext.scan.workers
+    domains_out: Path | None = None  # scan --mx: each domain's outcome, one JSON line (default: beside out)
 
 
 @dataclass
@@ -112,116 +97,104 @@ def state_path(out: Path) -> Path:
     return out.with_name(out.name + ".state")
 
 
-def _fingerprint(opts: JobOptions) -> str:
-    return fingerprint(
-        {
-            "targets": list(opts.targets),
-            "ports": [[p.port, p.protocol.value, p.tls_mode.value] for p in opts.ports],
-            "shard": opts.shard,
-            "shards": opts.shards,
-            "allow_reserved": opts.allow_reserved,
-        }
-    )
-
-
-def _resume_state(opts: JobOptions) -> tuple[ScanState, set[int]]:
+def _resume_state(spec: ScanSpec, out: Path) -> tuple[ScanState, set[int]]:
     """Load the state, cut the output back to whole lines, and collect positions done after the offset."""
-    assert opts.out is not None
     try:
-        state = ScanState.load(state_path(opts.out))
+        state = ScanState.load(state_path(out))
     except CheckpointError as exc:
         raise JobError(str(exc)) from None
-    if state.fingerprint != _fingerprint(opts):
+    if state.fingerprint != spec.fingerprint():
         raise JobError(
-            f"{state_path(opts.out)} belongs to a scan with other targets, ports or shard; "
+            f"{state_path(out)} belongs to a scan with other targets, ports or shard; "
             "resume with the same arguments"
         )
-    if opts.seed is not None and opts.seed != state.seed:
-        raise JobError(f"--seed {opts.seed} differs from the resumed scan's seed {state.seed}")
-    if not opts.out.exists():
-        raise JobError(f"nothing to resume: {opts.out} does not exist")
-    cut_to_last_line(opts.out)
+    if spec.seed is not None and spec.seed != state.seed:
+        raise JobError(f"--seed {spec.seed} differs from the resumed scan's seed {state.seed}")
+    if not out.exists():
+        raise JobError(f"nothing to resume: {out} does not exist")
+    cut_to_last_line(out)
     return state, set(state.done_above)
 
 
 async def run_job(
-    opts: JobOptions,
-    settings: ProbeSettings,
+    spec: ScanSpec,
+    run: RunOptions,
     resolver: Resolver,
     warn: Callable[[str], None],
     note: Callable[[str], None] | None = None,
 ) -> JobResult:
-    if opts.resume and opts.out is None:
+    if run.resume and run.out is None:
         raise JobError("--resume needs --out: the state is kept beside the output file")
-    if opts.mx_domains is not None:
-        opts = await _list_mx_endpoints(opts, resolver, note or warn)
+    if spec.mx_domains is not None:
+        spec = await _list_mx_endpoints(spec, run, resolver, note or warn)
     done_above: set[int] = set()
     scan_id: str | None = None
-    if opts.resume:
-        state, done_above = _resume_state(opts)
+    if run.resume:
+        assert run.out is not None
+        state, done_above = _resume_state(spec, run.out)
         seed = state.seed
         named = [Named(h, a) for h, a in state.named]
         watermark = state.watermark
         scan_id = state.scan_id
     else:
-        seed = opts.seed if opts.seed is not None else secrets.randbits(63)
-        named = await resolve_named(opts.specs, resolver, warn)
-        watermark = opts.shard
+        seed = spec.seed if spec.seed is not None else secrets.randbits(63)
+        named = await resolve_named(spec.specs, resolver, warn)
+        watermark = spec.shard
     plan = Plan(
-        build_space(opts.specs, named, opts.ports),
+        build_space(spec.specs, named, spec.ports),
         seed,
-        opts.shard,
-        opts.shards,
-        opts.allow_reserved,
-        listed=_listed(opts),
+        spec.shard,
+        spec.shards,
+        spec.allow_reserved,
+        listed=_listed(spec),
     )
-    if opts.resume:
+    if run.resume:
         # Records flushed after the last saved state are done too: map them back to their positions.
-        assert opts.out is not None
+        assert run.out is not None
         found = [
             (str(data.get("address")), int(data.get("port", 0)), data.get("hostname"))
-            for data in records_after(opts.out, state.offset)
+            for data in records_after(run.out, state.offset)
         ]
         done_above |= plan.positions_of(found)
     tracker = Tracker(watermark, plan.shards, done_above)
 
     try:
-        exclusions = ExclusionList(opts.exclude) if opts.exclude else None
+        exclusions = ExclusionList(spec.exclude) if spec.exclude else None
     except ValueError as exc:
         raise JobError(str(exc)) from None
-    gate = Gate(exclusions, opts.rate, opts.per_host)
+    gate = Gate(exclusions, spec.rate, spec.per_host)
     shard_size = plan.shard_size
     remaining = None if shard_size is None else max(0, shard_size - _done_count(tracker, plan))
-    store, sink, scan_id = _open_store(opts, scan_id, seed)
+    store, sink, scan_id = _open_store(spec, run.store, scan_id, seed)
     if store is not None and remaining is not None:
         caution = store.memory_warning(remaining)
         if caution is not None:
             warn(caution)
-    if opts.resume and store is not None and scan_id is not None:
+    if run.resume and store is not None and scan_id is not None:
         # The store's sink buffers a second or two; what a kill cut off there is in the output: replay it.
-        assert opts.out is not None
-        _replay_into_store(store, scan_id, opts.out, state.store_offset)
+        assert run.out is not None
+        _replay_into_store(store, scan_id, run.out, state.store_offset)
     # Which output offset the store has caught up with: (records emitted before it, offset after it).
     in_flight_to_store: deque[tuple[int, int]] = deque()
     emitted = 0
     store_offset = 0
     try:
-        output = _Output(opts.out)
+        output = _Output(run.out)
     except OSError as exc:
-        raise JobError(f"cannot write {opts.out}: {exc.strerror or exc}") from None
+        raise JobError(f"cannot write {run.out}: {exc.strerror or exc}") from None
     store_offset = output.offset
-    fp = _fingerprint(opts)
+    fp = spec.fingerprint()
 
-    keep_state = opts.out is not None and (not opts.out.exists() or opts.out.is_file())
+    keep_state = run.out is not None and (not run.out.exists() or run.out.is_file())
 
     def save_state() -> None:
-        if opts.out is None or not keep_state:  # stdout, /dev/null, a FIFO: nothing to resume from
+        if run.out is None or not keep_state:  # stdout, /dev/null, a FIFO: nothing to resume from
             return
         state = ScanState(
             fingerprint=fp,
             seed=seed,
-            shard=opts.shard,
-            shards=opts.shards,
+            shard=spec.shard,
+            shards=spec.shards,
             watermark=tracker.watermark,
             done_above=sorted(tracker.above),
             offset=output.offset,
@@ -230,7 +203,7 @@ async def run_job(
             scan_id=scan_id,
         )
         with contextlib.suppress(OSError):  # a full disk: the previous state stays valid
-            state.save(state_path(opts.out))
+            state.save(state_path(run.out))
 
     def store_caught_up() -> int:
         nonlocal store_offset
@@ -260,22 +233,22 @@ async def run_job(
                 store_failure = exc
 
     # A bar on a terminal, JSON lines elsewhere; --no-progress: neither.
-    progress = ScanProgress(remaining, interval=opts.progress_interval, enabled=opts.progress is not False)
+    progress = ScanProgress(remaining, interval=run.progress_interval, enabled=run.progress is not False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    workers = opts.workers or usable_cpus()
+    workers = run.workers or usable_cpus()
     pool: WorkerPool | None = None
     if workers > 1:
         # The per-endpoint work goes to worker processes; everything that must happen once stays here.
-        pool = WorkerPool(workers, settings, rate=opts.rate, per_host=opts.per_host, exclude=opts.exclude)
+        pool = WorkerPool(workers, spec)
     engine = Engine(
         plan,
-        settings,
+        spec.settings,
         emit,
-        concurrency=auto_concurrency(opts.concurrency),
+        concurrency=auto_concurrency(run.concurrency),
         gate=gate,  # with a pool: only its exclusion check runs here; each worker has its own gate
         tracker=tracker,
         progress=progress,
@@ -299,13 +272,13 @@ async def run_job(
         # holds its records for --resume to write); an output that cannot be written.
         save_state()
         cause = (
-            f"cannot write {opts.out or 'the output'}: {exc.strerror or exc}"
+            f"cannot write {run.out or 'the output'}: {exc.strerror or exc}"
             if isinstance(exc, OSError)
             else str(exc)
         )
         raise JobAborted(
             f"{cause}; {sum(engine.counts.values())} endpoints were kept"
-            + ("; --resume continues" if opts.out else "")
+            + ("; --resume continues" if run.out else "")
         ) from None
     finally:
         if pool is not None:
@@ -351,15 +324,16 @@ def _replay_into_store(store: Store, scan_id: str, out: Path, offset: int, batch
 
 
 def _open_store(
-    opts: JobOptions, scan_id: str | None, seed: int
+    spec: ScanSpec, url: str | None, scan_id: str | None, seed: int
 ) -> tuple[Store | None, StoreSink | None, str | None]:
     """Open the store and begin (or, resuming, continue) this scan's entry in it."""
-    if opts.store is None:
+    if url is None:
         return None, None, None
     try:
-        store = open_store(opts.store)
+        store = open_store(url)
         if scan_id is None:
-            scan_id = store.begin_scan({**opts.params, "seed": seed, "shard": f"{opts.shard}/{opts.shards}"})
+            shard = f"{spec.shard}/{spec.shards}"
+            scan_id = store.begin_scan({**spec.params(), "seed": seed, "shard": shard})
         else:
             store.scan(scan_id)  # the resumed scan must be in this store
         # new=True: the engine emits each endpoint once, and what an earlier run of a resumed scan
@@ -382,21 +356,23 @@ def _close_store(store: Store | None, sink: StoreSink | None) -> str | None:
     return None
 
 
-async def _list_mx_endpoints(opts: JobOptions, resolver: Resolver, note: Callable[[str], None]) -> JobOptions:
+async def _list_mx_endpoints(
+    spec: ScanSpec, run: RunOptions, resolver: Resolver, note: Callable[[str], None]
+) -> ScanSpec:
     """scan --mx: the domains' MX endpoints written to a list (beside --out, so that --resume scans the
     same list without asking DNS again), then the scan goes on as scan --endpoints of that list."""
-    assert opts.mx_domains is not None
+    assert spec.mx_domains is not None
     domains_out: Path | None
-    if opts.out is not None:
-        listing = opts.out.with_name(opts.out.name + ".mx-endpoints")
-        domains_out = opts.domains_out or opts.out.with_name(opts.out.name + ".domains.jsonl")
+    if run.out is not None:
+        listing = run.out.with_name(run.out.name + ".mx-endpoints")
+        domains_out = run.domains_out or run.out.with_name(run.out.name + ".domains.jsonl")
     else:
         import tempfile
 
         listing = Path(tempfile.mkstemp(prefix="cleartext-mx-", suffix=".txt")[1])
-        domains_out = opts.domains_out
-    if not (opts.resume and listing.is_file()):
-        source = opts.mx_domains
+        domains_out = run.domains_out
+    if not (run.resume and listing.is_file()):
+        source = spec.mx_domains
 
         def names() -> Iterator[str]:
             with open(source, encoding="utf-8", errors="replace") as handle:
@@ -415,8 +391,8 @@ async def _list_mx_endpoints(opts: JobOptions, resolver: Resolver, note: Callabl
                 domains_file = domains_out.open("w", encoding="utf-8") if domains_out else None
                 try:
                     counts = await write_endpoint_list(
-                        names(), resolver, list(opts.ports), endpoints_out, domains_file,
-                        allow_reserved=opts.allow_reserved,
+                        names(), resolver, list(spec.ports), endpoints_out, domains_file,
+                        allow_reserved=spec.allow_reserved,
                     )
                 finally:
                     if domains_file is not None:
@@ -430,19 +406,19 @@ async def _list_mx_endpoints(opts: JobOptions, resolver: Resolver, note: Callabl
             + (f" ({counts.shared} named by more than one domain)" if counts.shared else "")
             + (f"; each domain's outcome in {domains_out}" if domains_out else "")
         )
-    return dataclasses.replace(opts, endpoint_list=str(listing), list_format="plain", mx_domains=None)
+    return dataclasses.replace(spec, endpoint_list=str(listing), list_format="plain", mx_domains=None)
 
 
-def _listed(opts: JobOptions) -> ListedEndpoints | None:
+def _listed(spec: ScanSpec) -> ListedEndpoints | None:
     """The endpoint list, streamed from its file (read again by each walk) or from stdin (once)."""
-    if opts.endpoint_list is None:
+    if spec.endpoint_list is None:
         return None
-    name = opts.endpoint_list
-    ports = {p.port: p for p in opts.ports}
+    name = spec.endpoint_list
+    ports = {p.port: p for p in spec.ports}
 
     def reader() -> EndpointReader:
         return EndpointReader(
-            "stdin" if name == "-" else name, fmt=opts.list_format, ports=ports, skip_bad=opts.skip_bad_lines
+            "stdin" if name == "-" else name, fmt=spec.list_format, ports=ports, skip_bad=spec.skip_bad_lines
         )
 
     def lines() -> Iterator[str]:
