@@ -91,7 +91,13 @@ class EndpointReader:
         if self.fmt == "plain":
             if not text.startswith("#"):
                 endpoint, _, name = text.partition(" ")
-                host, number = _host_port(endpoint)
+                try:
+                    host, number = _host_port(endpoint)
+                except ValueError as exc:
+                    if not name:
+                        raise
+                    # An error names the whole line, not its first word: "'not an endpoint'".
+                    raise ValueError(str(exc).replace(repr(endpoint), repr(text[:80]), 1)) from None
                 name = name.strip()
                 if name and not is_hostname(name):
                     raise ValueError(f"{name[:80]!r} is not a host name")

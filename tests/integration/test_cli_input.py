@@ -43,7 +43,7 @@ from tests.dns_server import dns_server
         (["scan", "127.0.0.99", "--allow-reserved", "--rate", "0"], "invalid value for '--rate'"),
         (["scan", "127.0.0.99", "--allow-reserved", "--concurrency", "x"], "for '--concurrency'"),
         (["serve", "--port", "abc"], "invalid value for '--port'"),
-        (["scan"], "missing argument"),
+        (["scan"], "nothing to scan"),
         (["scan", "127.0.0.99", "--no-such-flag"], "no such option"),
     ],
 )
