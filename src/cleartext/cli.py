@@ -595,9 +595,13 @@ def version() -> None:
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    domain: Annotated[
+        bool, typer.Option("--domain", help="The domain records' schema (`check DOMAIN --json`) instead.")
+    ] = False,
+) -> None:
     """Print the JSON Schema of the records `scan` writes."""
-    path = Path(__file__).parent / "schema" / "record.schema.json"
+    path = Path(__file__).parent / "schema" / ("domain.schema.json" if domain else "record.schema.json")
     print(json.dumps(json.loads(path.read_text()), indent=2))
 
 

@@ -81,6 +81,10 @@ class Dns:
         except dns.message.ChainTooLong:
             return DnsAnswer(DnsResult(Outcome.LOOP, "the CNAME chain is longer than 16 or loops"), [])
         except dns.resolver.NoNameservers as exc:
+            # dnspython files an answer it could not use (a CNAME chain over 16 or looping) under the
+            # nameserver's errors and gives up on that server.
+            if any(isinstance(e[3], dns.message.ChainTooLong) for e in exc.kwargs.get("errors", [])):
+                return DnsAnswer(DnsResult(Outcome.LOOP, "the CNAME chain is longer than 16 or loops"), [])
             if await self._answers_unchecked(name, rdtype):
                 return DnsAnswer(DnsResult(Outcome.BOGUS, "DNSSEC validation failed at the resolver"), [])
             return DnsAnswer(DnsResult(Outcome.ERROR, _one_line(exc)), [])
