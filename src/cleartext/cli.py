@@ -557,10 +557,12 @@ def show(
     ] = False,
 ) -> None:
     """Print a verdict table of scan records, one row per endpoint."""
+    from cleartext.domain.model import DomainRecord, domain_record_from_dict
     from cleartext.record import record_from_dict
     from cleartext.render import render_table
 
     records: list[Record] = []
+    domains: list[DomainRecord] = []
     for path in files:
         try:
             handle: BinaryIO = sys.stdin.buffer if str(path) == "-" else path.open("rb")
@@ -576,7 +578,11 @@ def show(
                     if not line.strip():
                         continue
                     try:
-                        records.append(record_from_dict(json.loads(line)))
+                        data = json.loads(line)
+                        if isinstance(data, dict) and data.get("kind") == "domain":  # check DOMAIN --json
+                            domains.append(domain_record_from_dict(data))
+                        else:
+                            records.append(record_from_dict(data))
                     except ValueError as exc:  # json.JSONDecodeError is a ValueError
                         fail(f"{path}:{number}: {exc}")
             except OSError as exc:  # a directory, an I/O error
@@ -585,7 +591,12 @@ def show(
         silent = {"refused", "connect-timeout", "unreachable", "blocklisted"}
         records = [r for r in records if r.observation.status.value not in silent]
     records.sort(key=lambda r: (ipaddress.ip_address(r.observation.address).packed, r.observation.port))
-    render_table(Console(highlight=False), records)
+    console = Console(highlight=False)
+    render_table(console, records)
+    if domains:
+        from cleartext.domain.render import render_domain_table
+
+        render_domain_table(console, domains)
 
 
 @app.command()

@@ -175,6 +175,7 @@ _imap._tcp IN SRV 0 1 143 imap.leaky.example.
 _imaps._tcp IN SRV 10 1 993 imap.leaky.example.
 """,
         ),
+        Zone("bare.example", "@ IN MX 10 mx.bare.example.\nmx IN A 127.0.0.4\n"),
         Zone(
             "broken.example",
             f"""
@@ -417,3 +418,29 @@ def test_web_hosts_in_reserved_space_are_not_fetched_unless_allowed(world: dict[
     result = run_cli("check", "good.example", "--nameserver", world["dns"], *world["ca"], *args)
     assert result.returncode == 2
     assert result.stderr.startswith("cleartext: error: mail.lab.example resolves to 127.0.0.4")
+
+
+def test_a_domain_that_publishes_nothing_for_senders(world: dict[str, Any]) -> None:
+    """An MX with neither MTA-STS for its domain nor a TLSA record of its own: nothing makes senders
+    insist on TLS. (mail.lab.example has a TLSA record: a domain whose MX it is has DANE.)"""
+    code, out, _ = check(world, "bare.example")
+    assert code == 1
+    assert "MEDIUM  no-smtp-tls-policy" in out and "No MTA-STS or DANE for incoming mail" in out
+    record = domain_json(world, "bare.example")
+    assert [f["code"] for f in record["findings"]] == ["no-smtp-tls-policy"]
+    assert record["findings"][0]["evidence"]["mx_hosts"] == ["mx.bare.example"]
+
+
+def test_show_and_report_read_check_output_with_its_domain_line(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    code, out, _ = check(world, "broken.example", "--json")
+    assert code == 1
+    path = tmp_path / "check.jsonl"
+    path.write_text(out)
+    shown = run_cli("show", str(path))
+    assert shown.returncode == 0, shown.stderr
+    assert "Domains" in shown.stdout and "dane-tlsa-mismatch" in shown.stdout
+    assert "127.0.0.4:25" in shown.stdout
+    report = run_cli("report", "--from", str(path))
+    assert report.returncode == 0, report.stderr

@@ -76,7 +76,10 @@ async def look_up_domain(
     deadline: float,
     allow_reserved: bool,
 ) -> DomainView | None:
-    """The domain view of ``name``, or None when the name publishes nothing a domain would (a host)."""
+    """The domain view of ``name``, or None when the name publishes nothing a domain would (a host), or
+    is pinned by ``--resolve`` (then it is a host, as for the MX lookup, and no DNS is asked at all)."""
+    if name.rstrip(".").lower() in resolver.overrides:
+        return None
     obs = await look_up(
         name,
         LookupSettings(

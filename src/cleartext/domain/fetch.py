@@ -34,7 +34,7 @@ import dns.resolver
 import h11
 
 from cleartext.domain.model import DnsResult, HttpResult, Outcome
-from cleartext.resolve import ResolveError, Resolver, _split_hostport
+from cleartext.resolve import ResolveError, Resolver, dns_resolver
 from cleartext.targets import reserved_reason
 from cleartext.text import sanitize
 
@@ -59,14 +59,7 @@ class Dns:
         self._unchecked = self._make(dns.flags.RD | dns.flags.CD)
 
     def _make(self, flags: int) -> dns.asyncresolver.Resolver:
-        if self.nameserver:
-            res = dns.asyncresolver.Resolver(configure=False)
-            host, port = _split_hostport(self.nameserver)
-            res.nameservers = [host]
-            res.port = port
-        else:
-            res = dns.asyncresolver.Resolver()
-        res.lifetime = self.lifetime
+        res = dns_resolver(self.nameserver, self.lifetime)
         res.timeout = self.lifetime
         res.use_edns(0, dns.flags.DO, 1232)
         res.flags = flags

@@ -14,17 +14,10 @@ from rich.text import Text
 
 from cleartext.domain import dane
 from cleartext.domain.model import DnsResult, DomainObservation, DomainRecord, HttpResult, Outcome
-from cleartext.record import Finding, Severity
+from cleartext.record import Finding
 from cleartext.remediation import domain_remedy
+from cleartext.render import _SEVERITY_STYLE, _evidence_lines  # the check view's own, shared
 from cleartext.text import sanitize
-
-_SEVERITY_STYLE = {
-    Severity.CRITICAL: "bold white on red",
-    Severity.HIGH: "bold red",
-    Severity.MEDIUM: "yellow",
-    Severity.LOW: "cyan",
-    Severity.INFO: "dim",
-}
 
 
 def _t(value: object, limit: int = 200) -> Text:
@@ -117,16 +110,6 @@ def _senders_table(obs: DomainObservation) -> Table:
     return table
 
 
-def _evidence_lines(evidence: dict[str, object]) -> list[str]:
-    lines = []
-    for key, value in evidence.items():
-        if value in (None, [], ""):
-            continue
-        shown = ", ".join(str(v) for v in value[:12]) if isinstance(value, list) else str(value)
-        lines.append(f"{key.replace('_', ' ')}: {sanitize(shown, 400)}")
-    return lines
-
-
 def _finding_panel(domain: str, finding: Finding) -> Panel:
     fix = domain_remedy(finding.code)
     body: list[Text] = [Text(finding.summary, style="bold")]
@@ -160,3 +143,22 @@ def render_domain(console: Console, record: DomainRecord) -> None:
                 style="green",
             )
         )
+
+
+def render_domain_table(console: Console, records: list[DomainRecord]) -> None:
+    """One row per domain finding (what `cleartext show` prints after the endpoints)."""
+    table = Table(title=Text("Domains", style="bold"), title_justify="left")
+    for column in ("domain", "severity", "code", "finding"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        domain = _t(record.observation.domain, 120)
+        if not record.findings:
+            table.add_row(domain, _t(""), _t(""), Text("no domain findings", style="green"))
+        for finding in record.findings:
+            table.add_row(
+                domain,
+                Text(finding.severity.value, style=_SEVERITY_STYLE[finding.severity]),
+                _t(finding.code),
+                _t(finding.summary),
+            )
+    console.print(table)
