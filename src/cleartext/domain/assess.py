@@ -244,7 +244,7 @@ def tls_rpt_missing(obs: DomainObservation, endpoints: Endpoints) -> Iterable[Fi
     if not (sts_published or _has_tlsa(obs)):
         return
     rpt = obs.tls_rpt
-    if rpt.rua and not rpt.errors:
+    if rpt.rua:  # one usable address is enough for senders to report (errors may list ignored ones)
         return
     yield _finding(DomainCode.TLS_RPT_MISSING, {"records": rpt.records, "errors": rpt.errors})
 

@@ -39,18 +39,25 @@ class StsRecord:
     errors: list[str] = field(default_factory=list)
 
 
-def parse_sts_records(records: list[str]) -> StsRecord:
-    """RFC 8461 3.1: keep the records that begin with ``v=STSv1``; exactly one must remain, valid."""
-    candidates = [r for r in records if r.startswith("v=STSv1")]
+def _single(records: list[str], version: str, example: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """RFC 8461 3.1 and RFC 8460 3 alike: keep the records that begin with ``v=<version>``; exactly one
+    must remain, and parse. Returns its fields, or [] and why not."""
+    candidates = [r for r in records if r.startswith(f"v={version}")]
     if not candidates:
-        return StsRecord(errors=["no record begins with v=STSv1"] if records else [])
+        return [], [f"no record begins with v={version}"] if records else []
     if len(candidates) > 1:
-        return StsRecord(
-            errors=[f"{len(candidates)} records begin with v=STSv1; senders then ignore them all"]
-        )
+        return [], [f"{len(candidates)} records begin with v={version}; senders then ignore them all"]
     pairs = _fields(candidates[0])
-    if pairs is None or not pairs or pairs[0] != ("v", "STSv1"):
-        return StsRecord(errors=["malformed record: expected v=STSv1; id=...;"])
+    if not pairs or pairs[0] != ("v", version):
+        return [], [f"malformed record: expected {example}"]
+    return pairs, []
+
+
+def parse_sts_records(records: list[str]) -> StsRecord:
+    """The ``_mta-sts`` TXT records: one ``v=STSv1`` record with one id of 1 to 32 letters and digits."""
+    pairs, errors = _single(records, "STSv1", "v=STSv1; id=...;")
+    if errors or not pairs:
+        return StsRecord(errors=errors)
     ids = [value for key, value in pairs if key == "id"]
     if len(ids) != 1 or not _ID.fullmatch(ids[0]):
         return StsRecord(errors=["the record needs one id of 1 to 32 letters and digits"])
@@ -141,16 +148,9 @@ class RptRecord:
 
 def parse_tlsrpt_records(records: list[str]) -> RptRecord:
     """RFC 8460 3: exactly one record beginning with ``v=TLSRPTv1``, with a ``rua`` of mailto:/https: URIs."""
-    candidates = [r for r in records if r.startswith("v=TLSRPTv1")]
-    if not candidates:
-        return RptRecord(errors=["no record begins with v=TLSRPTv1"] if records else [])
-    if len(candidates) > 1:
-        return RptRecord(
-            errors=[f"{len(candidates)} records begin with v=TLSRPTv1; senders then ignore them"]
-        )
-    pairs = _fields(candidates[0])
-    if pairs is None or not pairs or pairs[0] != ("v", "TLSRPTv1"):
-        return RptRecord(errors=["malformed record: expected v=TLSRPTv1; rua=...;"])
+    pairs, errors = _single(records, "TLSRPTv1", "v=TLSRPTv1; rua=...;")
+    if errors or not pairs:
+        return RptRecord(errors=errors)
     ruas = [value for key, value in pairs if key == "rua"]
     if len(ruas) != 1:
         return RptRecord(errors=["the record needs exactly one rua"])
@@ -158,6 +158,5 @@ def parse_tlsrpt_records(records: list[str]) -> RptRecord:
     good = [sanitize(u, 255) for u in uris if u.lower().startswith(("mailto:", "https:"))][:10]
     if not good:
         return RptRecord(errors=["rua names no mailto: or https: address"])
-    return RptRecord(
-        rua=good, errors=[] if len(good) == len(uris) else ["rua has URIs that are not mailto: or https:"]
-    )
+    partial = [] if len(good) == len(uris) else ["rua has URIs that are not mailto: or https:"]
+    return RptRecord(rua=good, errors=partial)
