@@ -155,19 +155,20 @@ async def look_up(domain: str, settings: LookupSettings) -> DomainObservation:
         allow_reserved=settings.allow_reserved,
     )
     query = "?emailaddress=postmaster%40" + domain
-    results = await asyncio.gather(
-        _mx(dns_, domain, obs),
-        asyncio.gather(*(_srv(dns_, domain, s) for s in SRV_SERVICES)),
-        _mta_sts(dns_, http, domain),
-        _tls_rpt(dns_, domain),
+    configs = asyncio.gather(
         _autoconfig(http, domain, name_join("autoconfig", domain), "/mail/config-v1.1.xml" + query),
         _autoconfig(http, domain, domain, "/.well-known/autoconfig/mail/config-v1.1.xml" + query),
         _autodiscover(http, domain, domain),
         _autodiscover(http, domain, name_join("autodiscover", domain)),
     )
-    _, srv, sts, rpt, *configs = results
-    obs.srv, obs.mta_sts, obs.tls_rpt = srv, sts, rpt
-    obs.client_configs = list(configs)
+    _, srv, sts, rpt, found = await asyncio.gather(
+        _mx(dns_, domain, obs),
+        asyncio.gather(*(_srv(dns_, domain, s) for s in SRV_SERVICES)),
+        _mta_sts(dns_, http, domain),
+        _tls_rpt(dns_, domain),
+        configs,
+    )
+    obs.srv, obs.mta_sts, obs.tls_rpt, obs.client_configs = srv, sts, rpt, list(found)
     obs.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
     return obs
 

@@ -14,10 +14,18 @@ from rich.text import Text
 
 from cleartext.domain import dane
 from cleartext.domain.model import DnsResult, DomainObservation, DomainRecord, HttpResult, Outcome
-from cleartext.record import Finding
+from cleartext.record import Finding, Severity
 from cleartext.remediation import domain_remedy
-from cleartext.render import _SEVERITY_STYLE, _evidence_lines  # the check view's own, shared
 from cleartext.text import sanitize
+
+# The check view's colours (cleartext.render sits above this package in the pipeline's layers).
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
 
 
 def _t(value: object, limit: int = 200) -> Text:
@@ -108,6 +116,16 @@ def _senders_table(obs: DomainObservation) -> Table:
     if obs.mx_dns.outcome is not Outcome.FOUND:
         table.add_row(_t("MX"), _t(_dns_text(obs.mx_dns)))
     return table
+
+
+def _evidence_lines(evidence: dict[str, object]) -> list[str]:
+    lines = []
+    for key, value in evidence.items():
+        if value in (None, [], ""):
+            continue
+        shown = ", ".join(str(v) for v in value[:12]) if isinstance(value, list) else str(value)
+        lines.append(f"{key.replace('_', ' ')}: {sanitize(shown, 400)}")
+    return lines
 
 
 def _finding_panel(domain: str, finding: Finding) -> Panel:
