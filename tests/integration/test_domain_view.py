@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,9 +222,9 @@ HOSTILE_DNS = {
 
 
 @pytest.fixture(scope="module")
-def world(lab: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def world(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The CA, the web sites, the signed DNS and the crafted DNS, for the whole module."""
-    directory = Path(tempfile.mkdtemp(prefix="cleartext-domain-"))
+    directory = tmp_path_factory.mktemp("domain-view")
     ca: Authority = make_ca(directory)
     names = [
         f"{prefix}{domain}"
