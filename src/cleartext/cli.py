@@ -13,8 +13,9 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn
 
 import typer
 from rich.console import Console
@@ -36,6 +37,9 @@ from cleartext.targets import (
     parse_targets,
     reserved_reason,
 )
+
+if TYPE_CHECKING:
+    from cleartext.domain.check import Extra
 
 DEFAULT_PORTS_TEXT = ",".join(map(str, DEFAULT_PORTS))
 EXIT_FINDINGS = 1
@@ -489,10 +493,20 @@ def check(
             "once per software and finding.",
         ),
     ] = False,
+    domain_view: Annotated[
+        bool,
+        typer.Option(
+            "--domain/--no-domain",
+            help="For a mail domain, also judge what it publishes: client autoconfiguration (SRV, "
+            "autoconfig, Autodiscover), MTA-STS, TLS-RPT, DANE.",
+        ),
+    ] = True,
 ) -> None:
     """Check one mail host (or a domain's MX hosts): a verdict per port, a grade, and how to fix it.
 
-    Exit status: 0 no findings, 1 findings, 2 usage error, 3 no mail port answered.
+    For a mail domain, the domain view comes with it: what the domain tells mail clients and sending
+    servers, with the servers it names probed too. Exit status: 0 no findings, 1 findings, 2 usage
+    error, 3 no mail port answered.
     """
     try:
         port_specs = parse_ports(ports)
@@ -512,20 +526,42 @@ def check(
         login_probe=login_probe,
     )
     resolver = build_resolver(resolve, nameserver)
+    view = None
+    if domain_view and spec.network is None and spec.hostname:
+        from cleartext.domain.check import look_up_domain
+
+        view = run_loop(
+            look_up_domain(
+                spec.hostname,
+                resolver,
+                ports=port_specs,
+                ca_files=settings.ca_files,
+                deadline=read_timeout,
+                allow_reserved=allow_reserved,
+            )
+        )
     try:
-        hosts = run_loop(_check(spec, port_specs, resolver, settings, allow_reserved))
+        extra = view.extra if view else []
+        hosts = run_loop(_check(spec, port_specs, resolver, settings, allow_reserved, extra))
     except ResolveError as exc:
         fail(str(exc))
     records = [r for _, rs in hosts for r in rs]
+    domain = view.assess(records) if view else None
     if as_json:
         for record in records:
             print(record.to_json())
+        if domain is not None:
+            print(domain.to_json())
     else:
         console = Console(highlight=False, soft_wrap=False)
         from cleartext.render import render_check
 
         render_check(console, host, hosts, full=full)
-    if any(r.findings for r in records):
+        if domain is not None:
+            from cleartext.domain.render import render_domain
+
+            render_domain(console, domain)
+    if any(r.findings for r in records) or (domain is not None and domain.findings):
         raise typer.Exit(EXIT_FINDINGS)
     if not any(r.observation.status.value == "success" for r in records):
         raise typer.Exit(EXIT_NOTHING_ANSWERED)
@@ -537,19 +573,34 @@ async def _check(
     resolver: Resolver,
     settings: ProbeSettings,
     allow_reserved: bool,
+    extra: Sequence[Extra] = (),
 ) -> list[tuple[str, list[Record]]]:
-    """Every mail port of each host (the domain's MX hosts, or the host itself), one host after another."""
+    """Every mail port of each host (the domain's MX hosts, or the host itself), one host after another;
+    then the ``extra`` endpoints the domain view found (hosts its client configuration names)."""
     from cleartext.politeness import Gate
     from cleartext.scan import Engine, Plan, build_space
     from cleartext.targets import Named
 
     names = [spec.text] if spec.network is not None else await resolver.mail_hosts(spec.hostname or "")
+    jobs = [(name, name, ports) for name in names] + [(e.host, e.title, e.ports) for e in extra]
     results: list[tuple[str, list[Record]]] = []
-    for name in names:
+    for index, (name, title, ports) in enumerate(jobs):
+        named_by_domain = index >= len(names)  # a server the domain names: skip it if it cannot be probed
         if spec.network is not None:
             space = build_space([spec], [], ports)
         else:
-            addresses = await resolver.addresses(name)
+            try:
+                addresses = await resolver.addresses(name)
+            except ResolveError as exc:
+                if not named_by_domain:
+                    raise
+                _warn(f"{title}: {exc}; not probed")
+                continue
+            reserved = [(a, why) for a in addresses if (why := reserved_reason(ipaddress.ip_address(a)))]
+            if reserved and not allow_reserved and named_by_domain:
+                address, why = reserved[0]
+                _warn(f"{title} resolves to {address}, a reserved range ({why}); not probed")
+                continue
             if not allow_reserved:
                 for address in addresses:
                     why = reserved_reason(ipaddress.ip_address(address))
@@ -565,7 +616,7 @@ async def _check(
         await engine.run()
         order = [p.port for p in ports]
         collected.sort(key=lambda r: (r.observation.address, order.index(r.observation.port)))
-        results.append((name, collected))
+        results.append((title, collected))
     return results
 
 
@@ -579,10 +630,12 @@ def show(
     ] = False,
 ) -> None:
     """Print a verdict table of scan records, one row per endpoint."""
+    from cleartext.domain.model import DomainRecord, domain_record_from_dict
     from cleartext.record import record_from_dict
     from cleartext.render import render_table
 
     records: list[Record] = []
+    domains: list[DomainRecord] = []
     for path in files:
         try:
             handle: BinaryIO = sys.stdin.buffer if str(path) == "-" else path.open("rb")
@@ -598,7 +651,11 @@ def show(
                     if not line.strip():
                         continue
                     try:
-                        records.append(record_from_dict(json.loads(line)))
+                        data = json.loads(line)
+                        if isinstance(data, dict) and data.get("kind") == "domain":  # check DOMAIN --json
+                            domains.append(domain_record_from_dict(data))
+                        else:
+                            records.append(record_from_dict(data))
                     except ValueError as exc:  # json.JSONDecodeError is a ValueError
                         fail(f"{path}:{number}: {exc}")
             except OSError as exc:  # a directory, an I/O error
@@ -607,7 +664,12 @@ def show(
         silent = {"refused", "connect-timeout", "unreachable", "blocklisted"}
         records = [r for r in records if r.observation.status.value not in silent]
     records.sort(key=lambda r: (ipaddress.ip_address(r.observation.address).packed, r.observation.port))
-    render_table(Console(highlight=False), records)
+    console = Console(highlight=False)
+    render_table(console, records)
+    if domains:
+        from cleartext.domain.render import render_domain_table
+
+        render_domain_table(console, domains)
 
 
 @app.command()
@@ -617,9 +679,13 @@ def version() -> None:
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    domain: Annotated[
+        bool, typer.Option("--domain", help="The domain records' schema (`check DOMAIN --json`) instead.")
+    ] = False,
+) -> None:
     """Print the JSON Schema of the records `scan` writes."""
-    path = Path(__file__).parent / "schema" / "record.schema.json"
+    path = Path(__file__).parent / "schema" / ("domain.schema.json" if domain else "record.schema.json")
     print(json.dumps(json.loads(path.read_text()), indent=2))
 
 

@@ -37,7 +37,7 @@ from types import MappingProxyType
 
 from cleartext.record import Severity
 
-__all__ = ["CATALOGUE", "Code", "FindingInfo", "info"]
+__all__ = ["CATALOGUE", "DOMAIN_CATALOGUE", "Code", "DomainCode", "FindingInfo", "info"]
 
 
 class Code(StrEnum):
@@ -60,6 +60,26 @@ class Code(StrEnum):
     LOGIN_ADVERTISED_REFUSED = "login-advertised-refused"
 
 
+class DomainCode(StrEnum):
+    """Findings on a mail domain as a whole (cleartext.domain): what it tells mail clients and sending
+    servers. They live in domain records, never in endpoint records. Stable strings: only add."""
+
+    AUTOCONFIG_CLEARTEXT_PASSWORD = "autoconfig-cleartext-password"
+    AUTOCONFIG_TLS_NOT_OFFERED = "autoconfig-tls-not-offered"
+    SRV_PREFERS_PLAINTEXT = "srv-prefers-plaintext"
+    NO_SMTP_TLS_POLICY = "no-smtp-tls-policy"
+    MTA_STS_TESTING = "mta-sts-testing"
+    MTA_STS_INVALID = "mta-sts-invalid"
+    MTA_STS_MX_MISMATCH = "mta-sts-mx-mismatch"
+    MTA_STS_MX_CERT_INVALID = "mta-sts-mx-cert-invalid"
+    MTA_STS_SHORT_MAX_AGE = "mta-sts-short-max-age"
+    TLS_RPT_MISSING = "tls-rpt-missing"
+    DANE_TLSA_MISMATCH = "dane-tlsa-mismatch"
+    DANE_TLSA_INSECURE = "dane-tlsa-insecure"
+    DANE_TLSA_UNUSABLE = "dane-tlsa-unusable"
+    DNSSEC_BOGUS = "dnssec-bogus"
+
+
 @dataclass(frozen=True, slots=True)
 class FindingInfo:
     """What a finding code means, for the people who read it.
@@ -70,7 +90,7 @@ class FindingInfo:
     which evidence keys the record carries, and when the severity departs from the default.
     """
 
-    code: Code
+    code: Code | DomainCode
     title: str
     severity: Severity
     description: str
@@ -422,10 +442,346 @@ _ENTRIES: tuple[FindingInfo, ...] = (
     ),
 )
 
-CATALOGUE: Mapping[Code, FindingInfo] = MappingProxyType({entry.code: entry for entry in _ENTRIES})
+CATALOGUE: Mapping[Code, FindingInfo] = MappingProxyType({Code(e.code): e for e in _ENTRIES})
 """Every code, with its meaning. Read-only: the catalogue is the contract, not a scratch pad."""
 
 
-def info(code: Code | str) -> FindingInfo:
-    """The catalogue entry for ``code``; raises ValueError for a string that is not a known code."""
-    return CATALOGUE[Code(code)]
+# --- the domain view ----------------------------------------------------------------------------------
+#
+# How the domain defaults were chosen, on the same scale. What makes mail clients send a password in
+# clear is high, like cleartext-login: the domain itself tells them to. What makes senders refuse or
+# defer mail that should arrive (a TLSA record that does not match, DNSSEC that fails, an enforced
+# policy that excludes the real MX) is high too: DANE and MTA-STS senders fail closed, by design. What
+# leaves delivery to opportunistic TLS, which an active attacker strips (no policy at all, TLSA without
+# DNSSEC, a broken policy), is medium, like the other weaknesses that need an attacker on the path. A
+# policy still in its rollout stage (testing) or missing its reporting address is low.
+
+_DOMAIN_ENTRIES: tuple[FindingInfo, ...] = (
+    FindingInfo(
+        code=DomainCode.AUTOCONFIG_CLEARTEXT_PASSWORD,
+        title="Client configuration sends passwords in clear",
+        severity=Severity.HIGH,
+        description=(
+            "The domain's published mail client configuration (Thunderbird autoconfig or Microsoft "
+            "Autodiscover) tells clients to connect without TLS (socketType plain, Autodiscover SSL off "
+            "or Encryption None) and to log in there."
+        ),
+        risk=(
+            "Every client that sets itself up from this file sends the user's password, and then all "
+            "mail, in clear: anyone on the path reads them, without having to attack anything."
+        ),
+        raised_when=(
+            "An autoconfig incomingServer/outgoingServer or an Autodiscover Protocol entry for IMAP, POP3 "
+            "or SMTP names a plain socket, fetched over HTTPS from autoconfig.<domain>, "
+            "<domain>/.well-known/autoconfig, <domain> or autodiscover.<domain>."
+        ),
+        evidence=(
+            ("source", "autoconfig or autodiscover"),
+            ("url", "where the document was fetched"),
+            ("server", "host:port the clients are sent to"),
+            ("protocol", "imap, pop3 or smtp"),
+            ("socket", "what the document says: plain"),
+            ("authentication", "the authentication the document names, e.g. password-cleartext"),
+        ),
+        severity_rule=(
+            "medium when every authentication the entry names is challenge-response (password-encrypted, "
+            "NTLM/SPA, GSSAPI): the password itself does not cross, but the session and the mail do."
+        ),
+    ),
+    FindingInfo(
+        code=DomainCode.AUTOCONFIG_TLS_NOT_OFFERED,
+        title="Client configuration names TLS the server lacks",
+        severity=Severity.MEDIUM,
+        description=(
+            "The published client configuration tells clients to use STARTTLS or implicit TLS on a "
+            "server where this check found that TLS does not work: STARTTLS is not offered or fails, "
+            "or the implicit-TLS handshake fails."
+        ),
+        risk=(
+            "Clients that insist on TLS cannot connect, and users are led to switch encryption off by "
+            "hand; clients that fall back silently send passwords in clear."
+        ),
+        raised_when=(
+            "An autoconfig or Autodiscover entry says STARTTLS or SSL, and the scan of that host and port "
+            "raised no-tls or starttls-failed, or ended with status tls-error."
+        ),
+        evidence=(
+            ("source", "autoconfig or autodiscover"),
+            ("server", "host:port the clients are sent to"),
+            ("socket", "what the document says: starttls or ssl"),
+            ("scan", "what the scan of that endpoint found (finding codes or status)"),
+        ),
+    ),
+    FindingInfo(
+        code=DomainCode.SRV_PREFERS_PLAINTEXT,
+        title="SRV records steer clients away from implicit TLS",
+        severity=Severity.LOW,
+        description=(
+            "The domain's RFC 6186 SRV records make a client that follows them choose the plaintext-port "
+            "service (IMAP 143, POP3 110, submission 587) over its implicit-TLS twin (993, 995, 465): the "
+            "twin is missing, marked not offered (target \".\"), or has a worse (higher) priority. RFC "
+            "8314 5.1 asks for the opposite."
+        ),
+        risk=(
+            "On the plaintext port TLS starts only if both sides agree to STARTTLS, which an attacker on "
+            "the path can prevent; a client that does not insist on it then logs in in clear."
+        ),
+        raised_when=(
+            "_imap._tcp, _pop3._tcp or _submission._tcp has a usable target, and the matching _imaps, "
+            "_pop3s or _submissions record is absent, has target \".\", or has a higher priority number."
+        ),
+        evidence=(
+            ("service", "the plaintext service clients are steered to"),
+            ("twin", "its implicit-TLS twin"),
+            ("why", "absent, not offered, or the two priorities"),
+            ("targets", "the plaintext service's targets, host:port"),
+            ("scan", "what the scan of the preferred target found, when it raised the severity"),
+        ),
+        severity_rule=(
+            "high when the preferred plaintext target was scanned and accepts a password before TLS "
+            "(cleartext-login) or offers no TLS (no-tls): the domain then leads clients into clear text."
+        ),
+    ),
+    FindingInfo(
+        code=DomainCode.NO_SMTP_TLS_POLICY,
+        title="No MTA-STS or DANE for incoming mail",
+        severity=Severity.MEDIUM,
+        description=(
+            "The domain publishes neither an MTA-STS policy (RFC 8461) nor TLSA records for its MX hosts "
+            "(DANE, RFC 7672), or only an MTA-STS policy in mode none: nothing tells sending servers to "
+            "insist on TLS."
+        ),
+        risk=(
+            "Servers delivering mail to the domain use TLS only opportunistically: an attacker on the "
+            "path strips STARTTLS from the MX's reply, or redirects the connection, and reads or changes "
+            "the mail in transit."
+        ),
+        raised_when=(
+            "No usable _mta-sts TXT record (or a policy with mode none) and no TLSA record at "
+            "_25._tcp.<mx> for any MX host."
+        ),
+        evidence=(
+            ("mta_sts", "what the _mta-sts lookup found"),
+            ("mode", "the policy's mode, when a policy was found"),
+            ("mx_hosts", "the MX hosts checked for TLSA records"),
+        ),
+    ),
+    FindingInfo(
+        code=DomainCode.MTA_STS_TESTING,
+        title="MTA-STS in testing mode only",
+        severity=Severity.LOW,
+        description=(
+            "The domain's MTA-STS policy is valid but in mode testing: senders report TLS failures (to "
+            "the TLS-RPT address) and then deliver anyway, over clear text if need be."
+        ),
+        risk=(
+            "The policy protects nothing yet: an attacker who strips STARTTLS still gets the mail. "
+            "Testing is meant as a rollout stage before enforce."
+        ),
+        raised_when="A valid policy (RFC 8461 3.2) says mode: testing.",
+        evidence=(
+            ("mode", "testing"),
+            ("max_age", "the policy's max_age in seconds"),
+            ("mx", "its MX patterns"),
+        ),
+    ),
+    FindingInfo(
+        code=DomainCode.MTA_STS_INVALID,
+        title="MTA-STS published but unusable",
+        severity=Severity.MEDIUM,
+        description=(
+            "The domain publishes an _mta-sts TXT record, but senders cannot apply a policy: the record "
+            "is malformed or duplicated, or the policy file at "
+            "https://mta-sts.<domain>/.well-known/mta-sts.txt cannot be fetched (no such host, no valid "
+            "certificate for it, not HTTP 200, a redirect, too large, too slow) or is malformed."
+        ),
+        risk=(
+            "Senders treat the domain as having no policy (RFC 8461 3.1, 3.3), so delivery stays "
+            "opportunistic while the domain's owners believe it is protected."
+        ),
+        raised_when=(
+            "A record beginning with v=STSv1 exists, and the record set or the policy fetch or the policy "
+            "file fails the checks of RFC 8461 sections 3.1 to 3.3."
+        ),
+        evidence=(
+            ("record_errors", "what is wrong with the TXT record set"),
+            ("policy_url", "where the policy was asked for"),
+            ("policy_outcome", "how that request ended (found, absent, tls-error, timeout, too-large, ...)"),
+            ("policy_detail", "the reason, one line"),
+            ("policy_errors", "what is wrong with the policy file"),
+        ),
+    ),
+    FindingInfo(
+        code=DomainCode.MTA_STS_MX_MISMATCH,
+        title="MTA-STS policy does not cover every MX",
+        severity=Severity.MEDIUM,
+        description=(
+            "An MX host of the domain matches none of the mx patterns in its MTA-STS policy (RFC 8461 "
+            "4.1: an exact name, or *.example.com for exactly one label)."
+        ),
+        risk=(
+            "Senders that honour an enforced policy refuse to deliver to that MX host; when it is the "
+            "only one, or the others are down, mail is deferred and then bounced."
+        ),
+        raised_when="A valid policy in mode enforce or testing lists mx patterns that miss an MX host.",
+        evidence=(
+            ("mode", "the policy's mode"),
+            ("uncovered", "the MX hosts no pattern matches"),
+            ("patterns", "the policy's mx patterns"),
+        ),
+        severity_rule=(
+            "high in mode enforce when no MX host is covered (policy-honouring senders cannot deliver at "
+            "all); low in mode testing (senders only report)."
+        ),
+    ),
+    FindingInfo(
+        code=DomainCode.MTA_STS_MX_CERT_INVALID,
+        title="MX certificate fails the MTA-STS check",
+        severity=Severity.HIGH,
+        description=(
+            "Under the domain's MTA-STS policy, senders require each MX host to offer STARTTLS with a "
+            "certificate that chains to a trusted root and names the MX host (RFC 8461 4.2); the scan "
+            "of port 25 found an MX host that does not."
+        ),
+        risk=(
+            "Senders that honour an enforced policy refuse to deliver to that MX host: mail is deferred "
+            "and then bounced."
+        ),
+        raised_when=(
+            "The policy is valid, the MX host is covered by it, and its port-25 scan shows no working "
+            "STARTTLS, an untrusted chain, or a certificate that does not name the MX host."
+        ),
+        evidence=(
+            ("mx", "the MX host"),
+            ("address", "the address scanned"),
+            ("mode", "the policy's mode"),
+            ("problem", "no TLS, untrusted chain, or name mismatch, with the verifier's reason"),
+        ),
+        severity_rule="low in mode testing: senders report the failure and deliver anyway.",
+    ),
+    FindingInfo(
+        code=DomainCode.MTA_STS_SHORT_MAX_AGE,
+        title="MTA-STS max_age too short",
+        severity=Severity.LOW,
+        description=(
+            "The policy's max_age is under a day. Senders cache a policy for max_age seconds and are "
+            "protected only while a cached copy lives (RFC 8461 3.2 recommends weeks or more)."
+        ),
+        risk=(
+            "An attacker who can block the policy fetch (its DNS or HTTPS) after the short cache expires "
+            "makes senders forget the policy, and then strips STARTTLS."
+        ),
+        raised_when="A valid policy in mode enforce or testing has max_age below 86400 seconds.",
+        evidence=(("max_age", "the policy's max_age in seconds"), ("mode", "the policy's mode")),
+    ),
+    FindingInfo(
+        code=DomainCode.TLS_RPT_MISSING,
+        title="No TLS reporting (TLS-RPT)",
+        severity=Severity.LOW,
+        description=(
+            "The domain deploys MTA-STS or DANE but publishes no usable _smtp._tls TXT record (RFC "
+            "8460), so senders have nowhere to report the TLS failures they meet."
+        ),
+        risk=(
+            "A broken certificate, an expired policy or an attack on delivery goes unnoticed until mail "
+            "is lost; with reports the domain learns of it the next day."
+        ),
+        raised_when=(
+            "MTA-STS or TLSA records are published, and _smtp._tls has no record, several, or one "
+            "without v=TLSRPTv1 and a mailto:/https: rua."
+        ),
+        evidence=(("records", "the _smtp._tls TXT records found"), ("errors", "what is wrong with them")),
+    ),
+    FindingInfo(
+        code=DomainCode.DANE_TLSA_MISMATCH,
+        title="TLSA does not match the served certificate",
+        severity=Severity.HIGH,
+        description=(
+            "An MX host has DNSSEC-validated TLSA records (DANE, RFC 7672), but none of them matches the "
+            "certificate chain the host served on port 25 in this check."
+        ),
+        risk=(
+            "DANE-aware senders (Postfix, Exim, Microsoft 365, many providers) refuse to deliver to this "
+            "host: mail is deferred and then bounced. Usually a certificate was renewed with a new key "
+            "and the TLSA records were not updated first."
+        ),
+        raised_when=(
+            "The TLSA answer for _25._tcp.<mx> carries the AD bit, it has usable DANE-TA/DANE-EE records "
+            "cleartext can check (matching type SHA2-256), and no chain served by the host's addresses "
+            "matches any of them."
+        ),
+        evidence=(
+            ("mx", "the MX host"),
+            ("tlsa", "the usable TLSA records, as usage selector type data"),
+            ("served", "each address scanned and the SHA-256 of the leaf it served"),
+        ),
+    ),
+    FindingInfo(
+        code=DomainCode.DANE_TLSA_INSECURE,
+        title="TLSA records without DNSSEC",
+        severity=Severity.MEDIUM,
+        description=(
+            "An MX host has TLSA records at _25._tcp.<mx>, but the answer is not DNSSEC-validated (the "
+            "zone is not signed, or its chain of trust is broken above it)."
+        ),
+        risk=(
+            "Senders ignore TLSA records that are not validated (RFC 7672 2.2): DANE is not in effect, "
+            "and delivery stays opportunistic, while its owners believe it is protected."
+        ),
+        raised_when=(
+            "The TLSA lookup returned records without the AD bit from a validating resolver. "
+            "(cleartext trusts the AD bit of the resolver it is pointed at: point --nameserver at a "
+            "validating one.)"
+        ),
+        evidence=(("mx", "the MX host"), ("tlsa", "the TLSA records found")),
+    ),
+    FindingInfo(
+        code=DomainCode.DANE_TLSA_UNUSABLE,
+        title="TLSA records unusable for SMTP",
+        severity=Severity.LOW,
+        description=(
+            "An MX host's validated TLSA records are all PKIX-TA (0) or PKIX-EE (1), or of unknown "
+            "parameters: RFC 7672 3.1.3 tells SMTP senders to treat these as unusable."
+        ),
+        risk=(
+            "Senders then require TLS but authenticate nothing: an attacker on the path who presents any "
+            "certificate still gets the mail."
+        ),
+        raised_when="Validated TLSA records exist for the MX host and none is DANE-TA (2) or DANE-EE (3).",
+        evidence=(("mx", "the MX host"), ("tlsa", "the TLSA records found")),
+    ),
+    FindingInfo(
+        code=DomainCode.DNSSEC_BOGUS,
+        title="DNSSEC validation fails",
+        severity=Severity.HIGH,
+        description=(
+            "The validating resolver refused an answer of the domain's mail records (MX, TLSA, MTA-STS, "
+            "SRV): the signatures are expired, missing or do not match the keys (SERVFAIL, while the "
+            "same question with checking disabled is answered)."
+        ),
+        risk=(
+            "Every validating resolver refuses these answers: DANE senders defer mail to the domain, and "
+            "clients and senders behind validating resolvers cannot find its servers or its policy."
+        ),
+        raised_when=(
+            "A lookup of the domain view ended with SERVFAIL, and the same question with the CD (checking "
+            "disabled) bit got an answer."
+        ),
+        evidence=(("names", "the names and types whose answers fail validation"),),
+    ),
+)
+
+DOMAIN_CATALOGUE: Mapping[DomainCode, FindingInfo] = MappingProxyType(
+    {DomainCode(e.code): e for e in _DOMAIN_ENTRIES}
+)
+"""Every domain code, with its meaning."""
+
+
+def info(code: Code | DomainCode | str) -> FindingInfo:
+    """The catalogue entry for ``code`` (an endpoint or a domain code); ValueError for an unknown one."""
+    if isinstance(code, DomainCode):
+        return DOMAIN_CATALOGUE[code]
+    try:
+        return CATALOGUE[Code(code)]
+    except ValueError:
+        return DOMAIN_CATALOGUE[DomainCode(code)]

@@ -128,6 +128,9 @@ class Certificate:
     signature_algorithm: str  # e.g. sha256WithRSAEncryption
     dns_names: list[str] = field(default_factory=list)  # subjectAltName dNSName entries
     self_signed: bool = False
+    # SHA-256 of the DER SubjectPublicKeyInfo: what a DANE "3 1 1" / "2 1 1" TLSA record holds (RFC 7671).
+    # None in records written before it existed, and for a certificate we could not parse.
+    spki_sha256: str | None = None
 
 
 @dataclass(slots=True)

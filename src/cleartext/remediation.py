@@ -29,11 +29,11 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cleartext.findings import Code
+from cleartext.findings import Code, DomainCode
 from cleartext.record import Protocol
 from cleartext.software import Software, display_name, serves
 
-__all__ = ["GENERIC", "PLACEHOLDER", "SPECIFIC", "Remedy", "Site", "remedy", "targets"]
+__all__ = ["GENERIC", "PLACEHOLDER", "SPECIFIC", "Remedy", "Site", "domain_remedy", "remedy", "targets"]
 
 GENERIC = "generic"
 """The label of the fallback advice, for software we do not know or could not identify."""
@@ -2054,3 +2054,253 @@ def _for_host(fix: Remedy, site: Site) -> Remedy:
         steps=tuple(step.replace(PLACEHOLDER, site.host) for step in fix.steps),
         config=fix.config.replace(PLACEHOLDER, site.host) if fix.config else None,
     )
+
+
+# --- the domain view ------------------------------------------------------------------------------------
+#
+# Domain findings are fixed in DNS zones, in small files on a web server and in the mail server's
+# certificate handling, not in one mail server product's settings: one text per code, with the records
+# or the file to publish. ``example.com`` and the host names are examples to adapt.
+
+_RFC6186 = "RFC 6186: Use of SRV Records for Locating Email Submission/Access Services"
+_RFC8460 = "RFC 8460: SMTP TLS Reporting"
+_RFC7671 = "RFC 7671: The DANE Protocol: Updates and Operational Guidance"
+_RFC6698 = "RFC 6698: The DANE Transport Layer Security (TLS) Protocol: TLSA"
+_RFC4035 = "RFC 4035: Protocol Modifications for the DNS Security Extensions"
+_AUTOCONFIG = "Thunderbird autoconfiguration: config-v1.1.xml (socketType, authentication)"
+_AUTODISCOVER = "Microsoft Learn: Autodiscover for Exchange (POX responseschema 2006a: SSL, Encryption, SPA)"
+
+_AUTOCONFIG_XML = """\
+<!-- https://autoconfig.example.com/mail/config-v1.1.xml
+     (and https://example.com/.well-known/autoconfig/mail/config-v1.1.xml) -->
+<clientConfig version="1.1">
+  <emailProvider id="example.com">
+    <domain>example.com</domain>
+    <incomingServer type="imap">
+      <hostname>imap.example.com</hostname>
+      <port>993</port>
+      <socketType>SSL</socketType>
+      <authentication>password-cleartext</authentication>  <!-- sent inside TLS -->
+      <username>%EMAILADDRESS%</username>
+    </incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>smtp.example.com</hostname>
+      <port>465</port>
+      <socketType>SSL</socketType>
+      <authentication>password-cleartext</authentication>
+      <username>%EMAILADDRESS%</username>
+    </outgoingServer>
+  </emailProvider>
+</clientConfig>
+<!-- Autodiscover (POX), per Protocol: <SSL>on</SSL> <Encryption>SSL</Encryption> with port 993/995/465 -->"""
+
+_SRV_ZONE = """\
+; RFC 6186 + RFC 8314: implicit TLS preferred (lower priority number), plaintext ports after it or not at all
+_imaps._tcp.example.com.       3600 IN SRV 0 1 993 imap.example.com.
+_imap._tcp.example.com.        3600 IN SRV 10 1 143 imap.example.com.
+_submissions._tcp.example.com. 3600 IN SRV 0 1 465 smtp.example.com.
+_submission._tcp.example.com.  3600 IN SRV 10 1 587 smtp.example.com.
+_pop3s._tcp.example.com.       3600 IN SRV 0 1 995 pop.example.com.
+; a service you do not offer: target "."
+_pop3._tcp.example.com.        3600 IN SRV 0 0 0 ."""
+
+_MTA_STS = """\
+; DNS: announce the policy; change the id whenever the policy file changes
+_mta-sts.example.com.  3600 IN TXT "v=STSv1; id=20260101T000000;"
+_smtp._tls.example.com. 3600 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
+; mta-sts.example.com: an A/AAAA record and a certificate valid for that name
+
+# https://mta-sts.example.com/.well-known/mta-sts.txt  (HTTP 200, text/plain, no redirect)
+version: STSv1
+mode: enforce
+mx: mx1.example.com
+mx: *.mx.example.com
+max_age: 1209600"""
+
+_TLSA = """\
+# the SHA-256 of the public key the MX serves on port 25 ("3 1 1": DANE-EE, SPKI, SHA2-256)
+openssl x509 -in /etc/letsencrypt/live/mx1.example.com/cert.pem -noout -pubkey \\
+  | openssl pkey -pubin -outform DER | sha256sum
+; publish it in the signed zone, one record per key in use (current and next during a key roll)
+_25._tcp.mx1.example.com. 3600 IN TLSA 3 1 1 <hex digest from above>"""
+
+_RENEW_TLSA = (
+    "Keep the key across renewals where you can (certbot: `--reuse-key`), so a 3 1 1 record stays "
+    "valid; when the key must change, publish the new key's TLSA record beside the old one, wait two "
+    "TTLs, then switch the certificate and remove the old record (RFC 7671 8.1)."
+)
+
+
+def _domain_steps(code: DomainCode) -> tuple[list[str], str | None, list[str]]:
+    match code:
+        case DomainCode.AUTOCONFIG_CLEARTEXT_PASSWORD:
+            return (
+                [
+                    "Change the published configuration so that every server uses TLS: socketType SSL "
+                    "with ports 993, 995 and 465 (or STARTTLS with 143, 110 and 587 where the server "
+                    "requires it); in Autodiscover, <SSL>on</SSL> and <Encryption>SSL</Encryption> (or TLS).",
+                    "Check that the servers really offer what the file now says (`cleartext check "
+                    "imap.example.com`), then make them refuse logins before TLS, so clients configured "
+                    "earlier fail safe.",
+                    "Clients that configured themselves from the old file keep their settings: tell users to "
+                    "re-run account setup or switch the account to SSL/TLS, and treat the passwords used so "
+                    "far as exposed.",
+                ],
+                _AUTOCONFIG_XML,
+                [_RFC8314, _AUTOCONFIG, _AUTODISCOVER],
+            )
+        case DomainCode.AUTOCONFIG_TLS_NOT_OFFERED:
+            return (
+                [
+                    "Either enable TLS on the server the file names (see that endpoint's own findings: "
+                    "no-tls or starttls-failed, with the fix for its software), or correct the file to name "
+                    "the host and port that do offer TLS.",
+                    "Keep the file and the servers in step: the host name in the file must also be on the "
+                    "server's certificate.",
+                ],
+                _AUTOCONFIG_XML,
+                [_RFC8314, _AUTOCONFIG, _AUTODISCOVER],
+            )
+        case DomainCode.SRV_PREFERS_PLAINTEXT:
+            return (
+                [
+                    "Publish the implicit-TLS services (_imaps, _pop3s, _submissions) with a lower priority "
+                    "number than their plaintext twins (RFC 8314 5.1), or drop the plaintext ones.",
+                    "For a service you do not offer, publish target \".\" — on the plaintext service, not on "
+                    "its implicit-TLS twin.",
+                    "Make the plaintext ports refuse logins before STARTTLS, so clients that still use them "
+                    "stay safe.",
+                ],
+                _SRV_ZONE,
+                [_RFC8314, _RFC6186],
+            )
+        case DomainCode.NO_SMTP_TLS_POLICY:
+            return (
+                [
+                    "Publish an MTA-STS policy (RFC 8461): the _mta-sts TXT record, the policy file over "
+                    "HTTPS at mta-sts.<domain>, listing every MX; start with mode testing and a TLS-RPT "
+                    "record, read the reports for a few weeks, then switch to mode enforce.",
+                    "If the zone is DNSSEC-signed, publish TLSA records for each MX host as well (DANE, RFC "
+                    "7672): DANE-aware senders then insist on TLS with exactly your certificate.",
+                    "Either way, every MX must offer STARTTLS with a certificate that names it and chains "
+                    "to a public CA (for MTA-STS).",
+                ],
+                _MTA_STS,
+                [_RFC8461, _RFC7672, _RFC8460],
+            )
+        case DomainCode.MTA_STS_TESTING:
+            return (
+                [
+                    "Read the TLS-RPT reports (the _smtp._tls rua address): when they show no failures for "
+                    "a few weeks, change the policy file to `mode: enforce`.",
+                    "Change the id in the _mta-sts TXT record at the same time, so senders fetch the new "
+                    "policy.",
+                ],
+                _MTA_STS,
+                [_RFC8461, _RFC8460],
+            )
+        case DomainCode.MTA_STS_INVALID:
+            return (
+                [
+                    "Publish exactly one _mta-sts TXT record, `v=STSv1; id=<1-32 letters and digits>;`.",
+                    "Serve the policy at https://mta-sts.<domain>/.well-known/mta-sts.txt with HTTP 200 and "
+                    "no redirect, under a certificate valid for mta-sts.<domain> from a public CA.",
+                    "The file needs `version: STSv1`, `mode:`, `max_age:` (at most 31557600) and one `mx:` "
+                    "line per MX host or pattern. Check it with `curl -sS "
+                    "https://mta-sts.example.com/.well-known/mta-sts.txt`.",
+                ],
+                _MTA_STS,
+                [_RFC8461],
+            )
+        case DomainCode.MTA_STS_MX_MISMATCH:
+            return (
+                [
+                    "Add an `mx:` line for every MX host (or a `*.example.com` pattern, which covers exactly "
+                    "one label), or remove MX records that should not receive mail.",
+                    "Change the MX records and the policy together, policy first, and change the id in the "
+                    "_mta-sts TXT record each time.",
+                ],
+                _MTA_STS,
+                [_RFC8461],
+            )
+        case DomainCode.MTA_STS_MX_CERT_INVALID:
+            return (
+                [
+                    "Give each MX host a certificate from a public CA that names the MX host itself (the "
+                    "name in the MX record), served with its intermediates on port 25 with STARTTLS.",
+                    _RELOAD,
+                    "Test as a sender would: `openssl s_client -starttls smtp -connect mx1.example.com:25 "
+                    "-servername mx1.example.com -verify_hostname mx1.example.com -verify_return_error`.",
+                ],
+                None,
+                [_RFC8461, _RFC9525, _RFC8555],
+            )
+        case DomainCode.MTA_STS_SHORT_MAX_AGE:
+            return (
+                [
+                    "Set max_age to weeks or more (1209600 is two weeks; at most 31557600) once the policy "
+                    "is stable, and change the id in the _mta-sts TXT record.",
+                ],
+                _MTA_STS,
+                [_RFC8461],
+            )
+        case DomainCode.TLS_RPT_MISSING:
+            return (
+                [
+                    "Publish one _smtp._tls TXT record, `v=TLSRPTv1; rua=mailto:tlsrpt@example.com`, with a "
+                    "mailbox (or an https: endpoint) that someone reads or a report parser processes.",
+                ],
+                _MTA_STS,
+                [_RFC8460],
+            )
+        case DomainCode.DANE_TLSA_MISMATCH:
+            return (
+                [
+                    "Compute the digest of the key the MX serves now and publish it as a 3 1 1 TLSA record "
+                    "at _25._tcp.<mx> (or restore the key the records name).",
+                    _RENEW_TLSA,
+                    "Check with `posttls-finger -t30 -T180 -c -L verbose,summary example.com` or "
+                    "`danetool --check mx1.example.com --port 25 --starttls-proto smtp`.",
+                ],
+                _TLSA,
+                [_RFC7672, _RFC7671, _RFC6698],
+            )
+        case DomainCode.DANE_TLSA_INSECURE:
+            return (
+                [
+                    "Sign the zone of the MX host with DNSSEC and publish its DS record at the parent (your "
+                    "registrar), or remove the TLSA records if DANE is not intended.",
+                    "Check the chain of trust: `delv _25._tcp.mx1.example.com TLSA` must say \"fully "
+                    "validated\".",
+                ],
+                _TLSA,
+                [_RFC7672, _RFC4035],
+            )
+        case DomainCode.DANE_TLSA_UNUSABLE:
+            return (
+                [
+                    "Replace PKIX-TA/PKIX-EE (usage 0/1) records with DANE-EE (3 1 1) records of the MX's "
+                    "key, or DANE-TA (2 1 1) records of your CA's intermediate key.",
+                ],
+                _TLSA,
+                [_RFC7672, _RFC7671],
+            )
+        case DomainCode.DNSSEC_BOGUS:
+            return (
+                [
+                    "Find the broken link: `delv +vtrace <name> <type>` or DNSViz show whether signatures "
+                    "expired, a key rolled without its DS at the parent, or a record changed without being "
+                    "re-signed.",
+                    "Re-sign the zone (and automate it: signatures expire), or fix the DS record at the "
+                    "registrar. Removing the DS (going unsigned) stops DANE but restores resolution.",
+                ],
+                None,
+                [_RFC4035, _RFC7672],
+            )
+
+
+def domain_remedy(code: DomainCode | str) -> Remedy:
+    """The advice for a domain finding (one text per code: zone records, policy files, certificates).
+    Raises ValueError for an unknown code."""
+    steps, config, refs = _domain_steps(DomainCode(code))
+    return _remedy(GENERIC, steps, config, refs)

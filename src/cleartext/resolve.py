@@ -36,15 +36,7 @@ class Resolver:
 
     def _resolver(self) -> dns.asyncresolver.Resolver:
         if self._dns is None:
-            if self.nameserver:
-                res = dns.asyncresolver.Resolver(configure=False)
-                host, port = _split_hostport(self.nameserver)
-                res.nameservers = [host]
-                res.port = port
-            else:
-                res = dns.asyncresolver.Resolver()
-            res.lifetime = DNS_LIFETIME
-            self._dns = res
+            self._dns = dns_resolver(self.nameserver)
         return self._dns
 
     async def addresses(self, hostname: str) -> list[str]:
@@ -123,6 +115,19 @@ class Resolver:
             shown = sanitize(exchanges[0], 80)
             raise ResolveError(f"the MX of {name} names no valid host name ({shown!r}); {pin}")
         return hosts
+
+
+def dns_resolver(nameserver: str | None, lifetime: float = DNS_LIFETIME) -> dns.asyncresolver.Resolver:
+    """A dnspython resolver that asks ``nameserver`` (``IP`` or ``IP:PORT``), else the system's."""
+    if nameserver:
+        res = dns.asyncresolver.Resolver(configure=False)
+        host, port = _split_hostport(nameserver)
+        res.nameservers = [host]
+        res.port = port
+    else:
+        res = dns.asyncresolver.Resolver()
+    res.lifetime = lifetime
+    return res
 
 
 def _split_hostport(text: str) -> tuple[str, int]:

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from cleartext.findings import CATALOGUE, Code, FindingInfo, info
+from cleartext.findings import CATALOGUE, DOMAIN_CATALOGUE, Code, DomainCode, FindingInfo, info
 from cleartext.record import Severity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +37,25 @@ EXPECTED = {
     "cert-weak-signature": Severity.LOW,
     "starttls-injection": Severity.HIGH,
     "login-advertised-refused": Severity.INFO,
+}
+
+
+# The domain view's codes (domain records only), written out the same way.
+EXPECTED_DOMAIN = {
+    "autoconfig-cleartext-password": Severity.HIGH,
+    "autoconfig-tls-not-offered": Severity.MEDIUM,
+    "srv-prefers-plaintext": Severity.LOW,
+    "no-smtp-tls-policy": Severity.MEDIUM,
+    "mta-sts-testing": Severity.LOW,
+    "mta-sts-invalid": Severity.MEDIUM,
+    "mta-sts-mx-mismatch": Severity.MEDIUM,
+    "mta-sts-mx-cert-invalid": Severity.HIGH,
+    "mta-sts-short-max-age": Severity.LOW,
+    "tls-rpt-missing": Severity.LOW,
+    "dane-tlsa-mismatch": Severity.HIGH,
+    "dane-tlsa-insecure": Severity.MEDIUM,
+    "dane-tlsa-unusable": Severity.LOW,
+    "dnssec-bogus": Severity.HIGH,
 }
 
 
@@ -91,6 +110,23 @@ def test_severity_moves_are_documented_where_assess_makes_them() -> None:
     assert "port 25" in info("no-tls").severity_rule
 
 
+def test_domain_codes_are_exactly_the_contract() -> None:
+    assert {code.value for code in DomainCode} == set(EXPECTED_DOMAIN)
+    assert set(DOMAIN_CATALOGUE) == set(DomainCode)
+    assert not set(EXPECTED_DOMAIN) & set(EXPECTED), "one code, one meaning, across both kinds"
+    for code, severity in EXPECTED_DOMAIN.items():
+        entry = info(code)
+        assert entry.severity is severity and entry is DOMAIN_CATALOGUE[DomainCode(code)]
+        assert entry.title and len(entry.title) <= 60 and entry.evidence and entry.raised_when
+    moved = {code.value for code, entry in DOMAIN_CATALOGUE.items() if entry.severity_rule}
+    assert moved == {
+        "autoconfig-cleartext-password",
+        "srv-prefers-plaintext",
+        "mta-sts-mx-mismatch",
+        "mta-sts-mx-cert-invalid",
+    }
+
+
 def test_unknown_code_is_refused() -> None:
     with pytest.raises(ValueError):
         info("cleartext_login")
@@ -118,7 +154,7 @@ def test_render_is_deterministic_and_complete() -> None:
     generator = load_generator()
     text = generator.render()
     assert text == generator.render()
-    for code, entry in CATALOGUE.items():
+    for code, entry in [*CATALOGUE.items(), *DOMAIN_CATALOGUE.items()]:
         assert f'<a id="{code.value}"></a>' in text
         assert entry.description in text and entry.risk in text
         for key, _ in entry.evidence:

@@ -374,3 +374,18 @@ def test_dovecot_snippets_pass_doveconf(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert "Unknown setting" not in result.stderr and "Error" not in result.stderr, result.stderr
         assert "ssl = required" in result.stdout
+
+
+def test_every_domain_code_has_concrete_advice() -> None:
+    from cleartext.findings import DomainCode
+    from cleartext.remediation import domain_remedy
+
+    for code in DomainCode:
+        fix = domain_remedy(code)
+        assert fix.software == "generic" and fix.steps and fix.references, code
+        assert all(step.strip() == step and step for step in fix.steps), code
+    assert "_mta-sts.example.com" in (domain_remedy("mta-sts-invalid").config or "")
+    assert "TLSA 3 1 1" in (domain_remedy("dane-tlsa-mismatch").config or "")
+    assert "<socketType>SSL</socketType>" in (domain_remedy("autoconfig-cleartext-password").config or "")
+    with pytest.raises(ValueError):
+        domain_remedy("no-tls")

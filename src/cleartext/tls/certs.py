@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cleartext.record import Certificate
 from cleartext.text import sanitize
@@ -118,7 +119,18 @@ def describe(der: bytes) -> Certificate:
         signature_algorithm=_signature_algorithm(cert),
         dns_names=_dns_names(cert),
         self_signed=signs_itself(cert),
+        spki_sha256=_spki_sha256(cert),
     )
+
+
+def _spki_sha256(cert: x509.Certificate) -> str | None:
+    """SHA-256 of the DER SubjectPublicKeyInfo (DANE selector 1, matching type 1); None when the key is
+    of a kind the library cannot re-encode."""
+    try:
+        spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError):
+        return None
+    return hashlib.sha256(spki).hexdigest()
 
 
 # --- trust ---------------------------------------------------------------------------------------
