@@ -13,9 +13,8 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn
+from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 from rich.console import Console
@@ -28,18 +27,12 @@ from cleartext.resolve import ResolveError, Resolver, parse_nameserver
 from cleartext.scan import run_loop
 from cleartext.targets import (
     DEFAULT_PORTS,
-    PortSpec,
     TargetError,
-    TargetSpec,
     is_hostname,
     parse_ports,
     parse_resolve,
     parse_targets,
-    reserved_reason,
 )
-
-if TYPE_CHECKING:
-    from cleartext.domain.check import Extra
 
 DEFAULT_PORTS_TEXT = ",".join(map(str, DEFAULT_PORTS))
 EXIT_FINDINGS = 1
@@ -540,10 +533,16 @@ def check(
                 allow_reserved=allow_reserved,
             )
         )
+    from cleartext.check import check_mail_hosts
+
     try:
         extra = view.extra if view else []
-        hosts = run_loop(_check(spec, port_specs, resolver, settings, allow_reserved, extra))
-    except ResolveError as exc:
+        hosts = run_loop(
+            check_mail_hosts(
+                spec, port_specs, resolver, settings, allow_reserved=allow_reserved, extra=extra, warn=_warn
+            )
+        )
+    except (ResolveError, TargetError) as exc:
         fail(str(exc))
     records = [r for _, rs in hosts for r in rs]
     domain = view.assess(records) if view else None
@@ -565,59 +564,6 @@ def check(
         raise typer.Exit(EXIT_FINDINGS)
     if not any(r.observation.status.value == "success" for r in records):
         raise typer.Exit(EXIT_NOTHING_ANSWERED)
-
-
-async def _check(
-    spec: TargetSpec,
-    ports: list[PortSpec],
-    resolver: Resolver,
-    settings: ProbeSettings,
-    allow_reserved: bool,
-    extra: Sequence[Extra] = (),
-) -> list[tuple[str, list[Record]]]:
-    """Every mail port of each host (the domain's MX hosts, or the host itself), one host after another;
-    then the ``extra`` endpoints the domain view found (hosts its client configuration names)."""
-    from cleartext.politeness import Gate
-    from cleartext.scan import Engine, Plan, build_space
-    from cleartext.targets import Named
-
-    names = [spec.text] if spec.network is not None else await resolver.mail_hosts(spec.hostname or "")
-    jobs = [(name, name, ports) for name in names] + [(e.host, e.title, e.ports) for e in extra]
-    results: list[tuple[str, list[Record]]] = []
-    for index, (name, title, ports) in enumerate(jobs):
-        named_by_domain = index >= len(names)  # a server the domain names: skip it if it cannot be probed
-        if spec.network is not None:
-            space = build_space([spec], [], ports)
-        else:
-            try:
-                addresses = await resolver.addresses(name)
-            except ResolveError as exc:
-                if not named_by_domain:
-                    raise
-                _warn(f"{title}: {exc}; not probed")
-                continue
-            reserved = [(a, why) for a in addresses if (why := reserved_reason(ipaddress.ip_address(a)))]
-            if reserved and not allow_reserved and named_by_domain:
-                address, why = reserved[0]
-                _warn(f"{title} resolves to {address}, a reserved range ({why}); not probed")
-                continue
-            if not allow_reserved:
-                for address in addresses:
-                    why = reserved_reason(ipaddress.ip_address(address))
-                    if why:
-                        fail(
-                            f"{name} resolves to {address}, a reserved range ({why}); "
-                            "pass --allow-reserved to check it"
-                        )
-            space = build_space([], [Named(name, address) for address in addresses], ports)
-        collected: list[Record] = []
-        plan = Plan(space, seed=0, allow_reserved=True)  # reserved space was refused above, by name
-        engine = Engine(plan, settings, collected.append, concurrency=len(ports) * 4, gate=Gate(per_host=0))
-        await engine.run()
-        order = [p.port for p in ports]
-        collected.sort(key=lambda r: (r.observation.address, order.index(r.observation.port)))
-        results.append((title, collected))
-    return results
 
 
 @app.command()

@@ -29,11 +29,9 @@ from cleartext.record import Record
 from cleartext.resolve import ResolveError, Resolver
 from cleartext.targets import (
     DEFAULT_PORTS,
-    Named,
     PortSpec,
     is_hostname,
     parse_ports,
-    parse_targets,
     reserved_reason,
 )
 from cleartext.web.data import CountrySource, Scope
@@ -137,28 +135,13 @@ class SelfChecker:
 
     async def run(self, scope: Scope, host: str) -> SelfCheckResult:
         """Authorise, count against the token's rate limit, then probe every mail port of every address."""
-        from cleartext.politeness import Gate
-        from cleartext.scan import Engine, Plan, build_space
+        from cleartext.check import check_host
 
         name, addresses = await self.authorise(scope, host)
         self.limiter.take(scope.token_id or scope.key)
-        ports = self.settings.ports
-        try:
-            literal = str(ipaddress.ip_address(name)) == name
-        except ValueError:
-            literal = False
-        if literal:  # an address, as `check` takes one: no name to check certificates against
-            space = build_space(parse_targets([name], allow_reserved=True), [], ports)
-        else:
-            space = build_space([], [Named(name, address) for address in addresses], ports)
-        collected: list[Record] = []
-        # Reserved space was decided above (refused, or allowed by the server's setting).
-        plan = Plan(space, seed=0, allow_reserved=True)
-        engine = Engine(
-            plan, self.settings.probe, collected.append, concurrency=len(ports) * 2, gate=Gate(per_host=0)
-        )
         async with self._running:
-            await engine.run()
-        order = [p.port for p in ports]
-        collected.sort(key=lambda r: (r.observation.address, order.index(r.observation.port)))
+            # Fewer in flight than `check`: a server runs many self-checks beside its other work.
+            collected = await check_host(
+                name, addresses, self.settings.ports, self.settings.probe, in_flight_per_port=2
+            )
         return SelfCheckResult(name, addresses, collected)
