@@ -18,13 +18,14 @@ import dns.exception
 import dns.name
 import dns.resolver
 
+from cleartext.errors import CleartextError
 from cleartext.targets import is_hostname
 from cleartext.text import sanitize
 
 DNS_LIFETIME = 5.0
 
 
-class ResolveError(Exception):
+class ResolveError(CleartextError):
     """A name that does not resolve; the message is one line."""
 
 

@@ -18,13 +18,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleartext.errors import CleartextError
 from cleartext.record import Protocol, TLSMode
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class TargetError(ValueError):
+class TargetError(CleartextError, ValueError):
     """A target or port specification the user must fix; the message is one line."""
 
 

@@ -258,7 +258,7 @@ def test_an_import_naming_an_endpoint_in_two_batches_keeps_the_last(
 ) -> None:
     import io
 
-    from cleartext import cli_store
+    from cleartext.cli import store as cli_store
     from cleartext.record import Status
 
     monkeypatch.setattr(cli_store, "IMPORT_BATCH", 2)

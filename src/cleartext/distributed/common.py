@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from cleartext.errors import CleartextError
 from cleartext.probe import ProbeSettings
 from cleartext.targets import SERVICES, Named, PortSpec, TargetSpace
 
@@ -54,7 +55,7 @@ REDIS_CONNECT_TIMEOUT_S = 5.0
 REDIS_SOCKET_TIMEOUT_S = 15.0
 
 
-class DistributedError(Exception):
+class DistributedError(CleartextError):
     """A usage or setup problem, said in one line (exit status 2)."""
 
 

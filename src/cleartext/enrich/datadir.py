@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cleartext.enrich.sources import CATALOGUE, KINDS, SAFE_FILE
+from cleartext.errors import CleartextError
 
 ENV = "CLEARTEXT_DATA_DIR"
 MANIFEST = "cleartext-data.json"
@@ -33,7 +34,7 @@ MANIFEST_MAX_BYTES = 4 << 20
 MANIFEST_VERSION = 1
 
 
-class DataDirError(Exception):
+class DataDirError(CleartextError):
     """The data directory cannot be used; the message is one line."""
 
 

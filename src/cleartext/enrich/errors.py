@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cleartext.errors import CleartextError
 
-class EnrichError(Exception):
+
+class EnrichError(CleartextError):
     """A data file cannot be used; ``str(error)`` is one line: ``path[:line]: what is wrong``."""
 
     def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:

@@ -89,7 +89,7 @@ class Settings:
     max_time: float = DEFAULT_MAX_TIME
     credentials: Credentials = Credentials()
     user_agent: str = USER_AGENT
-    ca_file: str | None = None  # extra trust anchors (a mirror with a private CA; the tests' server)
+    ca_files: tuple[str, ...] = ()  # extra trust anchors (a mirror with a private CA; the tests' server)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +256,7 @@ class _Job:
         if self.source.auth == "maxmind" and credentials.maxmind_account and credentials.maxmind_key:
             token = base64.b64encode(f"{credentials.maxmind_account}:{credentials.maxmind_key}".encode())
             request.add_unredirected_header("Authorization", f"Basic {token.decode()}")  # not on redirects
-        opener = _opener(self.deadline, self.settings.ca_file)
+        opener = _opener(self.deadline, self.settings.ca_files)
         shown = redact(url)
         connected = self.deadline.connected
         try:
@@ -559,9 +559,9 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener(deadline: _Deadline, ca_file: str | None) -> urllib.request.OpenerDirector:
+def _opener(deadline: _Deadline, ca_files: tuple[str, ...]) -> urllib.request.OpenerDirector:
     context = ssl.create_default_context()
-    if ca_file:
+    for ca_file in ca_files:
         context.load_verify_locations(cafile=ca_file)
     return urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline, context), _Redirects())
 

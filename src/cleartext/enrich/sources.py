@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cleartext.errors import CleartextError
+
 KINDS = ("mmdb", "iptoasn", "rir", "rpsl")
 MiB = 1 << 20
 GiB = 1 << 30
@@ -39,7 +41,7 @@ CONFIG_FILE = "sources.toml"
 CONFIG_MAX_BYTES = 1 * MiB
 
 
-class SourceError(ValueError):
+class SourceError(CleartextError, ValueError):
     """A source definition (flag or config file) that cannot be used; the message is one line."""
 
 

@@ -9,5 +9,5 @@
 - :mod:`.smtp` — the relay connection, TLS required, the hook before the end of data;
 - :mod:`.run` — one `cleartext notify` run.
 
-See docs/notify.md. The CLI commands are in :mod:`cleartext.cli_notify`.
+See docs/notify.md. The CLI commands are in :mod:`cleartext.cli.notify`.
 """

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cleartext.enrich.model import Attribution
+from cleartext.errors import CleartextError
 from cleartext.notify.compose import MAIL_POLICY, Affected, Operator, Planned, build_message, message_id_for
 from cleartext.notify.ledger import Journal, LedgerRow, NewMessage, NotifyStore, journal_path, now_utc
 from cleartext.notify.smtp import Relay, RelayError, SendError, UncertainDelivery
@@ -59,7 +60,7 @@ class NotifyOptions:
         return "all" in self.resend_uncertain or recipient in self.resend_uncertain
 
 
-class PlanError(ValueError):
+class PlanError(CleartextError, ValueError):
     """The run cannot do what it was asked (a --resend-uncertain naming no uncertain message): one line."""
 
 

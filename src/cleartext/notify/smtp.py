@@ -26,13 +26,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleartext.errors import CleartextError
+
 __all__ = ["Relay", "RelayError", "SendError", "SmtpSettings", "UncertainDelivery", "tls_context"]
 
 TLS_MODES = ("starttls", "implicit")
 DEFAULT_PORTS = {"starttls": 587, "implicit": 465}
 
 
-class RelayError(Exception):
+class RelayError(CleartextError):
     """The relay cannot be used at all (no TLS, bad certificate, refused login): one line, exit 2."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cleartext.enrich.model import Attribution
+from cleartext.errors import CleartextError
 
 __all__ = [
     "COUNTRIES",
@@ -64,7 +65,7 @@ _ASN = re.compile(r"(?:AS)?(\d{1,10})", re.IGNORECASE)
 MAX_NAME = 200
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(CleartextError, ValueError):
     """Bad input for a subscription: the message is one line, fit for `cleartext: error: ...`."""
 
 

@@ -20,10 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cleartext.errors import CleartextError
+
 STATE_VERSION = 1
 
 
-class CheckpointError(Exception):
+class CheckpointError(CleartextError):
     """A state file that cannot be used for these arguments; the message is one line."""
 
 

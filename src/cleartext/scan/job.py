@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cleartext.endpoint_lists import EndpointListError, EndpointReader
+from cleartext.errors import EXIT_ABORTED, CleartextError
 from cleartext.mx import read_domains, write_endpoint_list
 from cleartext.politeness import ExclusionList, Gate
 from cleartext.record import Record, record_from_dict
@@ -41,12 +42,14 @@ from cleartext.store import Store, StoreError, StoreSink, open_store
 from cleartext.targets import Named, TargetError
 
 
-class JobError(Exception):
+class JobError(CleartextError):
     """Arguments that cannot run (bad state file, resume without output); one line, exit 2."""
 
 
-class JobAborted(Exception):
+class JobAborted(CleartextError):
     """The scan had to stop early (the output cannot be written); one line, exit 1."""
+
+    exit_code = EXIT_ABORTED
 
 
 @dataclass(frozen=True)

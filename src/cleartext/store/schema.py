@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from cleartext.errors import CleartextError
+
 if TYPE_CHECKING:  # pyarrow is imported lazily: `cleartext scan` should not pay for it at start-up.
     import pyarrow as pa
 
@@ -87,7 +89,7 @@ CREATE TABLE IF NOT EXISTS records (
 """
 
 
-class StoreError(Exception):
+class StoreError(CleartextError):
     """A store that cannot be opened or used, or an unknown scan: always a one-line, user-facing message.
 
     ``permanent`` marks an error that no retry can cure — credentials the server refused — so that code

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cleartext.errors import CleartextError
+
 if TYPE_CHECKING:
     from cleartext.store import Store
 
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS web_tokens (
 """
 
 
-class TokenError(Exception):
+class TokenError(CleartextError):
     """A bad owner spec, an unknown token id: one line, for the CLI and the API alike."""
 
 

@@ -1,8 +1,9 @@
-"""Commands of distributed scanning, registered on the main typer app: `worker`, `status`, `requeue`.
+"""Commands of distributed scanning: `worker`, `status`, `requeue`.
 
-(The coordinator is `cleartext scan ... --broker URL`, in cleartext.cli.) Brokers and stores are named by
-``--broker`` / ``--store`` or by $CLEARTEXT_BROKER / $CLEARTEXT_STORE: a worker started by systemd
-keeps its passwords out of the process list that way. Bad URLs are one line on stderr and exit 2.
+(The coordinator is `cleartext scan ... --broker URL`, in :mod:`cleartext.cli.scan`.) Brokers and
+stores are named by ``--broker`` / ``--store`` or by $CLEARTEXT_BROKER / $CLEARTEXT_STORE: a worker
+started by systemd keeps its passwords out of the process list that way. Bad URLs are one line on
+stderr and exit 2.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from cleartext.cli import app, fail
+from cleartext.cli._options import JsonOpt, StoreOpt, fail, open_store
 
 BROKER_ENV = "CLEARTEXT_BROKER"
 
@@ -25,28 +26,18 @@ BrokerOpt = Annotated[
         help=f"Redis of the scan queue, redis://HOST:PORT/DB (default: ${BROKER_ENV}).",
     ),
 ]
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store", metavar="URL", help="The central store, postgresql://... (default: $CLEARTEXT_STORE)."
-    ),
-]
 
 
 def _urls(broker: str | None, store: str | None) -> tuple[str, str]:
-    from cleartext.distributed.common import DistributedError, check_broker_url, check_store_url
+    from cleartext.distributed.common import check_broker_url, check_store_url
     from cleartext.store import STORE_ENV
 
     broker = broker or os.environ.get(BROKER_ENV)
     if not broker:
         fail(f"--broker (or ${BROKER_ENV}) is required: redis://HOST[:PORT][/DB]")
-    try:
-        return check_broker_url(broker), check_store_url(store or os.environ.get(STORE_ENV))
-    except DistributedError as exc:
-        fail(str(exc))
+    return check_broker_url(broker), check_store_url(store or os.environ.get(STORE_ENV))
 
 
-@app.command()
 def worker(
     broker: BrokerOpt = None,
     store: StoreOpt = None,
@@ -67,7 +58,10 @@ def worker(
         ),
     ] = 600.0,
 ) -> None:
-    """Run shards of distributed scans from the broker's queue until SIGTERM or Ctrl-C."""
+    """Run shards of distributed scans from the broker's queue until SIGTERM or Ctrl-C.
+
+    The store is the scan's central PostgreSQL store (--store or $CLEARTEXT_STORE).
+    """
     from cleartext.distributed.worker import child_command, cpu_count, preflight, serve, supervise
     from cleartext.scan import auto_concurrency
     from cleartext.store import STORE_ENV
@@ -84,7 +78,6 @@ def worker(
     raise typer.Exit(serve(broker_url, store_url, threads=threads, concurrency=per_shard, patience=patience))
 
 
-@app.command()
 def status(
     scan_id: Annotated[
         str,
@@ -92,29 +85,17 @@ def status(
             metavar="SCAN", help="The scan id (`cleartext scans` lists them; 'latest': the newest)."
         ),
     ],
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            metavar="URL",
-            help="Results store (default: $CLEARTEXT_STORE, else ./cleartext.duckdb).",
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of text.")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Progress of a scan: shards done, running and queued, endpoints, counts by status, rate, ETA."""
     from cleartext.distributed.status import render, scan_status
-    from cleartext.store import StoreError, default_store_url, open_store
 
-    try:
-        with open_store(store or default_store_url(), create=False) as opened:
-            result = scan_status(opened, opened.resolve_scan(scan_id))
-    except StoreError as exc:
-        fail(str(exc))
+    with open_store(store, create=False) as opened:
+        result = scan_status(opened, opened.resolve_scan(scan_id))
     print(json.dumps(result.to_dict()) if as_json else render(result))
 
 
-@app.command()
 def requeue(
     scan_id: Annotated[
         str, typer.Argument(metavar="SCAN", help="The distributed scan's id ('latest': the newest scan).")
@@ -125,7 +106,10 @@ def requeue(
         bool, typer.Option("--all", help="Every shard not done, even those a live worker holds.")
     ] = False,
 ) -> None:
-    """Queue again the shards of a distributed scan that the broker lost (queued, or stalled)."""
+    """Queue again the shards of a distributed scan that the broker lost (queued, or stalled).
+
+    The store is the scan's central PostgreSQL store (--store or $CLEARTEXT_STORE).
+    """
     from cleartext.distributed.coordinator import requeue as run
 
     broker_url, store_url = _urls(broker, store)

@@ -1,4 +1,4 @@
-"""Store commands: `cleartext scans`, `diff`, `export` and `import`, registered on the main typer app.
+"""Store commands: `cleartext scans`, `diff`, `export` and `import`.
 
 The store is named by ``--store URL`` (a DuckDB file path, ``duckdb:///path`` or ``postgresql://...``),
 else by $CLEARTEXT_STORE, else ./cleartext.duckdb. Commands that only read refuse a DuckDB file that does
@@ -6,8 +6,8 @@ not exist, so a mistyped path is an error rather than an empty listing. An unkno
 that cannot be opened or a bad input line is one line on stderr and exit status 2, like every usage
 error of cleartext.
 
-The store package (and with it DuckDB, pyarrow, psycopg) is imported inside the commands only: this
-module is imported by every `cleartext` invocation, and `cleartext scan` should not start slower.
+The store package (and with it DuckDB, pyarrow, psycopg) and rich are imported inside the commands only:
+this module is imported by every `cleartext` invocation.
 """
 
 from __future__ import annotations
@@ -20,26 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from cleartext.cli import app, fail
+from cleartext.cli._options import JsonOpt, StoreOpt, fail, open_store
+from cleartext.errors import CleartextError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cleartext.store import Exposure, Store
 
 IMPORT_BATCH = 5000
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        metavar="URL",
-        help="Results store: a DuckDB file, duckdb:///PATH or postgresql://... "
-        "(default: $CLEARTEXT_STORE, else ./cleartext.duckdb).",
-    ),
-]
 
 
 class ExportFormat(StrEnum):
@@ -48,17 +38,10 @@ class ExportFormat(StrEnum):
     JSONL = "jsonl"
 
 
-def _open(url: str | None, *, create: bool) -> Store:
-    from cleartext.store import StoreError, default_store_url, open_store
-
-    try:
-        return open_store(url or default_store_url(), create=create)
-    except StoreError as exc:
-        fail(str(exc))
-
-
 def _console() -> Console:
     """The terminal's width on a terminal; unbounded into a pipe or file, so no cell is cut or wrapped."""
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=False)
     return console if console.is_terminal else Console(highlight=False, soft_wrap=False, width=10_000)
 
@@ -67,19 +50,16 @@ def _when(moment: dt.datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
 
-@app.command()
 def scans(
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per scan instead.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the scans in the store: id, start, finish, endpoints stored and counts by status."""
-    from cleartext.store import StoreError
+    from rich.table import Table
+    from rich.text import Text
 
-    with _open(store, create=False) as st:
-        try:
-            infos = st.scans()
-        except StoreError as exc:
-            fail(str(exc))
+    with open_store(store, create=False) as st:
+        infos = st.scans()
         url = st.url
     if as_json:
         for info in infos:
@@ -104,26 +84,23 @@ def scans(
     _console().print(table)
 
 
-@app.command()
 def diff(
     a: Annotated[str, typer.Argument(metavar="A", help="The earlier scan's id.")],
     b: Annotated[str, typer.Argument(metavar="B", help="The later scan's id ('latest': the newest).")],
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Compare two scans per endpoint and finding: new in B, fixed since A, still open, unknown.
 
     A finding is fixed only if B reached the endpoint conclusively (success, refused, not-mail); when B
     timed out or has no record of it, the finding is listed as unknown instead (docs/store.md).
     """
-    from cleartext.store import StoreError
+    from rich.table import Table
+    from rich.text import Text
 
-    with _open(store, create=False) as st:
-        try:
-            a, b = st.resolve_scan(a), st.resolve_scan(b)
-            result = st.diff(a, b)
-        except StoreError as exc:
-            fail(str(exc))
+    with open_store(store, create=False) as st:
+        a, b = st.resolve_scan(a), st.resolve_scan(b)
+        result = st.diff(a, b)
     if as_json:
         print(json.dumps(result.to_dict(), sort_keys=True))
         return
@@ -158,7 +135,6 @@ def diff(
     console.print(Text(f"{a} → {b}: {counts}"))
 
 
-@app.command()
 def export(
     scan_id: Annotated[
         str,
@@ -169,22 +145,16 @@ def export(
     store: StoreOpt = None,
 ) -> None:
     """Write one scan's records to a file: parquet (typed columns + record), csv (typed columns), jsonl."""
-    from cleartext.store import StoreError
-
-    with _open(store, create=False) as st:
-        try:
-            scan_id = st.resolve_scan(scan_id)
-            rows = st.export(scan_id, fmt.value, out)
-        except StoreError as exc:
-            fail(str(exc))
+    with open_store(store, create=False) as st:
+        scan_id = st.resolve_scan(scan_id)
+        rows = st.export(scan_id, fmt.value, out)
     print(f"cleartext: wrote {rows} records of scan {scan_id} to {out}", file=sys.stderr)
 
 
-class _BadLine(Exception):
+class _BadLine(CleartextError):
     """A line of the imported file that is not a record: aborts (and rolls back) the whole import."""
 
 
-@app.command("import")
 def import_(
     file: Annotated[
         Path,
@@ -196,18 +166,14 @@ def import_(
 
     A line that is not a record is an error naming FILE:LINE (exit 2), and nothing is stored.
     """
-    from cleartext.store import StoreError
-
     try:
         handle: BinaryIO = sys.stdin.buffer if str(file) == "-" else file.open("rb")
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror or exc}")
-    with handle, _open(store, create=True) as st:
+    with handle, open_store(store, create=True) as st:
         try:
             with st.transaction():
                 scan_id, count = _import(st, handle, file)
-        except (_BadLine, StoreError) as exc:
-            fail(str(exc))
         except OSError as exc:
             fail(f"cannot read {file}: {exc.strerror or exc}")
     print(scan_id)

@@ -3,131 +3,40 @@
 ``data fetch`` fills a data directory (enrich/datadir.py) from the sources in enrich/sources.py;
 ``data status`` says what it holds; ``data sources`` lists what can be fetched. `attribute`, `report`,
 `notify` and `serve` then use the directory's files through :func:`attribution_files`, without each
-file being named. Registered on the main ``app`` by the import in cli.py's command-module block.
+file being named (:func:`cleartext.cli._options.attribution_files`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
-from cleartext.cli import EXIT_FINDINGS, app, fail
-from cleartext.enrich.datadir import (
-    DataDirError,
-    Manifest,
-    age_days,
-    default_data_dir,
-    locked,
-    max_age_days,
-)
-from cleartext.enrich.fetch import (
-    DEFAULT_MAX_TIME,
-    DEFAULT_TIMEOUT,
-    Credentials,
-    Outcome,
-    Settings,
-    fetch_source,
-)
-from cleartext.enrich.sources import (
-    CONFIG_FILE,
-    Catalogue,
-    Source,
-    SourceError,
-    add_mmdb_url,
-    apply_url_flags,
-    load_config,
-    redact,
-)
+from cleartext.cli._options import EXIT_FINDINGS, CaFileOpt, DataDirOpt, JsonOpt, check_ca_files, fail
 
-data_app = typer.Typer(
-    no_args_is_help=True,
-    help="Download and refresh the attribution data files (RIR, iptoasn, RPSL, MMDB).",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(data_app, name="data")
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Attribution data fetched by `cleartext data fetch` (default: $CLEARTEXT_DATA_DIR, "
-        "else ~/.local/share/cleartext, used when no data file is named).",
-        metavar="DIR",
-    ),
-]
+    from cleartext.enrich.fetch import Outcome
+    from cleartext.enrich.sources import Catalogue, Source
+
+# Defaults of `data fetch` (cleartext.enrich.fetch's, which the tests check, without importing it here).
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_TIME = 3600.0
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", help=f"Sources TOML file (default: DIR/{CONFIG_FILE} when present).", metavar="FILE"
+        "--config", help="Sources TOML file (default: DIR/sources.toml when present).", metavar="FILE"
     ),
 ]
 
 
-def attribution_files(
-    data_dir: Path | None,
-    *,
-    mmdb: Sequence[Path] | None = None,
-    iptoasn: Sequence[Path] | None = None,
-    rir: Sequence[Path] | None = None,
-    rpsl: Sequence[Path] | None = None,
-    contacts: Sequence[Path] | None = None,
-) -> dict[str, list[Path]]:
-    """The files an attributing command loads: those named, then the data directory's.
-
-    ``--data-dir`` always adds its files (and a directory without any is an error). Without it, the
-    default directory is used only when no file is named, and only if `data fetch` has filled it, so a
-    command given no attribution data behaves as before. Within a kind, named files come first: they win.
-    """
-    given = {
-        "mmdb": list(mmdb or []),
-        "iptoasn": list(iptoasn or []),
-        "rir": list(rir or []),
-        "rpsl": list(rpsl or []),
-        "contacts": list(contacts or []),
-    }
-    if data_dir is None and any(given.values()):
-        return given
-    directory = data_dir or default_data_dir()
-    try:
-        manifest = Manifest.load(directory)
-    except DataDirError as exc:
-        fail(str(exc))
-    found = manifest.files()
-    if not any(found.values()):
-        if data_dir is not None:
-            fail(f"no attribution data in {directory}: run `cleartext data fetch --data-dir {directory}`")
-        return given
-    stale = [
-        e.source for e in manifest.entries.values() if (age_days(e.checked_at) or 0) > max_age_days(e.source)
-    ]
-    if stale:
-        print(
-            f"cleartext: warning: attribution data in {directory} is out of date ({', '.join(stale)}): "
-            "run `cleartext data fetch`",
-            file=sys.stderr,
-        )
-    return {kind: [*paths, *(p for p in found[kind] if p not in paths)] for kind, paths in given.items()}
-
-
-@data_app.command("fetch")
 def fetch(
     names: Annotated[
         list[str] | None,
@@ -173,9 +82,7 @@ def fetch(
     max_time: Annotated[
         float, typer.Option("--max-time", help="Seconds allowed for one file in all.", min=0.1)
     ] = DEFAULT_MAX_TIME,
-    ca_file: Annotated[
-        Path | None, typer.Option("--ca-file", help="Extra trusted CA certificates, PEM (for a mirror).")
-    ] = None,
+    ca_file: CaFileOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
 ) -> None:
     """Download the attribution data files that changed, into the data directory.
@@ -185,18 +92,21 @@ def fetch(
     failed download never damages the file held. Exit status: 0 all fetched or unchanged, 1 some source
     failed (its old file kept), 2 usage error.
     """
+    from cleartext.enrich.datadir import Manifest, default_data_dir, locked
+    from cleartext.enrich.fetch import Credentials, Settings, fetch_source
+    from cleartext.enrich.sources import add_mmdb_url
+
     directory = data_dir or default_data_dir()
-    if ca_file is not None and not ca_file.is_file():
-        fail(f"cannot read CA file {ca_file}: no such file")
+    check_ca_files(ca_file)  # a mirror with a private CA
     credentials = Credentials(maxmind_account_id, maxmind_license_key, ipinfo_token)
     catalogue = _catalogue(directory, config, url or [])
-    try:
-        extra = [add_mmdb_url(u, catalogue) for u in mmdb_url or []]
-        chosen = [*catalogue.select(names), *(e for e in extra if e.name not in names)] if names else None
-    except SourceError as exc:
-        fail(str(exc))
+    extra = [add_mmdb_url(u, catalogue) for u in mmdb_url or []]
+    chosen = [*catalogue.select(names), *(e for e in extra if e.name not in names)] if names else None
     settings = Settings(
-        timeout=timeout, max_time=max_time, credentials=credentials, ca_file=str(ca_file) if ca_file else None
+        timeout=timeout,
+        max_time=max_time,
+        credentials=credentials,
+        ca_files=tuple(str(p) for p in ca_file or []),
     )
     outcomes: list[Outcome] = []
     try:
@@ -212,8 +122,6 @@ def fetch(
             with _listener(sys.stderr, quiet) as listener:
                 for source in selected:
                     outcomes.append(fetch_source(source, manifest, settings, listener))
-    except DataDirError as exc:
-        fail(str(exc))
     except OSError as exc:  # the data directory itself: full disk, permissions
         fail(f"cannot write into {directory}: {exc.strerror or exc}")
     failed = [o for o in outcomes if o.status == "failed"]
@@ -230,22 +138,22 @@ def fetch(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-@data_app.command("status")
 def status(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines, one per file.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """What the data directory holds, from where, and how old it is.
 
     Exit status: 0 every file present and fresh, 1 a file missing, changed by hand, stale, or no data.
     """
+    from rich.console import Console
+
+    from cleartext.enrich.datadir import Manifest, age_days, default_data_dir, max_age_days
+
     directory = data_dir or default_data_dir()
     catalogue = _catalogue(directory, config, [])
-    try:
-        manifest = Manifest.load(directory)
-    except DataDirError as exc:
-        fail(str(exc))
+    manifest = Manifest.load(directory)
     rows: list[dict[str, Any]] = []
     for entry in manifest.entries.values():
         source = catalogue.get(entry.source)
@@ -269,12 +177,14 @@ def status(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-@data_app.command("sources")
 def sources(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """The sources `data fetch` knows, with the URLs in effect (yours from --config / sources.toml).
 
     One line per source: name, kind, when it is fetched, groups, file, URL, checksum URL.
     """
+    from cleartext.enrich.datadir import default_data_dir
+    from cleartext.enrich.sources import redact
+
     catalogue = _catalogue(data_dir or default_data_dir(), config, [])
     for s in catalogue.sources:
         default = "with-key" if s.auth else ("default" if s.default else "when-named")
@@ -284,14 +194,13 @@ def sources(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
 
 
 def _catalogue(directory: Path, config: Path | None, urls: list[str]) -> Catalogue:
+    from cleartext.enrich.sources import CONFIG_FILE, Catalogue, apply_url_flags, load_config
+
     catalogue = Catalogue()
     path = config if config is not None else directory / CONFIG_FILE
-    try:
-        if config is not None or path.is_file():
-            load_config(path, catalogue)
-        apply_url_flags(urls, catalogue)
-    except SourceError as exc:
-        fail(str(exc))
+    if config is not None or path.is_file():
+        load_config(path, catalogue)
+    apply_url_flags(urls, catalogue)
     return catalogue
 
 
@@ -299,6 +208,11 @@ def _status_table(console: Console, directory: Path, rows: list[dict[str, Any]])
     if not rows:
         console.print(f"no attribution data in {directory}: run `cleartext data fetch`")
         return
+    from rich.table import Table
+    from rich.text import Text
+
+    from cleartext.enrich.datadir import age_days
+
     table = Table(title=str(directory), title_justify="left")
     for column in ("source", "kind", "file", "size", "fetched", "checked", "state"):
         table.add_column(column, overflow="fold")
@@ -354,6 +268,16 @@ class _Bar(_Lines):
     """On a terminal: a bar per file being downloaded, then one line per source."""
 
     def __init__(self, stream: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         super().__init__(stream, quiet=False)
         self.console = Console(file=stream, highlight=False)
         self.progress = Progress(
@@ -381,6 +305,8 @@ class _Bar(_Lines):
         self.progress.advance(self.tasks[source.name], count)
 
     def finished(self, source: Source, outcome: Outcome) -> None:
+        from rich.text import Text
+
         task = self.tasks.pop(source.name, None)
         if task is not None:
             self.progress.remove_task(task)

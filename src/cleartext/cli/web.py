@@ -1,7 +1,7 @@
 """`cleartext serve` (the dashboard and REST API) and `cleartext token create|list|revoke`.
 
-Registered on the main ``app`` by the import in cli.py's command-module block. FastAPI, uvicorn and
-Jinja2 are imported inside the commands, so other commands do not pay for them at start-up.
+FastAPI, uvicorn, Jinja2 and rich are imported inside the commands, so other commands do not pay for
+them at start-up.
 
 A DuckDB store is one file that one process holds open for writing: while `serve` runs on it, `token`
 commands (and `import`) on the same file fail with a one-line "locked" error. Create tokens before
@@ -14,52 +14,33 @@ import json
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from cleartext.cli import ResolveOpt, app, build_resolver, check_ca_files, default_ehlo_name, fail
-from cleartext.cli_data import DataDirOpt, attribution_files
-
-if TYPE_CHECKING:
-    from cleartext.store import Store
-
-token_app = typer.Typer(
-    no_args_is_help=True,
-    help="API tokens for `cleartext serve`: create (shown once), list, revoke.",
-    context_settings={"help_option_names": ["-h", "--help"]},
+from cleartext.cli._options import (
+    CaFileOpt,
+    ContactsOpt,
+    CountrySourceOpt,
+    DataDirOpt,
+    IptoasnOpt,
+    JsonOpt,
+    MmdbOpt,
+    ResolveOpt,
+    RirOpt,
+    RpslOpt,
+    StoreOpt,
+    attribution_files,
+    attributor,
+    build_resolver,
+    check_ca_files,
+    country_source,
+    default_ehlo_name,
+    fail,
+    open_store,
 )
-app.add_typer(token_app, name="token")
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        metavar="URL",
-        help="Results store: a DuckDB file, duckdb:///PATH or postgresql://... "
-        "(default: $CLEARTEXT_STORE, else ./cleartext.duckdb).",
-    ),
-]
-FilesOpt = list[Path] | None
 
 
-def _files(flag: str, what: str) -> Any:  # typer.Option is typed Any
-    return typer.Option(flag, help=f"{what} (repeatable; the first file given wins).", metavar="FILE")
-
-
-def _open(url: str | None, *, create: bool) -> Store:
-    from cleartext.store import StoreError, default_store_url, open_store
-
-    try:
-        return open_store(url or default_store_url(), create=create)
-    except StoreError as exc:
-        fail(str(exc))
-
-
-@token_app.command("create")
 def token_create(
     owner: Annotated[
         list[str] | None,
@@ -75,39 +56,28 @@ def token_create(
     store: StoreOpt = None,
 ) -> None:
     """Create a token and print it once: the store keeps only its hash."""
-    from cleartext.store import StoreError
-    from cleartext.web.tokens import TokenError, TokenStore, parse_owner
+    from cleartext.web.tokens import TokenStore, parse_owner
 
-    try:
-        owners = parse_owner(owner or [])
-    except TokenError as exc:
-        fail(str(exc))
+    owners = parse_owner(owner or [])
     if admin == (not owners.empty):
         fail("give either --admin or at least one --owner")
-    with _open(store, create=True) as st:
-        try:
-            token_id, token = TokenStore(st).create(admin=admin, owner=owners, label=label)
-        except (TokenError, StoreError) as exc:
-            fail(str(exc))
+    with open_store(store, create=True) as st:
+        token_id, token = TokenStore(st).create(admin=admin, owner=owners, label=label)
     what = "admin" if admin else "owner of " + ", ".join(owners.specs())
     print(f"cleartext: token {token_id} ({what}); it is shown only now:", file=sys.stderr)
     print(token)
 
 
-@token_app.command("list")
-def token_list(
-    store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per token instead.")] = False,
-) -> None:
+def token_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List tokens: id, kind, owners, label, created, revoked (never the secret)."""
-    from cleartext.store import StoreError
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     from cleartext.web.tokens import TokenStore
 
-    with _open(store, create=False) as st:
-        try:
-            infos = TokenStore(st).list()
-        except StoreError as exc:
-            fail(str(exc))
+    with open_store(store, create=False) as st:
+        infos = TokenStore(st).list()
     if as_json:
         for info in infos:
             print(json.dumps(info.to_dict(), sort_keys=True))
@@ -125,41 +95,29 @@ def token_list(
     Console(highlight=False).print(table)
 
 
-@token_app.command("revoke")
 def token_revoke(
     token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (from `token list`).")],
     store: StoreOpt = None,
 ) -> None:
     """Revoke a token: it stops working at the next request (sessions included)."""
-    from cleartext.store import StoreError
-    from cleartext.web.tokens import TokenError, TokenStore
+    from cleartext.web.tokens import TokenStore
 
-    with _open(store, create=False) as st:
-        try:
-            info = TokenStore(st).revoke(token_id)
-        except (TokenError, StoreError) as exc:
-            fail(str(exc))
+    with open_store(store, create=False) as st:
+        info = TokenStore(st).revoke(token_id)
     print(f"cleartext: token {info.token_id} revoked at {info.revoked_at}", file=sys.stderr)
 
 
-@app.command()
 def serve(
     store: StoreOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
-    mmdb: Annotated[FilesOpt, _files("--mmdb", "MMDB database (ASN, country)")] = None,
-    iptoasn: Annotated[FilesOpt, _files("--iptoasn", "iptoasn TSV ranges")] = None,
-    rir: Annotated[FilesOpt, _files("--rir", "RIR delegated-extended statistics")] = None,
-    rpsl: Annotated[FilesOpt, _files("--rpsl", "RPSL dump")] = None,
-    contacts: Annotated[FilesOpt, _files("--contacts", "contacts CSV")] = None,
+    mmdb: MmdbOpt = None,
+    iptoasn: IptoasnOpt = None,
+    rir: RirOpt = None,
+    rpsl: RpslOpt = None,
+    contacts: ContactsOpt = None,
     data_dir: DataDirOpt = None,
-    country_source: Annotated[
-        str,
-        typer.Option(
-            "--country-source",
-            help="Country of an address for ownership and charts: geo (geolocation) or registry (RIR).",
-        ),
-    ] = "geo",
+    country: CountrySourceOpt = "geo",
     tls_cert: Annotated[
         Path | None, typer.Option("--tls-cert", help="Serve HTTPS with this PEM chain.")
     ] = None,
@@ -184,20 +142,19 @@ def serve(
             help="Let self-checks reach loopback, private and other reserved ranges (labs and tests only).",
         ),
     ] = False,
-    ca_file: Annotated[
-        list[Path] | None, typer.Option("--ca-file", help="Extra trusted CA certificates for self-checks.")
-    ] = None,
+    ca_file: CaFileOpt = None,
     resolve: ResolveOpt = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
-    """Serve the dashboard and the read-only REST API over the store (see docs/web.md)."""
-    from cleartext.enrich import EnrichError
+    """Serve the dashboard and the read-only REST API over the store (see docs/web.md).
+
+    The country of an address (--country-source) decides both country owners' scope and the charts;
+    --ca-file is trusted by self-checks.
+    """
     from cleartext.probe import ProbeSettings
-    from cleartext.store import StoreError
     from cleartext.web.selfcheck import SelfCheckSettings
 
-    if country_source not in ("geo", "registry"):
-        fail(f"unknown --country-source {country_source!r} (choose geo or registry)")
+    source = country_source(country)
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")
     for path in [tls_cert, tls_key] if tls_cert and tls_key else []:
@@ -212,18 +169,9 @@ def serve(
     except ImportError as exc:  # pragma: no cover - they are dependencies
         fail(f"the web server needs {exc.name}: pip install cleartext")
     paths = attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
-    enricher = None
-    if any(paths.values()):
-        from cleartext.enrich import Enricher
-
-        try:
-            enricher = Enricher.from_paths(**paths)  # type: ignore[arg-type]
-        except EnrichError as exc:
-            fail(str(exc))
-        except OSError as exc:
-            fail(f"cannot read attribution data: {exc.strerror or exc}")
+    enricher = attributor(paths)
     fingerprint = data_fingerprint([p for kind in paths.values() for p in kind])
-    st = _open(store, create=False)
+    st = open_store(store, create=False)
     try:
         settings = SelfCheckSettings(
             allow_reserved=self_check_allow_reserved,
@@ -238,11 +186,8 @@ def serve(
                 ehlo_name=default_ehlo_name(),
             ),
         )
-        config = AppConfig(country_source=country_source, selfcheck=settings)  # type: ignore[arg-type]
-        try:
-            web = create_app(st, enricher=enricher, fingerprint=fingerprint, config=config)
-        except StoreError as exc:
-            fail(str(exc))
+        config = AppConfig(country_source=source, selfcheck=settings)  # type: ignore[arg-type]
+        web = create_app(st, enricher=enricher, fingerprint=fingerprint, config=config)
         server_config = uvicorn.Config(
             web,
             host=host,

@@ -1,7 +1,6 @@
 """Notification commands: `cleartext subscribe`, `unsubscribe`, `subscriptions`, `notify`, `notifications`.
 
-Registered on the shared typer app by the command-module block at the end of cleartext.cli. Like every
-cleartext command, bad input is one line on stderr and exit status 2 with nothing done: an invalid
+Like every cleartext command, bad input is one line on stderr and exit status 2 with nothing done: an invalid
 address, a malformed prefix, an unknown country code, an SMTP relay without TLS (nothing is sent).
 
 The notify package (and with it Jinja2, the store drivers) is imported inside the commands: this module
@@ -20,27 +19,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from cleartext.cli import EXIT_FINDINGS, app, fail
-from cleartext.cli_data import DataDirOpt, attribution_files
-from cleartext.text import sanitize
+from cleartext.cli._options import (
+    EXIT_FINDINGS,
+    CaFileOpt,
+    ContactsOpt,
+    CountrySourceOpt,
+    DataDirOpt,
+    EhloOpt,
+    IptoasnOpt,
+    JsonOpt,
+    MmdbOpt,
+    RirOpt,
+    RpslOpt,
+    ScanIdOpt,
+    StoreOpt,
+    attribution_files,
+    attributor,
+    check_ca_files,
+    country_source,
+    fail,
+    lookup_of,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from cleartext.notify.ledger import LedgerRow, NotifyStore
     from cleartext.store import Store
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        metavar="URL",
-        help="Results store: a DuckDB file, duckdb:///PATH or postgresql://... "
-        "(default: $CLEARTEXT_STORE, else ./cleartext.duckdb).",
-    ),
-]
 AsnOpt = Annotated[list[str] | None, typer.Option("--asn", metavar="N", help="An AS number (repeatable).")]
 CidrOpt = Annotated[
     list[str] | None, typer.Option("--cidr", metavar="PREFIX", help="An IPv4/IPv6 prefix (repeatable).")
@@ -52,47 +57,37 @@ CountryOpt = Annotated[
 
 
 def _open(url: str | None, *, create: bool) -> tuple[Store, NotifyStore]:
+    """The store and its notification tables (created on first use)."""
     from cleartext.notify.ledger import NotifyStore
-    from cleartext.store import StoreError, default_store_url, open_store
 
-    try:
-        store = open_store(url or default_store_url(), create=create)
-    except StoreError as exc:
-        fail(str(exc))
+    store = open_store(url, create=create)
     try:
         return store, NotifyStore(store)
-    except StoreError as exc:
+    except BaseException:
         store.close()
-        fail(str(exc))
+        raise
 
 
 def _selectors(
     asn: list[str] | None, cidr: list[str] | None, country: list[str] | None
 ) -> list[tuple[str, str]]:
-    from cleartext.notify.subscriptions import SubscriptionError, parse_selector
+    from cleartext.notify.subscriptions import parse_selector
 
     out: list[tuple[str, str]] = []
-    try:
-        for kind, values in (("asn", asn), ("cidr", cidr), ("country", country)):
-            for value in values or []:
-                selector = parse_selector(kind, value)
-                if selector not in out:
-                    out.append(selector)
-    except SubscriptionError as exc:
-        fail(str(exc))
+    for kind, values in (("asn", asn), ("cidr", cidr), ("country", country)):
+        for value in values or []:
+            selector = parse_selector(kind, value)
+            if selector not in out:
+                out.append(selector)
     return out
 
 
 def _email(text: str) -> str:
-    from cleartext.notify.subscriptions import SubscriptionError, check_email
+    from cleartext.notify.subscriptions import check_email
 
-    try:
-        return check_email(text)
-    except SubscriptionError as exc:
-        fail(str(exc))
+    return check_email(text)
 
 
-@app.command()
 def subscribe(
     email: Annotated[str, typer.Argument(help="The recipient's e-mail address.")],
     asn: AsnOpt = None,
@@ -107,28 +102,20 @@ def subscribe(
     store: StoreOpt = None,
 ) -> None:
     """Subscribe a recipient to notifications about ASNs, prefixes or whole countries."""
-    from cleartext.notify.subscriptions import Recipient, SubscriptionError, check_lang, check_name, describe
-    from cleartext.store import StoreError
+    from cleartext.notify.subscriptions import Recipient, check_lang, check_name, describe
 
     address = _email(email)
     selectors = _selectors(asn, cidr, country)
     if not selectors:
         fail("nothing to subscribe to: give --asn, --cidr or --country")
-    try:
-        language = check_lang(lang) if lang is not None else "en"
-        display = check_name(name)
-    except SubscriptionError as exc:
-        fail(str(exc))
+    language = check_lang(lang) if lang is not None else "en"
+    display = check_name(name)
     st, ns = _open(store, create=True)
     with st:
-        try:
-            added = ns.subscribe(Recipient(address, language, display), selectors, keep_lang=lang is None)
-        except StoreError as exc:
-            fail(str(exc))
+        added = ns.subscribe(Recipient(address, language, display), selectors, keep_lang=lang is None)
     print(f"{address}: {added} new subscription(s) ({describe(selectors)})")
 
 
-@app.command()
 def unsubscribe(
     email: Annotated[str, typer.Argument(help="The recipient's e-mail address.")],
     asn: AsnOpt = None,
@@ -137,38 +124,31 @@ def unsubscribe(
     store: StoreOpt = None,
 ) -> None:
     """Remove subscriptions; with no --asn/--cidr/--country, remove the address and opt it out entirely."""
-    from cleartext.store import StoreError
-
     address = _email(email)
     selectors = _selectors(asn, cidr, country)
     st, ns = _open(store, create=True)
     with st:
-        try:
-            removed = ns.unsubscribe(address, selectors or None)
-        except StoreError as exc:
-            fail(str(exc))
+        removed = ns.unsubscribe(address, selectors or None)
     if selectors:
         print(f"{address}: {removed} subscription(s) removed")
     else:
         print(f"{address}: {removed} subscription(s) removed; opted out (never written to again)")
 
 
-@app.command()
 def subscriptions(
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per recipient instead.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List recipients, what each subscribes to, and the addresses that opted out."""
-    from cleartext.store import StoreError
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
     st, ns = _open(store, create=False)
     with st:
-        try:
-            recipients = ns.recipients()
-            subs = ns.subscriptions()
-            optouts = sorted(ns.optouts())
-        except StoreError as exc:
-            fail(str(exc))
+        recipients = ns.recipients()
+        subs = ns.subscriptions()
+        optouts = sorted(ns.optouts())
     by_email: dict[str, list[str]] = {}
     for sub in subs:
         by_email.setdefault(sub.email, []).append(sub.label)
@@ -194,11 +174,8 @@ def subscriptions(
     Console(highlight=False, file=sys.stdout).print(table)
 
 
-@app.command()
 def notify(
-    scan: Annotated[
-        str | None, typer.Option("--scan", help="Scan id, or 'latest' (the default).")
-    ] = None,
+    scan: ScanIdOpt = None,
     store: StoreOpt = None,
     dry_run: Annotated[
         Path | None,
@@ -206,17 +183,13 @@ def notify(
             "--dry-run", metavar="DIR", help="Write the messages (.eml) into DIR instead of sending."
         ),
     ] = None,
-    mmdb: Annotated[list[Path] | None, typer.Option("--mmdb", help="MMDB database (ASN, country).")] = None,
-    iptoasn: Annotated[list[Path] | None, typer.Option("--iptoasn", help="iptoasn TSV ranges.")] = None,
-    rir: Annotated[
-        list[Path] | None, typer.Option("--rir", help="RIR delegated-extended statistics.")
-    ] = None,
-    rpsl: Annotated[list[Path] | None, typer.Option("--rpsl", help="RPSL dump (abuse contacts).")] = None,
-    contacts: Annotated[list[Path] | None, typer.Option("--contacts", help="Contacts CSV.")] = None,
+    mmdb: MmdbOpt = None,
+    iptoasn: IptoasnOpt = None,
+    rir: RirOpt = None,
+    rpsl: RpslOpt = None,
+    contacts: ContactsOpt = None,
     data_dir: DataDirOpt = None,
-    country_source: Annotated[
-        str, typer.Option("--country-source", help="Match countries on geolocation (geo) or registry.")
-    ] = "geo",
+    country: CountrySourceOpt = "geo",
     abuse_contacts: Annotated[
         bool,
         typer.Option(
@@ -238,9 +211,7 @@ def notify(
         Path | None, typer.Option("--smtp-password-file", help="File holding the password (first line).")
     ] = None,
     tls: Annotated[str, typer.Option("--tls", help="starttls (default) or implicit.")] = "starttls",
-    ca_file: Annotated[
-        list[Path] | None, typer.Option("--ca-file", help="Extra CA certificates to trust, PEM (repeatable).")
-    ] = None,
+    ca_file: CaFileOpt = None,
     insecure_skip_verify: Annotated[
         bool,
         typer.Option("--insecure-skip-verify", help="Do not verify the relay's certificate (still TLS)."),
@@ -248,7 +219,7 @@ def notify(
     smtp_timeout: Annotated[
         float, typer.Option("--smtp-timeout", help="Seconds to wait for each SMTP reply.", min=1)
     ] = 30.0,
-    ehlo_name: Annotated[str | None, typer.Option("--ehlo-name", help="Name sent in EHLO.")] = None,
+    ehlo_name: EhloOpt = None,
     from_addr: Annotated[str | None, typer.Option("--from", help="Sender address (From:).")] = None,
     contact: Annotated[
         str | None, typer.Option("--contact", help="Where replies and opt-outs go (default: --from).")
@@ -277,20 +248,20 @@ def notify(
             help="Send again this recipient's assumed-sent message (repeatable; 'all': every one).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run's report as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Notify owners by e-mail: one message per recipient per scan, over TLS, exactly once."""
-    from cleartext.cli_report import attributor
+    """Notify owners by e-mail: one message per recipient per scan, over TLS, exactly once.
+
+    The scan is the newest unless --scan names another.
+    """
     from cleartext.notify.compose import Operator
-    from cleartext.notify.run import NotifyOptions, Outcome, PlanError, run
-    from cleartext.notify.smtp import DEFAULT_PORTS, TLS_MODES, Relay, RelayError, SmtpSettings
+    from cleartext.notify.run import NotifyOptions, Outcome, run
+    from cleartext.notify.smtp import DEFAULT_PORTS, TLS_MODES, Relay, SmtpSettings
     from cleartext.notify.subscriptions import SubscriptionError, check_email, check_lang, check_name
-    from cleartext.store import StoreError
 
     if tls not in TLS_MODES:
         fail(f"unknown --tls {tls!r}: expected starttls or implicit")
-    if country_source not in ("geo", "registry"):
-        fail(f"unknown --country-source {country_source!r}: expected geo or registry")
+    source = country_source(country)
     resends: list[str] = []
     for value in resend_uncertain or []:
         if value.strip().lower() == "all":
@@ -323,9 +294,7 @@ def notify(
         reply_to = sender
     if dry_run is not None and dry_run.exists() and not dry_run.is_dir():
         fail(f"--dry-run {dry_run} is not a directory")
-    for path in ca_file or []:
-        if not path.is_file():
-            fail(f"cannot read CA file {path}: no such file")
+    check_ca_files(ca_file)
     password: str | None = None
     if smtp_password_file is not None:
         try:
@@ -354,15 +323,14 @@ def notify(
             relay = Relay(settings)
         except (OSError, ValueError) as exc:  # an unreadable or malformed CA file
             fail(f"cannot load CA files: {exc}")
-    lookup = attributor(
-        **attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
-    )
+    files = attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
+    lookup = lookup_of(attributor(files))
     options = NotifyOptions(
         scan_id=scan,
         dry_run=dry_run,
         abuse_contacts=abuse_contacts,
         abuse_lang=abuse_language,
-        country_source=country_source,
+        country_source=source,
         rate_per_run=rate_per_run,
         rate_per_domain=rate_per_domain,
         retry_base_s=retry_base,
@@ -383,8 +351,6 @@ def notify(
     with st:
         try:
             report = run(st, options, lookup, operator, relay, on_outcome=show, on_reconciled=reconciled)
-        except (StoreError, RelayError, PlanError) as exc:
-            fail(str(exc))
         except OSError as exc:  # the dry-run directory
             fail(f"cannot write messages: {exc.strerror or exc}")
     for contact_text in report.skipped_contacts:
@@ -398,21 +364,15 @@ def notify(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-@app.command()
 def notifications(
-    scan: Annotated[str | None, typer.Option("--scan", help="Only this scan.")] = None,
+    scan: ScanIdOpt = None,
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per message instead.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """The notification ledger: every message, its state, attempts, last error."""
-    from cleartext.store import StoreError
-
+    """The notification ledger: every message, its state, attempts, last error (of one scan with --scan)."""
     st, ns = _open(store, create=False)
     with st:
-        try:
-            rows = ns.ledger(scan)
-        except StoreError as exc:
-            fail(str(exc))
+        rows = ns.ledger(st.resolve_scan(scan) if scan is not None else None)
     if as_json:
         for row in rows:
             print(json.dumps(row.to_dict(), sort_keys=True))
@@ -427,6 +387,8 @@ def render_ledger(rows: Sequence[LedgerRow], width: int) -> str:
     A seven-column table squeezed every column into a few characters at 80 columns. The relay's words
     (last_error) are server text: control characters are escaped before they reach the terminal.
     """
+    from cleartext.text import sanitize
+
     width = max(40, width)
     if not rows:
         return "no notifications\n"

@@ -1,10 +1,7 @@
 """`cleartext report`: statistics, an HTML page or Shadowserver-style CSV files from scan records.
 
-Why a module of its own: the report stage registers its command on the shared `app` (see the command
-modules block at the end of cleartext.cli) so that it grows without touching the scanner's CLI.
-
-The record source is one function, :func:`iter_records`; reading from the store (``--scan ID --store
-URL``) will be a second source feeding the same pipeline, and nothing after it changes.
+Two record sources feed the same pipeline: JSON Lines files (:func:`iter_records`) and a scan in the
+store (``--scan ID --store URL``); nothing after them differs.
 """
 
 from __future__ import annotations
@@ -13,27 +10,40 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from cleartext.cli import app, fail
-from cleartext.cli_data import DataDirOpt, attribution_files
-from cleartext.enrich.model import Attribution
-from cleartext.record import Record, record_from_dict
-from cleartext.report.stats import COUNTRY_SOURCES, DIMENSIONS, Stats, compute, trends
-from cleartext.store.base import check_record
+from cleartext.cli._options import (
+    ContactsOpt,
+    CountrySourceOpt,
+    DataDirOpt,
+    IptoasnOpt,
+    MmdbOpt,
+    RirOpt,
+    RpslOpt,
+    ScanIdOpt,
+    StoreOpt,
+    attribution_files,
+    attributor,
+    country_source,
+    fail,
+    lookup_of,
+)
+from cleartext.errors import CleartextError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cleartext.enrich.model import Attribution
+    from cleartext.record import Record
+    from cleartext.report.stats import Stats
 
 FORMATS = ("table", "json", "html", "shadowserver")
 SPLITS = ("asn", "cidr", "country")
-_COUNTRY_OPTION = {"geo": "geo", "registry": "registry", "geolocation": "geo"}
-_EMPTY = Attribution()
 
 
-class ReportInputError(Exception):
+class ReportInputError(CleartextError):
     """A record source cannot be read; the message is one line naming the file (and line)."""
 
 
@@ -44,6 +54,9 @@ def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
     is a TCP port, typed fields): a report must not write rows IntelMQ drops, nor leave a record out.
     Raises ReportInputError for an unreadable file or a line that is not a record.
     """
+    from cleartext.record import record_from_dict
+    from cleartext.store.base import check_record
+
     for path in paths:
         try:
             handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
@@ -71,13 +84,15 @@ def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
 
 def _store_records(url: str | None, scan: str) -> tuple[Iterator[Record], str]:
     """A scan's records streamed from the store (the second record source, beside JSON Lines files)."""
-    from cleartext.store import StoreError, default_store_url, open_store
+    from cleartext.cli._options import open_store
+    from cleartext.store import StoreError
 
+    st = open_store(url, create=False)
     try:
-        st = open_store(url or default_store_url(), create=False)
         scan = st.resolve_scan(scan)  # 'latest', or an id; unknown is a usage error before any output
-    except StoreError as exc:
-        fail(str(exc))
+    except StoreError:
+        st.close()
+        raise
 
     def stream() -> Iterator[Record]:
         try:
@@ -90,38 +105,6 @@ def _store_records(url: str | None, scan: str) -> tuple[Iterator[Record], str]:
     return stream(), scan
 
 
-def attributor(
-    mmdb: Sequence[Path],
-    iptoasn: Sequence[Path],
-    rir: Sequence[Path],
-    rpsl: Sequence[Path],
-    contacts: Sequence[Path],
-) -> Callable[[str], Attribution]:
-    """An address -> Attribution lookup from the operator's data files; empty attributions when none is given.
-
-    The enricher is imported only when files are given: a report without attribution should not pay for
-    loading MMDB readers.
-    """
-    if not (mmdb or iptoasn or rir or rpsl or contacts):
-        return lambda _address: _EMPTY
-    from cleartext.enrich import Enricher, EnrichError
-
-    try:
-        enricher = Enricher.from_paths(mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
-    except EnrichError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"cannot read attribution data: {exc.strerror or exc}")
-
-    def lookup(address: str) -> Attribution:
-        try:
-            return enricher.lookup(address)  # cached by the enricher: an address has several ports
-        except ValueError:  # not an address: a hand-edited record; report it unattributed
-            return _EMPTY
-
-    return lookup
-
-
 def attributed(
     records: Iterable[Record], lookup: Callable[[str], Attribution]
 ) -> Iterator[tuple[Record, Attribution]]:
@@ -129,16 +112,10 @@ def attributed(
         yield record, lookup(record.observation.address)
 
 
-def _guarded(pairs: Iterable[tuple[Record, Attribution]]) -> Iterator[tuple[Record, Attribution]]:
-    """Turn a source error met mid-stream into the CLI's one-line error."""
-    try:
-        yield from pairs
-    except ReportInputError as exc:
-        fail(str(exc))
-
-
 def read_previous(paths: Sequence[Path]) -> list[Stats]:
     """Statistics of earlier scans (files written by ``report --format json``) for the trend lines."""
+    from cleartext.report.stats import Stats
+
     history = []
     for path in paths:
         try:
@@ -162,6 +139,11 @@ def _write(text: str, out: Path | None) -> None:
 
 def render_tables(console: Console, stats: Stats, top: int) -> None:
     """Terminal tables. Every key (AS names, software) is rich Text, never parsed as markup."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from cleartext.report.stats import COUNTRY_SOURCES, DIMENSIONS
+
     field = COUNTRY_SOURCES[stats.country_source]
     head = Table(title="cleartext report", show_header=False, title_justify="left")
     head.add_column("metric")
@@ -201,21 +183,13 @@ def render_tables(console: Console, stats: Stats, top: int) -> None:
         console.print(table)
 
 
-@app.command()
 def report(
     sources: Annotated[
         list[Path] | None,
         typer.Option("--from", help="JSON Lines file written by `cleartext scan` ('-': stdin); repeatable."),
     ] = None,
-    scan: Annotated[
-        str | None, typer.Option("--scan", help="A scan in the store, by id ('latest': the newest).")
-    ] = None,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store", help="Results store with --scan (default: $CLEARTEXT_STORE, else ./cleartext.duckdb)."
-        ),
-    ] = None,
+    scan: ScanIdOpt = None,
+    store: StoreOpt = None,
     output_format: Annotated[
         str, typer.Option("--format", "-f", help="table, json, html or shadowserver.")
     ] = "table",
@@ -226,17 +200,12 @@ def report(
     split_by: Annotated[
         str, typer.Option("--split-by", help="Shadowserver files per owner: asn, cidr or country.")
     ] = "asn",
-    country_source: Annotated[
-        str,
-        typer.Option("--country-source", help="Country from geolocation (geo) or RIR delegation (registry)."),
-    ] = "geo",
-    mmdb: Annotated[list[Path] | None, typer.Option("--mmdb", help="MMDB database (ASN, country).")] = None,
-    iptoasn: Annotated[list[Path] | None, typer.Option("--iptoasn", help="iptoasn TSV ranges.")] = None,
-    rir: Annotated[
-        list[Path] | None, typer.Option("--rir", help="RIR delegated-extended statistics.")
-    ] = None,
-    rpsl: Annotated[list[Path] | None, typer.Option("--rpsl", help="RPSL dump (abuse contacts).")] = None,
-    contacts: Annotated[list[Path] | None, typer.Option("--contacts", help="Contacts CSV.")] = None,
+    country: CountrySourceOpt = "geo",
+    mmdb: MmdbOpt = None,
+    iptoasn: IptoasnOpt = None,
+    rir: RirOpt = None,
+    rpsl: RpslOpt = None,
+    contacts: ContactsOpt = None,
     data_dir: DataDirOpt = None,
     previous: Annotated[
         list[Path] | None,
@@ -246,13 +215,13 @@ def report(
     top: Annotated[int, typer.Option("--top", help="Rows per table (table format).", min=1)] = 15,
 ) -> None:
     """Sum up scan records: statistics (table, json), an HTML page, or Shadowserver-style CSV files."""
+    from cleartext.report.stats import compute, trends
+
     if output_format not in FORMATS:
         fail(f"unknown format {output_format!r} (choose {', '.join(FORMATS)})")
     if split_by not in SPLITS:
         fail(f"unknown --split-by {split_by!r} (choose {', '.join(SPLITS)})")
-    source = _COUNTRY_OPTION.get(country_source)
-    if source is None:
-        fail(f"unknown --country-source {country_source!r} (choose geo or registry)")
+    source = country_source(country)
     if output_format == "shadowserver" and out is None:
         fail("--format shadowserver needs --out DIRECTORY")
     if bool(sources) == bool(scan):
@@ -263,14 +232,14 @@ def report(
             fail(f"cannot read {path}: {'a directory' if path.is_dir() else 'no such file'}")
     history = read_previous(previous or [])
     files = attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
-    lookup = attributor(**files)
+    lookup = lookup_of(attributor(files))
     if scan:
         records, scan = _store_records(store, scan)
         name = scan_id or scan
     else:
         records = iter_records(sources)
         name = scan_id or ",".join(p.stem if str(p) != "-" else "stdin" for p in sources)
-    pairs = _guarded(attributed(records, lookup))
+    pairs = attributed(records, lookup)
 
     if output_format == "shadowserver":
         from cleartext.report.shadowserver import write_reports
@@ -295,6 +264,10 @@ def report(
         series = trends([*history, stats]) if history else None
         _write(render_html(stats, series), out)
     else:
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         console = Console(highlight=False, file=sys.stdout)
         render_tables(console, stats, top)
         if history:

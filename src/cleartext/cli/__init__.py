@@ -1,0 +1,126 @@
+"""The `cleartext` command: the root app, its commands in pipeline order, and the one place errors end.
+
+Each command lives in a module of this package named for what it does (``scan``, ``check``, ``show``,
+``store``, ``report``, ``attribute``, ``data``, ``notify``, ``web``, ``distributed``); none of them knows
+the app. This module builds the app and registers their functions, in the order ``--help`` lists them —
+the pipeline's order — and :func:`main` runs it. Options that several commands take are declared once in
+:mod:`._options`.
+
+Errors. Every error a user can act on is a :class:`~cleartext.errors.CleartextError`; the root group
+catches it around whichever command runs and prints ``cleartext: error: <message>`` with the error's exit
+status, so commands raise instead of catching and reprinting. Errors typer and click find themselves (a
+bad number, a missing argument, an unknown option) become one line and exit 2 in :func:`main`, not a box.
+
+Start-up. A command module imports typer and :mod:`._options` only; everything a command needs (the
+scanner, the store and DuckDB, FastAPI, the enricher) is imported inside it. So `cleartext version` and
+`--help` load no more than they show.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from cleartext.cli import attribute, check, data, distributed, notify, report, scan, show, store, web
+from cleartext.errors import EXIT_USAGE, CleartextError
+
+
+class _Root(TyperGroup):
+    """The root group: a CleartextError from any command is one line on stderr and its exit status."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CleartextError as exc:
+            print(f"cleartext: error: {exc}", file=sys.stderr)
+            raise typer.Exit(exc.exit_code) from None
+
+
+_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+app = typer.Typer(
+    cls=_Root,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Find mail servers that let a password or mail cross the network in clear.",
+    context_settings=_SETTINGS,
+)
+data_app = typer.Typer(
+    no_args_is_help=True,
+    help="Download and refresh the attribution data files (RIR, iptoasn, RPSL, MMDB).",
+    context_settings=_SETTINGS,
+)
+token_app = typer.Typer(
+    no_args_is_help=True,
+    help="API tokens for `cleartext serve`: create (shown once), list, revoke.",
+    context_settings=_SETTINGS,
+)
+
+# The pipeline, in order: scan and check, keep, attribute, report, notify, serve; then distributed
+# scanning, and the command's own facts.
+app.command()(scan.scan)
+app.command()(check.check)
+app.command()(show.show)
+app.command()(store.scans)
+app.command()(store.diff)
+app.command()(store.export)
+app.command("import")(store.import_)
+app.command()(attribute.attribute)
+app.add_typer(data_app, name="data")
+data_app.command("fetch")(data.fetch)
+data_app.command("status")(data.status)
+data_app.command("sources")(data.sources)
+app.command()(report.report)
+app.command()(notify.subscribe)
+app.command()(notify.unsubscribe)
+app.command()(notify.subscriptions)
+app.command()(notify.notify)
+app.command()(notify.notifications)
+app.command()(web.serve)
+app.add_typer(token_app, name="token")
+token_app.command("create")(web.token_create)
+token_app.command("list")(web.token_list)
+token_app.command("revoke")(web.token_revoke)
+app.command()(distributed.worker)
+app.command()(distributed.status)
+app.command()(distributed.requeue)
+app.command()(show.version)
+app.command()(show.schema)
+
+
+def main() -> None:
+    """The `cleartext` command. Errors typer and click find themselves (a bad number, a missing argument,
+    an unknown option) become one line and exit 2 like every other usage error, not a box of five."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:
+        # By class name: typer 0.2x vendors click (typer._click), older typers use the click package.
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "ClickException" in kinds:
+            # NoArgsIsHelpError (`cleartext` alone) has printed the help already; typer leaves it so too.
+            if "NoArgsIsHelpError" not in kinds:
+                print(f"cleartext: error: {_one_line(exc)}", file=sys.stderr)
+            raise SystemExit(getattr(exc, "exit_code", EXIT_USAGE)) from None
+        if "Abort" in kinds:
+            print("cleartext: aborted", file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _one_line(exc: Exception) -> str:
+    """A click error as one line: its message, lower-cased like ours, and where to read more."""
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    message = " ".join(str(message).split()).rstrip(".")
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see {ctx.command_path} --help)"
+    return message
+
+
+__all__ = ["app", "main"]
