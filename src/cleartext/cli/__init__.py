@@ -19,6 +19,7 @@ scanner, the store and DuckDB, FastAPI, the enricher) is imported inside it. So 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -40,62 +41,83 @@ class _Root(TyperGroup):
 
 
 _SETTINGS = {"help_option_names": ["-h", "--help"]}
-
-app = typer.Typer(
-    cls=_Root,
-    add_completion=False,
-    no_args_is_help=True,
-    help="Find mail servers that let a password or mail cross the network in clear.",
-    context_settings=_SETTINGS,
-)
-data_app = typer.Typer(
-    no_args_is_help=True,
-    help="Download and refresh the attribution data files (RIR, iptoasn, RPSL, MMDB).",
-    context_settings=_SETTINGS,
-)
-token_app = typer.Typer(
-    no_args_is_help=True,
-    help="API tokens for `cleartext serve`: create (shown once), list, revoke.",
-    context_settings=_SETTINGS,
-)
+_HELP = "Find mail servers that let a password or mail cross the network in clear."
 
 # The pipeline, in order: scan and check, keep, attribute, report, notify, serve; then distributed
-# scanning, and the command's own facts.
-app.command()(scan.scan)
-app.command()(check.check)
-app.command()(show.show)
-app.command()(store.scans)
-app.command()(store.diff)
-app.command()(store.export)
-app.command("import")(store.import_)
-app.command()(attribute.attribute)
-app.add_typer(data_app, name="data")
-data_app.command("fetch")(data.fetch)
-data_app.command("status")(data.status)
-data_app.command("sources")(data.sources)
-app.command()(report.report)
-app.command()(notify.subscribe)
-app.command()(notify.unsubscribe)
-app.command()(notify.subscriptions)
-app.command()(notify.notify)
-app.command()(notify.notifications)
-app.command()(web.serve)
-app.add_typer(token_app, name="token")
-token_app.command("create")(web.token_create)
-token_app.command("list")(web.token_list)
-token_app.command("revoke")(web.token_revoke)
-app.command()(distributed.worker)
-app.command()(distributed.status)
-app.command()(distributed.requeue)
-app.command()(show.version)
-app.command()(show.schema)
+# scanning, and the command's own facts. A group is (its help, its commands).
+_COMMANDS: dict[str, Callable[..., Any] | tuple[str, dict[str, Callable[..., Any]]]] = {
+    "scan": scan.scan,
+    "check": check.check,
+    "show": show.show,
+    "scans": store.scans,
+    "diff": store.diff,
+    "export": store.export,
+    "import": store.import_,
+    "attribute": attribute.attribute,
+    "data": (
+        "Download and refresh the attribution data files (RIR, iptoasn, RPSL, MMDB).",
+        {"fetch": data.fetch, "status": data.status, "sources": data.sources},
+    ),
+    "report": report.report,
+    "subscribe": notify.subscribe,
+    "unsubscribe": notify.unsubscribe,
+    "subscriptions": notify.subscriptions,
+    "notify": notify.notify,
+    "notifications": notify.notifications,
+    "serve": web.serve,
+    "token": (
+        "API tokens for `cleartext serve`: create (shown once), list, revoke.",
+        {"create": web.token_create, "list": web.token_list, "revoke": web.token_revoke},
+    ),
+    "worker": distributed.worker,
+    "status": distributed.status,
+    "requeue": distributed.requeue,
+    "version": show.version,
+    "schema": show.schema,
+}
+
+
+def build(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with command ``only`` (and nothing else to build when it runs).
+
+    Typer turns every parameter of every registered command into a click parameter (with a pydantic
+    validator) each time the program starts; `cleartext NAME ...` builds only NAME's, which is most of
+    what `cleartext version` would otherwise spend. With ``only``, the root keeps a callback so that it
+    stays a group and NAME keeps its place in usage lines and errors (`cleartext NAME ...`).
+    """
+    root = typer.Typer(
+        cls=_Root, add_completion=False, no_args_is_help=True, help=_HELP, context_settings=_SETTINGS
+    )
+    if only is not None:
+        root.callback()(_no_options)
+    for name, entry in _COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        if isinstance(entry, tuple):
+            group_help, commands = entry
+            group = typer.Typer(no_args_is_help=True, help=group_help, context_settings=_SETTINGS)
+            for sub, function in commands.items():
+                group.command(sub)(function)
+            root.add_typer(group, name=name)
+        else:
+            root.command(name)(entry)
+    return root
+
+
+def _no_options() -> None:
+    """Find mail servers that let a password or mail cross the network in clear."""
+
+
+app = build()
 
 
 def main() -> None:
     """The `cleartext` command. Errors typer and click find themselves (a bad number, a missing argument,
     an unknown option) become one line and exit 2 like every other usage error, not a box of five."""
+    first = sys.argv[1] if len(sys.argv) > 1 else ""
+    runs = build(first) if first in _COMMANDS else app  # `cleartext NAME ...`: only NAME is built
     try:
-        code = app(standalone_mode=False)
+        code = runs(standalone_mode=False)
     except Exception as exc:
         # By class name: typer 0.2x vendors click (typer._click), older typers use the click package.
         kinds = {cls.__name__ for cls in type(exc).__mro__}

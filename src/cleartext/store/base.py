@@ -44,9 +44,10 @@ def one_line(exc: BaseException) -> str:
 
 
 def new_scan_id(now: dt.datetime | None = None) -> str:
-    """A short id that sorts by start time: ``20261128T081500Z-3f9a`` (UTC second, then 16 random bits).
+    """A short id that sorts by the second a scan started: ``20261128T081500Z-3f9a`` (then 16 random bits).
 
-    The random part keeps two scans started in the same second apart; a clash is retried by begin_scan.
+    The random part keeps two scans started in the same second apart (a clash is retried by begin_scan),
+    so ids of one second do not sort among themselves: ``latest`` orders by the stored start time.
     """
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
