@@ -22,7 +22,7 @@ from cleartext.record import Protocol
 from cleartext.remediation.data import Book, Entry
 
 FIELD = re.compile(r"\{\{([a-z0-9_]+)\}\}")
-_DEPTH = 8  # fragments within fragments: three levels are used; more is a loop
+_DEPTH = 8  # fragments within fragments: two or three levels are used; eight is a loop
 
 PLACEHOLDER = "mail.example.com"
 """The host name advice uses when it is not for a host in particular (the documentation)."""
