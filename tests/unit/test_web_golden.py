@@ -161,6 +161,17 @@ CASES = [
     Case("no-such-page", "GET", "/nope", who="admin"),
     Case("docs-off", "GET", "/docs"),
     Case("openapi", "GET", "/openapi.json"),
+    # -- how routing answers what no route takes: methods, slashes, HEAD ---------------------------------
+    Case("page-wrong-method", "POST", "/", who="admin"),
+    Case("logout-get", "GET", "/logout", who="admin"),
+    Case("login-head", "HEAD", "/login"),
+    Case("stylesheet-head", "HEAD", "/static/app.css"),
+    Case("api-self-check-get", "GET", "/api/self-check", bearer="as"),
+    Case("api-scans-put", "PUT", "/api/scans", bearer="admin"),
+    Case("api-trailing-slash", "GET", "/api/scans/", bearer="admin"),
+    Case("page-trailing-slash", "GET", "/endpoints/", who="admin"),
+    Case("static-missing", "GET", "/static/nope.css"),
+    Case("openapi-head", "HEAD", "/openapi.json"),
     # -- API --------------------------------------------------------------------------------------------
     Case("api-me-admin", "GET", "/api/me", bearer="admin"),
     Case("api-me-mix", "GET", "/api/me", bearer="mix"),
@@ -307,6 +318,8 @@ def _blank_times(value: Any) -> Any:
 
 
 def _body(content_type: str, content: bytes) -> str:
+    if not content:  # HEAD, redirects
+        return ""
     if content_type.startswith("application/json"):
         return json.dumps(_blank_times(json.loads(content)), indent=1, ensure_ascii=False, sort_keys=False)
     if content_type.startswith("application/vnd.apache.parquet"):
