@@ -47,8 +47,15 @@ from cleartext import __version__
 from cleartext.findings import CATALOGUE, Code
 from cleartext.record import Protocol, Record, Status
 from cleartext.remediation import Remedy, remedy
-from cleartext.report.html import SEVERITY_COLOUR, _label, bar_chart, render_html, trend_chart
-from cleartext.report.stats import COUNTRY_SOURCES, Stats, Tally
+from cleartext.report.html import (
+    SEVERITY_COLOUR,
+    breakdown_chart,
+    finding_chart,
+    render_html,
+    severity_chart,
+    trend_chart,
+)
+from cleartext.report.stats import COUNTRY_SOURCES, Stats
 from cleartext.software import display_name
 from cleartext.store import LATEST, StoreError
 from cleartext.web.data import CountrySource, Filters, Scope, WebData
@@ -356,45 +363,21 @@ def _who(token: TokenInfo) -> str:
 
 def _charts(stats: Stats, country_field: str) -> list[Markup]:
     """The overview's charts, drawn by the HTML report's own chart functions."""
-
-    def chart(dimension: str, title: str, note: str, **kw: Any) -> Markup:
-        b = stats.breakdown(dimension)
-        rows = [(_label(dimension, key, b), tally) for key, tally in b.ordered()]
-        return Markup(bar_chart(title, rows, note=note, **kw))
-
-    finding_colours = {
-        code: SEVERITY_COLOUR[CATALOGUE[Code(code)].severity.value]
-        for code in stats.breakdown("finding").rows
-        if code in {c.value for c in Code}
-    }
-    sev = stats.breakdown("severity")
-    sev_rows = [
-        (_label("severity", key, sev), Tally(t.endpoints, t.endpoints, t.cleartext_login, t.no_tls))
-        for key, t in sev.ordered()
-    ]
+    exposed = "exposed / open endpoints"
     return [
-        chart("protocol", "Exposed endpoints by protocol", "exposed / open endpoints"),
-        chart(
-            "finding",
-            "By finding",
-            "endpoints with the finding, coloured by default severity",
-            value="exposed",
-            colour_of=finding_colours,
-        ),
-        chart("tls_version", "TLS versions accepted", "exposed / open endpoints accepting it"),
-        Markup(
-            bar_chart(
-                "By worst severity",
-                sev_rows,
-                note="open endpoints by their worst finding",
-                value="exposed",
-                colour_of={_label("severity", k, sev): c for k, c in SEVERITY_COLOUR.items()},
-            )
-        ),
-        chart("asn", "Top autonomous systems", "exposed / open endpoints", limit=10),
-        chart("country", "Top countries", f"{country_field} · exposed / open endpoints", limit=10),
-        chart("port", "By port", "exposed / open endpoints"),
-        chart("software", "By server software", "exposed / open endpoints"),
+        Markup(chart)
+        for chart in (
+            breakdown_chart(stats, "protocol", "Exposed endpoints by protocol", exposed),
+            finding_chart(stats),
+            breakdown_chart(
+                stats, "tls_version", "TLS versions accepted", "exposed / open endpoints accepting it"
+            ),
+            severity_chart(stats),
+            breakdown_chart(stats, "asn", "Top autonomous systems", exposed, limit=10),
+            breakdown_chart(stats, "country", "Top countries", f"{country_field} · {exposed}", limit=10),
+            breakdown_chart(stats, "port", "By port", exposed),
+            breakdown_chart(stats, "software", "By server software", exposed),
+        )
     ]
 
 

@@ -17,7 +17,7 @@ from jinja2 import DictLoader, Environment, StrictUndefined
 from markupsafe import Markup, escape
 
 from cleartext.report.html import CSS as REPORT_CSS
-from cleartext.report.html import _colour_css
+from cleartext.report.html import colour_css
 
 EXTRA_CSS = """
 nav { background:#0f172a; color:#f8fafc; padding:10px 32px; display:flex; gap:22px; align-items:center;
@@ -63,7 +63,7 @@ dl.facts dd { margin:0; }
 .status-success { color:var(--ok); }
 """
 
-CSS = REPORT_CSS.strip() + "\n" + _colour_css() + "\n" + EXTRA_CSS.strip() + "\n"
+CSS = REPORT_CSS.strip() + "\n" + colour_css() + "\n" + EXTRA_CSS.strip() + "\n"
 
 _BASE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
