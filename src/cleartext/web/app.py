@@ -44,11 +44,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from cleartext import __version__
-from cleartext.findings import CATALOGUE, Code
+from cleartext.findings import Code
 from cleartext.record import Protocol, Record, Status
 from cleartext.remediation import Remedy, remedy
 from cleartext.report.html import (
-    SEVERITY_COLOUR,
     breakdown_chart,
     finding_chart,
     render_html,
@@ -56,11 +55,10 @@ from cleartext.report.html import (
     trend_chart,
 )
 from cleartext.report.stats import COUNTRY_SOURCES, Stats
-from cleartext.software import display_name
 from cleartext.store import LATEST, StoreError
 from cleartext.web.data import CountrySource, Filters, Scope, WebData
 from cleartext.web.selfcheck import RateLimited, SelfChecker, SelfCheckRefused, SelfCheckSettings
-from cleartext.web.templates import CSS, environment
+from cleartext.web.templating import api_endpoint_href, environment, icon_svg, stylesheet_css
 from cleartext.web.tokens import TokenInfo, TokenStore
 
 if TYPE_CHECKING:
@@ -90,11 +88,6 @@ SECURITY_HEADERS: dict[str, str] = {
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
 HSTS = "max-age=31536000; includeSubDomains"
-ICON = (
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
-    '<rect width="16" height="16" rx="3" fill="#0f172a"/><rect x="3" y="7" width="10" height="6" rx="1" '
-    'fill="#f59e0b"/><path d="M5 7V5a3 3 0 0 1 6 0" stroke="#f59e0b" stroke-width="1.6" fill="none"/></svg>'
-)
 
 
 class SeverityFilter(StrEnum):
@@ -309,15 +302,6 @@ def validation_message(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def endpoint_href(scan_id: str, address: str, port: int) -> str:
-    quote = urllib.parse.quote
-    return f"/endpoints/{quote(scan_id, safe='')}/{quote(address, safe=':')}/{port}"
-
-
-def api_endpoint_href(scan_id: str, address: str, port: int) -> str:
-    return "/api" + endpoint_href(scan_id, address, port)
-
-
 def remedies_of(record: Record) -> list[Remedy | None]:
     """The fix for each finding, for the software found (None for a code we have no advice for)."""
     out: list[Remedy | None] = []
@@ -339,21 +323,6 @@ def remedy_dict(code: str, value: Remedy | None) -> dict[str, Any] | None:
         "config": value.config,
         "references": list(value.references),
     }
-
-
-def _title(code: str) -> str:
-    try:
-        return CATALOGUE[Code(code)].title
-    except ValueError:
-        return ""
-
-
-def _sev_class(name: str | None) -> str:
-    return name if name in SEVERITY_COLOUR else "info"
-
-
-def _software_name(value: str | None) -> str:
-    return display_name(value) if value else ""
 
 
 def _who(token: TokenInfo) -> str:
@@ -402,10 +371,6 @@ def create_app(
     sessions = Sessions(config.session_ttl_s, config.max_sessions)
     checker = SelfChecker(config.selfcheck, data.lookup, config.country_source)
     templates = environment()
-    # Globals, not render variables: the record macro is imported by two pages and sees only globals.
-    templates.globals.update(
-        endpoint_href=endpoint_href, sev_class=_sev_class, software_name=_software_name, title=_title
-    )
     country_field = COUNTRY_SOURCES[config.country_source]
     bearer = HTTPBearer(auto_error=False, description="An API token: `cleartext token create`.")
 
@@ -748,11 +713,11 @@ def create_app(
 
     @app.get("/static/app.css", include_in_schema=False)
     def stylesheet() -> Response:
-        return Response(CSS, media_type="text/css; charset=utf-8")
+        return Response(stylesheet_css(), media_type="text/css; charset=utf-8")
 
     @app.get("/static/icon.svg", include_in_schema=False)
     def icon() -> Response:
-        return Response(ICON, media_type="image/svg+xml")
+        return Response(icon_svg(), media_type="image/svg+xml")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
