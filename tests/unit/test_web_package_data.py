@@ -26,7 +26,7 @@ WEB = ROOT / "src" / "cleartext" / "web"
 
 def referenced_templates() -> set[str]:
     """The template names in the pages' code and in the templates' extends/import/include."""
-    names = set(re.findall(r'"([a-z-]+\.html)"', (WEB / "app.py").read_text(encoding="utf-8")))
+    names = set(re.findall(r'"([a-z-]+\.html)"', (WEB / "routes" / "pages.py").read_text(encoding="utf-8")))
     for path in (WEB / "templates").glob("*.html"):
         text = path.read_text(encoding="utf-8")
         names |= set(re.findall(r'{%-?\s*(?:extends|from|import|include)\s+"([^"]+)"', text))

@@ -15,14 +15,19 @@ from __future__ import annotations
 import functools
 import urllib.parse
 from importlib import resources
+from typing import Any
 
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from cleartext import __version__
 from cleartext.findings import CATALOGUE, Code
 from cleartext.report.html import CSS as REPORT_CSS
 from cleartext.report.html import SEVERITY_COLOUR, colour_css
 from cleartext.software import display_name
+from cleartext.web.deps import web_state
 
 # Every template a route renders or a template imports: the wheel test checks each is shipped.
 TEMPLATES = (
@@ -106,3 +111,19 @@ def environment() -> Environment:
         endpoint_href=endpoint_href, sev_class=sev_class, software_name=software_name, title=finding_title
     )
     return env
+
+
+def render(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+    """A page of the app serving ``request``; ``scope``, ``page``, ``who`` and ``csrf`` default to blank."""
+    state = web_state(request)
+    context.setdefault("scope", None)
+    context.setdefault("page", "")
+    context.setdefault("who", "")
+    context.setdefault("csrf", "")
+    html = state.templates.get_template(name).render(
+        version=__version__,
+        country_field=state.country_field,
+        country_source=state.config.country_source,
+        **context,
+    )
+    return HTMLResponse(html, status_code=code)
