@@ -24,7 +24,19 @@ from cleartext.findings import CATALOGUE, Code
 from cleartext.report.stats import COUNTRY_SOURCES, NONE, UNKNOWN, Breakdown, Stats, Tally, Trends
 from cleartext.software import display_name
 
-__all__ = ["render_html"]
+# What the web dashboard draws with too (cleartext.web): the same charts, colours and stylesheet.
+__all__ = [
+    "CSS",
+    "SEVERITY_COLOUR",
+    "bar_chart",
+    "breakdown_chart",
+    "breakdown_label",
+    "colour_css",
+    "finding_chart",
+    "render_html",
+    "severity_chart",
+    "trend_chart",
+]
 
 SEVERITY_COLOUR = {
     "critical": "#7f1d1d",
@@ -80,7 +92,7 @@ footer { color:var(--muted); font-size:12px; padding:0 32px 24px; }
 """
 
 
-def _colour_css() -> str:
+def colour_css() -> str:
     """Colour classes: the CSP forbids style attributes, so every colour in HTML is a class."""
     rules = [f".sev-{name} {{ background:{colour}; }}" for name, colour in SEVERITY_COLOUR.items()]
     rules += [f".sw-t{i} {{ background:{colour}; }}" for i, colour in enumerate(TREND_COLOURS)]
@@ -166,7 +178,8 @@ def _finding_title(code: str) -> str:
         return code
 
 
-def _label(dimension: str, key: str, breakdown: Breakdown) -> str:
+def breakdown_label(dimension: str, key: str, breakdown: Breakdown) -> str:
+    """How a chart names a key of a breakdown: ``AS64500 EXAMPLE-NET``, ``port 25``, ``no finding``."""
     if dimension == "asn":
         if key == UNKNOWN:
             return "unknown AS"
@@ -241,10 +254,44 @@ def bar_chart(
     return f"<figure><figcaption>{caption}</figcaption>{''.join(parts)}</figure>"
 
 
-def _breakdown_chart(stats: Stats, dimension: str, title: str, note: str, **kw: object) -> str:
+def breakdown_chart(stats: Stats, dimension: str, title: str, note: str, **kw: object) -> str:
+    """The bar chart of one breakdown of ``stats`` (``kw`` as :func:`bar_chart` takes them)."""
     b = stats.breakdown(dimension)
-    rows = [(_label(dimension, key, b), tally) for key, tally in b.ordered()]
+    rows = [(breakdown_label(dimension, key, b), tally) for key, tally in b.ordered()]
     return bar_chart(title, rows, note=note, **kw)  # type: ignore[arg-type]
+
+
+def finding_chart(stats: Stats) -> str:
+    """Endpoints by finding, each bar in the colour of the finding's default severity."""
+    colours = {
+        code: SEVERITY_COLOUR[CATALOGUE[Code(code)].severity.value]
+        for code in stats.breakdown("finding").rows
+        if code in {c.value for c in Code}
+    }
+    return breakdown_chart(
+        stats,
+        "finding",
+        "By finding",
+        "endpoints with the finding, coloured by default severity",
+        value="exposed",
+        colour_of=colours,
+    )
+
+
+def severity_chart(stats: Stats) -> str:
+    """Open endpoints by their worst severity: every one counts, so the full count is drawn."""
+    sev = stats.breakdown("severity")
+    rows = [
+        (breakdown_label("severity", key, sev), Tally(t.endpoints, t.endpoints, t.cleartext_login, t.no_tls))
+        for key, t in sev.ordered()
+    ]
+    return bar_chart(
+        "By worst severity",
+        rows,
+        note="open endpoints by their worst finding",
+        value="exposed",
+        colour_of={breakdown_label("severity", k, sev): c for k, c in SEVERITY_COLOUR.items()},
+    )
 
 
 def trend_chart(trends: Trends, metrics: Sequence[tuple[str, str]]) -> str:
@@ -362,7 +409,7 @@ def _status_table(stats: Stats) -> str:
 
 def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cleartext report") -> str:
     """The whole page as one string. Pure: the same statistics give the same bytes."""
-    css = CSS.strip() + "\n" + _colour_css()
+    css = CSS.strip() + "\n" + colour_css()
     country_field = COUNTRY_SOURCES.get(stats.country_source, stats.country_source)
     # The scan's name goes with the title, as is: a name derived from a file called scan.jsonl read
     # "scan scan" after a "scan" label.
@@ -375,11 +422,6 @@ def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cle
         )
         if part
     )
-    finding_colours = {
-        code: SEVERITY_COLOUR[CATALOGUE[Code(code)].severity.value]
-        for code in stats.breakdown("finding").rows
-        if code in {c.value for c in Code}
-    }
     cards = "".join(
         (
             _card("records", "records", stats.records, None),
@@ -403,37 +445,17 @@ def render_html(stats: Stats, trends: Trends | None = None, *, title: str = "cle
             ),
         )
     )
-    # The severity chart counts every open endpoint under its worst severity: draw the full count.
-    sev = stats.breakdown("severity")
-    sev_rows = [
-        (_label("severity", key, sev), Tally(t.endpoints, t.endpoints, t.cleartext_login, t.no_tls))
-        for key, t in sev.ordered()
-    ]
-    severity_chart = bar_chart(
-        "By worst severity",
-        sev_rows,
-        note="open endpoints by their worst finding",
-        value="exposed",
-        colour_of={_label("severity", k, sev): c for k, c in SEVERITY_COLOUR.items()},
-    )
     charts = [
-        _breakdown_chart(stats, "protocol", "By protocol", "exposed / open endpoints"),
-        _breakdown_chart(
-            stats,
-            "finding",
-            "By finding",
-            "endpoints with the finding, coloured by default severity",
-            value="exposed",
-            colour_of=finding_colours,
-        ),
-        severity_chart,
-        _breakdown_chart(
+        breakdown_chart(stats, "protocol", "By protocol", "exposed / open endpoints"),
+        finding_chart(stats),
+        severity_chart(stats),
+        breakdown_chart(
             stats, "tls_version", "TLS versions accepted", "exposed / open endpoints accepting it"
         ),
-        _breakdown_chart(stats, "country", "By country", f"{country_field} · exposed / open endpoints"),
-        _breakdown_chart(stats, "asn", "By autonomous system", "exposed / open endpoints"),
-        _breakdown_chart(stats, "port", "By port", "exposed / open endpoints"),
-        _breakdown_chart(stats, "software", "By server software", "exposed / open endpoints"),
+        breakdown_chart(stats, "country", "By country", f"{country_field} · exposed / open endpoints"),
+        breakdown_chart(stats, "asn", "By autonomous system", "exposed / open endpoints"),
+        breakdown_chart(stats, "port", "By port", "exposed / open endpoints"),
+        breakdown_chart(stats, "software", "By server software", "exposed / open endpoints"),
     ]
     trend_html = ""
     if trends is not None and len(trends.scans) >= 2:

@@ -1,0 +1,1 @@
+"""The app's two routers: :mod:`.api` (the REST API under /api) and :mod:`.pages` (the dashboard)."""
