@@ -1,11 +1,18 @@
-"""`cleartext report --scan ID`: the store as the record source, the same numbers as from JSON Lines."""
+"""`cleartext report --scan ID`: the store as the record source (statistics computed in SQL), the same
+numbers as from JSON Lines."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
+from tests.enrich_files import country_record, write_iptoasn, write_mmdb
+from tests.pg import PostgresServer, postgres_server
+from tests.unit.report_samples import random_records, sample_records
 
 FAST = ["--allow-reserved", "--connect-timeout", "1", "--read-timeout", "1", "--no-progress"]
 
@@ -36,3 +43,48 @@ def test_report_source_errors_are_one_line(tmp_path: Path) -> None:
     assert neither.returncode == 2
     missing = run_cli("report", "--scan", "latest", "--store", str(tmp_path / "none.duckdb"))
     assert missing.returncode == 2 and missing.stderr.startswith("cleartext: error:")
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_statistics_of_a_stored_scan_equal_those_of_its_file(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """`report --scan` computes in SQL what `report --from` streams: every number, the worst endpoints and
+    their attribution, for both country sources, on both stores."""
+    records = random_records(400, seed=5) + sample_records()
+    source = tmp_path / "scan.jsonl"
+    source.write_text("".join(r.to_json() + "\n" for r in records), encoding="utf-8")
+    url = (
+        str(tmp_path / "s.duckdb") if backend == "duckdb" else request.getfixturevalue("pg").create_database()
+    )
+    imported = run_cli("import", str(source), "--store", url)
+    assert imported.returncode == 0, imported.stderr
+    iptoasn = write_iptoasn(
+        tmp_path / "ip2asn.tsv",
+        [
+            ("192.0.2.0", "192.0.2.255", 64500, "DE", "EXAMPLE-NET"),
+            ("198.51.100.0", "198.51.100.255", 64501, "FR", "OTHER-AS"),
+            ("2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 64502, "NL", "V6-NET"),
+        ],
+    )
+    geo = write_mmdb(
+        tmp_path / "country.mmdb",
+        {"192.0.2.0/24": country_record("AT"), "203.0.113.0/24": country_record("US")},
+        database_type="GeoLite2-Country",
+    )
+    files = ["--iptoasn", str(iptoasn), "--mmdb", str(geo), "--scan-id", "s", "--format", "json"]
+    for country in ("geo", "registry"):
+        options = [*files, "--country-source", country]
+        from_store = run_cli("report", "--scan", "latest", "--store", url, *options)
+        from_file = run_cli("report", "--from", str(source), *options)
+        assert from_store.returncode == 0 and from_file.returncode == 0, from_store.stderr + from_file.stderr
+        a, b = json.loads(from_store.stdout), json.loads(from_file.stdout)
+        assert a == b
+        assert a["totals"]["records"] == len(records) and len(a["worst"]) == 25
+        assert {row["key"] for row in a["breakdowns"]["asn"]} >= {"64500", "64501", "64502", "unknown"}

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.machinery
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from cleartext.findings import CATALOGUE, DOMAIN_CATALOGUE, Code, DomainCode, FindingInfo, info
 from cleartext.record import Severity
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gen-findings-doc"
@@ -57,16 +55,6 @@ EXPECTED_DOMAIN = {
     "dane-tlsa-unusable": Severity.LOW,
     "dnssec-bogus": Severity.HIGH,
 }
-
-
-def load_generator() -> ModuleType:
-    """Import scripts/gen-findings-doc (no .py suffix) as a module."""
-    loader = importlib.machinery.SourceFileLoader("gen_findings_doc", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("gen_findings_doc", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 
 def test_codes_are_exactly_the_contract() -> None:
@@ -145,13 +133,13 @@ def test_catalogue_cannot_be_changed() -> None:
 
 def test_committed_doc_matches_the_code() -> None:
     """docs/findings.md is rendered from the catalogue and the remediation table; it must not drift."""
-    rendered = load_generator().render()
+    rendered = load_script("gen-findings-doc").render()
     committed = DOC.read_text(encoding="utf-8")
     assert committed == rendered, "docs/findings.md is out of date: run scripts/gen-findings-doc"
 
 
 def test_render_is_deterministic_and_complete() -> None:
-    generator = load_generator()
+    generator = load_script("gen-findings-doc")
     text = generator.render()
     assert text == generator.render()
     for code, entry in [*CATALOGUE.items(), *DOMAIN_CATALOGUE.items()]:

@@ -26,6 +26,7 @@ from cleartext.report.shadowserver import (
     report_types,
     write_reports,
 )
+from tests.scripts import load_script
 from tests.unit.report_samples import (
     HOSTILE_CN,
     observation,
@@ -34,7 +35,9 @@ from tests.unit.report_samples import (
     sample_pairs,
 )
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "shadowserver"
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "shadowserver"
+DATA = ROOT / "src" / "cleartext" / "schema" / "shadowserver-mail.json"
 FILE_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9_]+)-([A-Za-z0-9_]+)\.csv$")
 # IntelMQ's own: intelmq/bots/parsers/shadowserver/parser.py takes a file only when its name matches this,
 # and its first group is the report type. A name that does not match is rejected whole, every row with it.
@@ -102,6 +105,31 @@ def test_columns_equal_the_published_schema() -> None:
             if len(f) > 2 and f[2] != "validate_to_none"
         )
         assert schema.CONVERSIONS[report_type] == converted
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the Shadowserver schema snapshot (../shared) is not here")
+def test_the_committed_schema_data_is_what_the_generator_builds() -> None:
+    generator = load_script("gen-shadowserver-schema")
+    assert generator.OUT == DATA
+    assert DATA.read_text(encoding="utf-8") == generator.generate(SHARED), (
+        "src/cleartext/schema/shadowserver-mail.json is out of date: run scripts/gen-shadowserver-schema"
+    )
+
+
+def test_the_report_code_reads_the_schema_data_unchanged() -> None:
+    data = json.loads(DATA.read_text(encoding="utf-8"))["report_types"]
+    assert list(schema.COLUMNS) == list(data) == list(REPORT_TYPES)
+    for report_type, entry in data.items():
+        assert schema.COLUMNS[report_type] == tuple(entry["columns"])
+        assert schema.FEED_NAMES[report_type] == entry["feed_name"]
+        assert schema.IDENTIFIERS[report_type] == entry["identifier"]
+        assert schema.REQUIRED[report_type] == tuple(map(tuple, entry["required"]))
+        assert schema.CONVERSIONS[report_type] == tuple(map(tuple, entry["conversions"]))
+    assert len(schema.COLUMNS["scan_smtp"]) == 68 and schema.COLUMNS["scan_smtp"][:3] == (
+        "timestamp",
+        "severity",
+        "ip",
+    )
 
 
 # -- which report each endpoint goes to ------------------------------------------------------------------

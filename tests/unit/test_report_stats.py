@@ -1,16 +1,23 @@
-"""Report statistics: exact counts on a hand-built scan, trends, JSON round trip, and the DuckDB path agreeing
-with the streaming one on the same records written through the real store."""
+"""Report statistics: exact counts on a hand-built scan, trends, JSON round trip, and the SQL path
+(cleartext.report.sqlstats) agreeing with the streaming one on the same records written through the real
+store, DuckDB and PostgreSQL, for a report and for the web's owner scopes."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from cleartext.enrich import Enricher
 from cleartext.enrich.model import Attribution
 from cleartext.record import Finding, Protocol, Record, Severity, Status, TLSPhase
+from cleartext.report.sqlstats import Rows, attributed_scan, scan_rows, stats_from_store
 from cleartext.report.stats import Stats, StatsBuilder, compute, trends
+from cleartext.store import open_store
+from cleartext.web.data import Scope, WebData, data_fingerprint
+from cleartext.web.tokens import parse_owner
+from tests.pg import PostgresServer, postgres_server
 from tests.unit.report_samples import (
     attribution,
     random_attribution,
@@ -18,6 +25,7 @@ from tests.unit.report_samples import (
     sample_pairs,
     sample_records,
 )
+from tests.unit.test_web_api import OWNERS, World, build_world
 
 
 def counts(stats: Stats, dimension: str) -> dict[str, tuple[int, int, int, int]]:
@@ -177,103 +185,126 @@ def test_trends_follow_scan_time_not_input_order() -> None:
     assert json.loads(series.to_json())["series"]["exposed"] == [3, 5]
 
 
-# -- the DuckDB path ----------------------------------------------------------------------------------
-
-
-def store_records(path: Path, records: list[Record]) -> str:
-    """Write records through the real store; returns the scan id."""
-    from cleartext.store import open_store
-
-    store = open_store(str(path))
-    try:
-        scan_id = store.begin_scan({"test": "report"})
-        store.write(scan_id, records)
-        store.finish_scan(scan_id)
-    finally:
-        store.close()
-    return scan_id
+# -- the SQL path, on both stores ---------------------------------------------------------------------
+#
+# Records are written through the real store (a DuckDB file, or a database on a throwaway PostgreSQL
+# server of our own, tests/pg.py) and the statistics the store computes in SQL must equal the streaming
+# path's over the same records, attribution and worst endpoints included.
 
 
 @pytest.fixture(scope="module")
-def random_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Record]]:
-    pytest.importorskip("duckdb")
+def pg() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgresql"])
+def new_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Callable[[], str]:
+    """Makes the URL of a new, empty store of the backend (the PostgreSQL server starts on first use)."""
+    if request.param == "duckdb":
+        return lambda: str(tmp_path_factory.mktemp("store") / "report.duckdb")
+    server: PostgresServer = request.getfixturevalue("pg")
+    return server.create_database
+
+
+def store_records(url: str, records: list[Record]) -> str:
+    """Write records through the real store; returns the scan id."""
+    with open_store(url) as store:
+        scan_id = store.begin_scan({"test": "report"})
+        store.write(scan_id, records)
+        store.finish_scan(scan_id)
+    return scan_id
+
+
+def future_records() -> list[Record]:
+    """The sample scan, a seeded random one, and a record from a newer cleartext: a finding code and a TLS
+    version the known lists do not have."""
     records = random_records(600, seed=11) + sample_records()
-    # A record from a newer cleartext: a code and a TLS version the known lists do not have.
     future = random_records(1, seed=12)[0]
     future.observation.address, future.observation.status = "192.0.2.250", Status.SUCCESS
     future.observation.tls = TLSPhase(version="TLSv1.4")
     future.findings = [Finding("future-code", Severity.LOW, "from the future", {})]
     records.append(future)
-    path = tmp_path_factory.mktemp("store") / "report.duckdb"
-    return path, store_records(path, records), records
+    return records
 
 
-def test_duckdb_agrees_with_streaming(random_store: tuple[Path, str, list[Record]]) -> None:
-    from cleartext.report.sqlstats import stats_from_duckdb
-
-    def lookup(address: str) -> Attribution:
-        return attribution(address) if attribution(address).asn else random_attribution(address)
-
-    path, scan_id, records = random_store
-    for source in ("geo", "registry"):
-        streamed = compute(((r, lookup(r.observation.address)) for r in records), source, scan_id=scan_id)  # type: ignore[arg-type]
-        from_sql = stats_from_duckdb(path, scan_id, country_source=source, lookup=lookup)  # type: ignore[arg-type]
-        assert from_sql.to_dict() == streamed.to_dict()
-        assert from_sql == streamed
-    # Without attribution both say unknown.
-    assert stats_from_duckdb(path, scan_id) == compute(((r, Attribution()) for r in records), scan_id=scan_id)
+@pytest.fixture(scope="module")
+def stored(new_store: Callable[[], str]) -> tuple[str, str, list[Record]]:
+    records = future_records()
+    url = new_store()
+    return url, store_records(url, records), records
 
 
-def test_duckdb_uses_an_attribution_table_and_a_tls_versions_column(
-    random_store: tuple[Path, str, list[Record]], tmp_path: Path
+def lookup(address: str) -> Attribution:
+    return attribution(address) if attribution(address).asn else random_attribution(address)
+
+
+def test_sql_agrees_with_streaming(stored: tuple[str, str, list[Record]]) -> None:
+    url, scan_id, records = stored
+    with open_store(url, create=False) as store:
+        for source in ("geo", "registry"):
+            streamed = compute(((r, lookup(r.observation.address)) for r in records), source, scan_id=scan_id)  # type: ignore[arg-type]
+            # The report's attribution: a lookup loaded into the store for the duration of the block.
+            with attributed_scan(store, scan_id, lookup) as rows:
+                from_sql = stats_from_store(store, rows, country_source=source, scan_id=scan_id)  # type: ignore[arg-type]
+            assert from_sql.to_dict() == streamed.to_dict()
+            assert from_sql == streamed
+            assert (
+                len(from_sql.worst) == 25 and from_sql.breakdown("tls_version").rows["TLSv1.4"].endpoints == 1
+            )
+        # Without attribution both say unknown.
+        plain = stats_from_store(store, scan_rows(scan_id), scan_id=scan_id)
+        assert plain == compute(((r, Attribution()) for r in records), scan_id=scan_id)
+        assert set(plain.breakdown("asn").rows) == {"unknown"}
+
+
+def test_sql_counts_only_the_rows_a_clause_selects(stored: tuple[str, str, list[Record]]) -> None:
+    """The caller's clause decides which rows count, and its parameters come before the statistics' own."""
+    url, scan_id, records = stored
+    with open_store(url, create=False) as store:
+        rows = Rows("FROM records r WHERE r.scan_id = ? AND r.port = ?", (scan_id, 143))
+        got = stats_from_store(store, rows, scan_id=scan_id)
+    want = compute(((r, Attribution()) for r in records if r.observation.port == 143), scan_id=scan_id)
+    assert got == want and got.records == sum(1 for r in records if r.observation.port == 143)
+
+
+def test_sql_unknown_scan_is_empty(stored: tuple[str, str, list[Record]]) -> None:
+    with open_store(stored[0], create=False) as store:
+        s = stats_from_store(store, scan_rows("no-such-scan"))
+        with attributed_scan(store, "no-such-scan", lookup) as rows:
+            attributed = stats_from_store(store, rows)
+    assert (s.records, s.open, s.worst, s.scanned_at) == (0, 0, [], None)
+    assert attributed == s
+
+
+@pytest.mark.parametrize("who", ["as", "country", "cidr", "mix", "nobody", "admin"])
+def test_web_statistics_of_an_owner_equal_streaming_over_the_owned_records(
+    web_world: World, who: str
 ) -> None:
-    import duckdb
-
-    from cleartext.report.sqlstats import stats_from_duckdb
-    from cleartext.report.stats import accepted_versions
-
-    path, scan_id, records = random_store
-    copy = tmp_path / "copy.duckdb"
-    copy.write_bytes(path.read_bytes())
-    con = duckdb.connect(str(copy))
-    # What the store could keep: the accepted versions as a typed column (in a copy of the table).
-    import pyarrow as pa
-
-    versions = pa.table(
-        {
-            "address": [r.observation.address for r in records],
-            "port": [r.observation.port for r in records],
-            "v": [sorted(accepted_versions(r)) for r in records],
-        }
-    )
-    con.register("versions", versions)
-    con.execute(
-        "CREATE TABLE records_typed AS SELECT r.*, v.v AS tls_versions FROM records r "
-        "JOIN versions v ON v.address = r.address AND v.port = r.port"
-    )
-    con.execute(
-        "CREATE TABLE attribution (address VARCHAR, asn BIGINT, as_name VARCHAR, country VARCHAR, "
-        "registry_country VARCHAR)"
-    )
-    addresses = sorted({r.observation.address for r in records})
-    con.executemany(
-        "INSERT INTO attribution VALUES (?, ?, ?, ?, ?)",
-        [
-            [a, f.asn, f.as_name, f.country, f.registry_country]
-            for a in addresses
-            for f in [random_attribution(a)]
-        ],
-    )
-    streamed = compute(((r, random_attribution(r.observation.address)) for r in records), scan_id=scan_id)
-    assert stats_from_duckdb(con, scan_id, attributions="attribution", table="records_typed") == streamed
-    con.close()
+    """The web's statistics: SQL over the rows of its owner-scoped clause, attributed from its cache."""
+    world = web_world
+    owner = parse_owner(OWNERS[who]) if who != "admin" else None
+    scope = Scope(admin=True) if owner is None else Scope(admin=False, owner=owner)
+    paths = [p for kind in world.files.values() for p in kind]
+    with (
+        open_store(world.url, create=False) as store,
+        Enricher.from_paths(**world.files) as enricher,  # type: ignore[arg-type]
+    ):
+        data = WebData(store, enricher, fingerprint=data_fingerprint(paths))
+        for scan_id in world.scans:
+            got, want = data.stats(scope, scan_id), world.stats(who, scan_id)
+            assert got.to_dict() == want.to_dict()
+            assert got.records == len(world.visible(who, scan_id))
+            assert (got.records == 0) == (who == "nobody")
 
 
-def test_duckdb_unknown_scan_is_empty(random_store: tuple[Path, str, list[Record]]) -> None:
-    from cleartext.report.sqlstats import stats_from_duckdb
-
-    s = stats_from_duckdb(random_store[0], "no-such-scan")
-    assert (s.records, s.open, s.worst) == (0, 0, [])
+@pytest.fixture(scope="module")
+def web_world(new_store: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The web tests' world (two scans, real attribution files, owners by AS, country and CIDR), once per
+    backend."""
+    url = new_store()
+    tmp = tmp_path_factory.mktemp("web-world")
+    return build_world(tmp, store_url=url if url.startswith("postgresql://") else None)
 
 
 def hygiene_and_core_records() -> list[Record]:
@@ -299,13 +330,13 @@ def hygiene_and_core_records() -> list[Record]:
     return records
 
 
-def test_worst_endpoints_rank_the_core_verdict_first(tmp_path: Path) -> None:
-    from cleartext.report.sqlstats import stats_from_duckdb
-
+def test_worst_endpoints_rank_the_core_verdict_first(new_store: Callable[[], str]) -> None:
     records = hygiene_and_core_records()
     streamed = compute((r, Attribution()) for r in records)
-    path = tmp_path / "core.duckdb"
-    from_sql = stats_from_duckdb(path, store_records(path, records))
+    url = new_store()
+    scan_id = store_records(url, records)
+    with open_store(url, create=False) as store:
+        from_sql = stats_from_store(store, scan_rows(scan_id))
     for stats in (streamed, from_sql):
         assert len(stats.worst) == 25
         codes = [w.codes[0] for w in stats.worst]

@@ -1,7 +1,9 @@
 """`cleartext report`: statistics, an HTML page or Shadowserver-style CSV files from scan records.
 
-Two record sources feed the same pipeline: JSON Lines files (:func:`iter_records`) and a scan in the
-store (``--scan ID --store URL``); nothing after them differs.
+Two record sources: JSON Lines files (:func:`iter_records`, streamed into the report) and a scan in the
+store (``--scan ID --store URL``). A stored scan's statistics are computed by the store in SQL
+(cleartext.report.sqlstats, the path the web dashboard uses too); its Shadowserver files stream its
+records like a file's.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
 
     from cleartext.enrich.model import Attribution
     from cleartext.record import Record
-    from cleartext.report.stats import Stats
+    from cleartext.report.stats import CountrySource, Stats
+    from cleartext.store import Store
 
 FORMATS = ("table", "json", "html", "shadowserver")
 SPLITS = ("asn", "cidr", "country")
@@ -82,8 +85,8 @@ def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
                 raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _store_records(url: str | None, scan: str) -> tuple[Iterator[Record], str]:
-    """A scan's records streamed from the store (the second record source, beside JSON Lines files)."""
+def _open_scan(url: str | None, scan: str) -> tuple[Store, str]:
+    """The store and the id of the scan ``--scan`` names ('latest': the newest); a usage error if none."""
     from cleartext.cli._options import open_store
     from cleartext.store import StoreError
 
@@ -93,16 +96,36 @@ def _store_records(url: str | None, scan: str) -> tuple[Iterator[Record], str]:
     except StoreError:
         st.close()
         raise
+    return st, scan
 
-    def stream() -> Iterator[Record]:
-        try:
-            yield from st.records(scan)
-        except StoreError as exc:
-            raise ReportInputError(str(exc)) from None
-        finally:
-            st.close()
 
-    return stream(), scan
+def _store_records(st: Store, scan: str) -> Iterator[Record]:
+    """A scan's records streamed from the store (the second record source, beside JSON Lines files)."""
+    from cleartext.store import StoreError
+
+    try:
+        yield from st.records(scan)
+    except StoreError as exc:
+        raise ReportInputError(str(exc)) from None
+    finally:
+        st.close()
+
+
+def _store_stats(
+    st: Store, scan: str, lookup: Callable[[str], Attribution] | None, source: CountrySource, name: str
+) -> Stats:
+    """A stored scan's statistics, computed by the store in SQL (cleartext.report.sqlstats): the same
+    numbers as streaming its records, in seconds for millions of them. ``lookup``: attribute each address
+    (None: no data files, every country and AS unknown)."""
+    from cleartext.report.sqlstats import attributed_scan, scan_rows, stats_from_store
+
+    try:
+        if lookup is None:
+            return stats_from_store(st, scan_rows(scan), country_source=source, scan_id=name)
+        with attributed_scan(st, scan, lookup) as rows:
+            return stats_from_store(st, rows, country_source=source, scan_id=name)
+    finally:
+        st.close()
 
 
 def attributed(
@@ -233,8 +256,10 @@ def report(
     history = read_previous(previous or [])
     files = attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
     lookup = lookup_of(attributor(files))
+    stored: Store | None = None
     if scan:
-        records, scan = _store_records(store, scan)
+        stored, scan = _open_scan(store, scan)
+        records = _store_records(stored, scan)
         name = scan_id or scan
     else:
         records = iter_records(sources)
@@ -255,7 +280,12 @@ def report(
             print(f"{path}\t{rows}")
         return
 
-    stats = compute(pairs, source, scan_id=name)  # type: ignore[arg-type]
+    if stored is not None and scan:
+        # A stored scan's statistics come from SQL; the streaming path is for JSON Lines.
+        attributing = any(files.values())
+        stats = _store_stats(stored, scan, lookup if attributing else None, source, name)  # type: ignore[arg-type]
+    else:
+        stats = compute(pairs, source, scan_id=name)  # type: ignore[arg-type]
     if output_format == "json":
         _write(stats.to_json() + "\n", out)
     elif output_format == "html":

@@ -4,7 +4,7 @@ Why this format: national CERTs already ingest Shadowserver's daily reports with
 parser, which recognises a file by its name (``YYYY-MM-DD-<report_type>-<anything>.csv``) and maps its
 columns by header. Files with the same report types, the same columns in the same order and the same
 value conventions flow into the CERT's existing pipeline (deduplication, abuse-contact lookup,
-notification) with no new parser. The column lists are data, in :mod:`.shadowserver_schema`.
+notification) with no new parser. The column lists are data, read by :mod:`.shadowserver_schema`.
 
 Which report each endpoint goes to (all decided here, documented in docs/reports.md):
 

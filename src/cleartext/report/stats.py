@@ -3,7 +3,7 @@
 Why a streaming accumulator: a national scan holds millions of records, so the report never keeps them.
 :class:`StatsBuilder` takes one ``(Record, Attribution)`` pair at a time and keeps only counters and a
 bounded list of the worst endpoints; :func:`compute` drives it over any iterable. The same
-:class:`Stats` comes out of :func:`cleartext.report.sqlstats.stats_from_duckdb` when the records sit in
+:class:`Stats` comes out of :func:`cleartext.report.sqlstats.stats_from_store` when the records sit in
 the store, where SQL over typed columns is the only way to sum ten million rows in seconds; a test
 checks that both paths agree.
 

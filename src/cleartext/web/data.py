@@ -3,7 +3,8 @@
 Why one module: isolation between owners is the property that matters most here, and it is easiest to
 keep when exactly one function builds the WHERE clause every query goes through (:meth:`WebData._from`).
 No query of records is written anywhere else, and each one starts from that clause: a list, a count, a
-detail page, statistics, a download — so no endpoint or filter can forget the owner's scope.
+detail page, a download, and the statistics, which cleartext.report.sqlstats computes over the rows that
+clause selects — so no endpoint or filter can forget the owner's scope.
 
 Ownership needs attribution (AS, country) per address, which comes from the operator's data files, not
 from the records. It is computed with the :class:`~cleartext.enrich.Enricher` once per address and kept
@@ -20,14 +21,15 @@ import hashlib
 import ipaddress
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cleartext.enrich.model import Attribution
 from cleartext.record import Record, Severity, record_from_dict
-from cleartext.report.stats import Stats, StatsBuilder, Trends, trends
+from cleartext.report.sqlstats import Rows, stats_from_store
+from cleartext.report.stats import Stats, Trends, trends
 from cleartext.store import StoreError
 from cleartext.web.tokens import IPNetwork, Owner, TokenInfo
 
@@ -329,7 +331,7 @@ class WebData:
             chunk = rows[start : start + _INSERT_CHUNK]
             values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             with self.store.transaction():
-                self.store._execute(
+                self.store.execute(
                     "INSERT INTO web_addresses (attributed_with, address, version, addr_key, asn, as_name, "
                     f"country, registry_country, network) VALUES {values} "
                     "ON CONFLICT (attributed_with, address) DO NOTHING",
@@ -599,27 +601,24 @@ class WebData:
 
     # -- statistics ----------------------------------------------------------------------------------
 
-    def records(self, scope: Scope, scan_id: str, filters: Filters | None = None) -> Iterator[Record]:
-        """The scope's records of a scan, streamed (never all in memory)."""
-        self._ready(scan_id)
-        clause, params = self._from(scope, scan_id, filters)
-        for batch in self.store.stream(f"SELECT CAST(r.record AS TEXT) AS record {clause}", params):
-            for text in batch.column(0).to_pylist():
-                yield record_from_dict(json.loads(text))
-
     def stats(self, scope: Scope, scan_id: str) -> Stats:
-        """The report statistics of the scope's records of a scan (the same numbers `cleartext report`
-        gives for those records), cached until the scan's endpoint count changes."""
+        """The report statistics of the scope's records of a scan (the numbers `cleartext report` gives for
+        those records), computed by the store in SQL over the rows of :meth:`_from`'s clause, attributed
+        from ``web_addresses``; cached until the scan's endpoint count changes."""
         info = self.store.scan(scan_id)
         key = (scope.key, scan_id, info.endpoints)
         with self._stats_lock:
             cached = self._stats.get(key)
         if cached is not None:
             return cached
-        builder = StatsBuilder(self.country_source, scan_id=scan_id)
-        for record in self.records(scope, scan_id):
-            builder.add(record, self.lookup(record.observation.address))
-        result = builder.result()
+        self._ready(scan_id)
+        clause, params = self._from(scope, scan_id)
+        result = stats_from_store(
+            self.store,
+            Rows(clause, tuple(params), attributed=True),
+            country_source=self.country_source,
+            scan_id=scan_id,
+        )
         with self._stats_lock:
             if len(self._stats) > 512:  # bounded: a cache, not a second store
                 self._stats.clear()
