@@ -37,6 +37,7 @@ import resource
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -45,13 +46,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import simnet  # a sibling script, not a package
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-NAMESPACE = "cleartext-bench"
+NAMESPACE = "cleartext-bench"  # --namespace changes it: two benchmarks on one machine need two names
 PORTS = tuple(simnet.PORTS)
 PORTS_ARG = ",".join(map(str, PORTS))
 # Peers' sample: TLS-capable profiles first, so a small sample still spends its time on real work.
@@ -239,6 +241,7 @@ class Run:
     listen_drops: int = 0
     simnet_cpu_s: float = 0.0
     simnet_max_accepts_per_endpoint: int = 0
+    simnet_accepts_hist: dict[str, int] = field(default_factory=dict)  # accepts per endpoint -> endpoints
     conn_per_endpoint_records: float | None = None
     conn_max_records: int | None = None
     mean_endpoint_ms: float | None = None
@@ -296,6 +299,7 @@ def measure(
     time_limit: float,
     parallel: int = 0,
     stdout: Callable[[int], Path] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Run:
     """Run the commands (``parallel`` at once; 0 = all at once) inside the namespace and measure them.
 
@@ -320,7 +324,9 @@ def measure(
             sink = open(stdout(i), "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115
             if stdout:
                 sinks.append(sink)
-            proc = subprocess.Popen(pinned("tool", in_ns(argv)), stdout=sink, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                pinned("tool", in_ns(argv)), stdout=sink, stderr=subprocess.DEVNULL, env=env
+            )
             running[proc.pid] = proc  # reaped by wait4 below, which also gives its rusage
         if time.monotonic() - polled > 0.5:
             polled = time.monotonic()
@@ -356,6 +362,7 @@ def measure(
     after = net.stats()
     run.simnet_accepts = int(after["accepts"])  # reset at the start of the run
     run.simnet_max_accepts_per_endpoint = int(after["max_accepts_per_endpoint"])
+    run.simnet_accepts_hist = dict(after.get("accepts_per_endpoint_hist") or {})  # type: ignore[call-overload]
     run.simnet_cpu_s = float(after["cpu_s"]) - float(before["cpu_s"])
     run.listen_drops = int(after["listen_drops"]) - int(before["listen_drops"])  # type: ignore[call-overload]
     if run.listen_drops:
@@ -637,6 +644,7 @@ def scan_runs(
     *extra: str,
     time_limit: float,
     ports: str = PORTS_ARG,
+    env: dict[str, str] | None = None,
 ) -> tuple[Run, list[Path]]:
     """cleartext, as ``--scanner-procs`` processes with one shard each (``--shard i/N``)."""
     procs = args.scanner_procs
@@ -657,7 +665,7 @@ def scan_runs(
         )
         for i in range(procs)
     ]
-    return measure(name, net, commands, endpoints, time_limit=time_limit), outs
+    return measure(name, net, commands, endpoints, time_limit=time_limit, env=env), outs
 
 
 def concat(paths: list[Path], into: Path) -> Path:
@@ -808,15 +816,13 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             runs["floor"] = run.as_json()
             log(f"  {run.rate:.0f} endpoints/s, {run.cpu_s:.1f} CPU s")
 
-        modes = [("discovery", ["--discover"]), ("full", [])]
-        if args.dialog:
-            modes.insert(1, ("dialog", ["--max-connections", "1"]))
-        for key, extra in modes:
-            if key in skip:
-                continue
+        def scan_and_check(
+            key: str, mode: str, name: str, *extra: str, env: dict[str, str] | None = None
+        ) -> Run:
+            """One cleartext run over all the endpoints, its records checked against the plan."""
             log(f"{key}: cleartext on {endpoints} endpoints")
             run, outs = scan_runs(
-                f"cleartext {key}",
+                name,
                 net,
                 targets,
                 out / f"{key}.jsonl",
@@ -825,9 +831,10 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
                 endpoints,
                 *extra,
                 time_limit=args.time_limit,
+                env=env,
             )
             records = concat(outs, out / f"{key}.jsonl")
-            check = check_cleartext(records, plan, kernel_rst, mode=key)
+            check = check_cleartext(records, plan, kernel_rst, mode=mode)
             run.accuracy = {
                 k: check[k]
                 for k in ("records", "verdict_ok", "login_verdict_ok", "per_profile", "wrong_examples")
@@ -840,9 +847,30 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
                 run.notes.append(f"only {check['records']} of {endpoints} records written")
             runs[key] = run.as_json()
             log(
-                f"  {run.rate:.0f} endpoints/s, {run.cpu_s:.1f} CPU s, peak {run.peak_rss_mb:.0f} MB, "
-                f"verdicts {100 * float(check['verdict_ok']):.1f} % right"
+                f"  {run.rate:.0f} endpoints/s, {run.per_cpu_s:.0f} per CPU s, {run.cpu_s:.1f} CPU s, "
+                f"peak {run.peak_rss_mb:.0f} MB, verdicts {100 * float(check['verdict_ok']):.1f} % right, "
+                f"max {run.simnet_max_accepts_per_endpoint} accepts per endpoint (server side)"
             )
+            return run
+
+        modes = [("discovery", ["--discover"]), ("full", [])]
+        if args.dialog:
+            modes.insert(1, ("dialog", ["--max-connections", "1"]))
+        for key, extra in modes:
+            if key not in skip:
+                scan_and_check(key, key, f"cleartext {key}", *extra)
+
+        if args.variants:
+            # Interleaved A/B: the full scan with each variant's code (PYTHONPATH=its src folder, the
+            # same venv), repeated; the order reverses every repetition (A B, B A, ...) so that a load
+            # that drifts during the session weighs on both alike.
+            variants = parse_variants(args.variants)
+            labels = list(variants)
+            for rep in range(args.repeat):
+                for label in labels if rep % 2 == 0 else labels[::-1]:
+                    env = {**os.environ, "PYTHONPATH": variants[label]} if variants[label] else None
+                    scan_and_check(f"ab-{label}-{rep}", "full", f"cleartext full [{label}] #{rep}", env=env)
+            results["ab"] = ab_summary(runs, labels, args.repeat)
 
         if "profile" not in skip and shutil.which(str(BENCH / ".venv" / "bin" / "py-spy")):
             n = max(len(PORTS), args.endpoints // args.profile_fraction)
@@ -1024,6 +1052,91 @@ def peers(
     return verdicts
 
 
+def parse_variants(text: str) -> dict[str, str]:
+    """'before=/tmp/ct-before/src,after=' -> {label: src folder}; an empty folder is the work tree's code."""
+    variants: dict[str, str] = {}
+    for item in filter(None, text.split(",")):
+        label, sep, src = item.partition("=")
+        if not sep or not label or label in variants:
+            raise SystemExit(f"--variants: want LABEL=SRC_FOLDER, each label once; got {item!r}")
+        if src and not (Path(src) / "cleartext" / "__init__.py").exists():
+            raise SystemExit(f"--variants: {src} holds no cleartext package")
+        variants[label] = str(Path(src).resolve()) if src else ""
+    if len(variants) < 2:
+        raise SystemExit("--variants needs at least two variants")
+    return variants
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median": round(statistics.median(ordered), 2),
+        "min": round(ordered[0], 2),
+        "max": round(ordered[-1], 2),
+    }
+
+
+def ab_summary(runs: dict[str, object], labels: list[str], repeat: int) -> dict[str, object]:
+    """Per variant: median and range of the rates, CPU per endpoint, connections, verdicts."""
+    out: dict[str, object] = {}
+    for label in labels:
+        mine = [runs[f"ab-{label}-{rep}"] for rep in range(repeat) if f"ab-{label}-{rep}" in runs]
+        rs: list[dict[str, Any]] = mine  # type: ignore[assignment]
+        out[label] = {
+            "runs": len(rs),
+            "endpoints_per_s": _spread([float(r["endpoints_per_s"]) for r in rs]),
+            "endpoints_per_cpu_s": _spread([float(r["endpoints_per_cpu_s"]) for r in rs]),
+            "cpu_ms_per_endpoint": _spread([1000 * float(r["cpu_s"]) / int(r["endpoints"]) for r in rs]),
+            "sys_cpu_s": _spread([float(r["sys_cpu_s"]) for r in rs]),
+            "simnet_cpu_s": _spread([float(r["simnet_cpu_s"]) for r in rs]),
+            "conn_per_endpoint_records": _spread([float(r["conn_per_endpoint_records"] or 0) for r in rs]),
+            "conn_per_endpoint_server": _spread([float(r["conn_per_endpoint_server"]) for r in rs]),
+            "max_accepts_per_endpoint": max(int(r["simnet_max_accepts_per_endpoint"]) for r in rs),
+            "verdict_ok": min(float(r["accuracy"]["verdict_ok"]) for r in rs),
+            "login_verdict_ok": min(float(r["accuracy"]["login_verdict_ok"]) for r in rs),
+            "peak_rss_mb": _spread([float(r["peak_rss_mb"]) for r in rs]),
+            "loadavg": [r["loadavg"] for r in rs],
+        }
+    return out
+
+
+def ab_markdown(ab: dict[str, dict[str, Any]]) -> list[str]:
+    labels = list(ab)
+    lines = [
+        "",
+        "A/B (median, [min–max] over the repetitions):",
+        "",
+        "| variant | runs | endpoints/s | endpoints per CPU s | CPU ms per endpoint | simnet CPU s | "
+        "conn/endpoint (records / server) | max accepts per endpoint | verdicts right (worst run) | "
+        "peak RSS MB | load (start–end) |",
+        "|---|---:|---|---|---|---|---|---:|---|---|---|",
+    ]
+
+    def cell(d: dict[str, float], fmt: str = ".0f") -> str:
+        return f"{d['median']:{fmt}} [{d['min']:{fmt}}–{d['max']:{fmt}}]"
+
+    for label, a in ab.items():
+        loads = ", ".join("–".join(f"{x:.1f}" for x in pair) for pair in a["loadavg"])
+        lines.append(
+            f"| {label} | {a['runs']} | {cell(a['endpoints_per_s'])} | {cell(a['endpoints_per_cpu_s'])} | "
+            f"{cell(a['cpu_ms_per_endpoint'], '.3f')} | {cell(a['simnet_cpu_s'], '.1f')} | "
+            f"{a['conn_per_endpoint_records']['median']:.2f} / "
+            f"{a['conn_per_endpoint_server']['median']:.2f} | "
+            f"{a['max_accepts_per_endpoint']} | {100 * a['verdict_ok']:.1f} % (login "
+            f"{100 * a['login_verdict_ok']:.1f} %) | {cell(a['peak_rss_mb'])} | {loads} |"
+        )
+    first = ab[labels[0]]
+    for label in labels[1:]:
+        other = ab[label]
+        lines.append(
+            f"- {label} vs {labels[0]}: endpoints per CPU s "
+            f"{other['endpoints_per_cpu_s']['median'] / first['endpoints_per_cpu_s']['median']:.3f}×, "
+            f"endpoints/s {other['endpoints_per_s']['median'] / first['endpoints_per_s']['median']:.3f}× "
+            "(ratio of medians)"
+        )
+    return lines
+
+
 # --- the report ------------------------------------------------------------------------------------------
 
 
@@ -1104,6 +1217,8 @@ def markdown(results: dict[str, object]) -> str:
                 f"connections per endpoint {float(runs[tool]['conn_per_endpoint_server']):.1f} vs "
                 f"{float(runs[key]['conn_per_endpoint_server']):.1f}"
             )
+    if isinstance(results.get("ab"), dict):
+        lines += ab_markdown(results["ab"])  # type: ignore[arg-type]
     profile = results.get("profile")
     if isinstance(profile, dict):
         lines += ["", f"py-spy, {profile['samples']} samples — own time (top 15):", ""]
@@ -1148,11 +1263,21 @@ def main(argv: list[str] | None = None) -> int:
         "on a scanner whose servers are elsewhere",
     )
     parser.add_argument("--dialog", action="store_true", help="also the dialog alone (--max-connections 1)")
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="A/B of cleartext's code: LABEL=SRC,LABEL=SRC (SRC: a src folder put on PYTHONPATH, with the "
+        "same venv; empty: the work tree's); the full scan runs --repeat times per variant, interleaved",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions per variant with --variants")
+    parser.add_argument("--namespace", default="cleartext-bench", help="the network namespace the benchmark makes")
     parser.add_argument("--skip", default="", help="comma list of: floor,discovery,full,profile,peers")
     parser.add_argument("--max-runtime", type=float, default=1200.0, help="simnet stops by itself after this")
     parser.add_argument("--out", default="", help="output folder (default bench/out/DATE)")
     parser.add_argument("--report", default="", help="only print the summary of an earlier results.json")
     args = parser.parse_args(argv)
+    global NAMESPACE
+    NAMESPACE = args.namespace
     if args.report:
         print(markdown(json.loads(Path(args.report).read_text())))
         return 0

@@ -15,26 +15,37 @@ from typing import Any
 import pytest
 
 from tests.conftest import parse_records, run_cli
+from tests.conncount import Counts, syn_counter
 
 pytestmark = pytest.mark.lab
 
 FAST = ["--allow-reserved", "--connect-timeout", "2", "--read-timeout", "3", "--endpoint-timeout", "40",
         "--no-store", "--no-progress"]
 Records = dict[tuple[str, int], dict[str, Any]]
+Scanned = tuple[Records, list[dict[str, Any]], Counts]
 
 
 @pytest.fixture(scope="module")
-def verdicts(lab: dict[str, Any]) -> tuple[Records, list[dict[str, Any]]]:
+def scanned(lab: dict[str, Any]) -> Scanned:
+    """Every lab endpoint scanned with the defaults, and the connections the kernel saw each get."""
     truth = [*lab["endpoints"], *lab["hostile"]]
     records: Records = {}
-    for address in sorted({e["address"] for e in truth}):
-        ports = ",".join(
-            f"{e['port']}={e['service']}" if "service" in e else str(e["port"])
-            for e in truth if e["address"] == address
-        )
-        result = run_cli("scan", address, "--ports", ports, "--ca-file", lab["ca_file"], *FAST)
-        assert result.returncode == 0, result.stderr
-        records.update({(r["address"], r["port"]): r for r in parse_records(result.stdout)})
+    with syn_counter() as syns:
+        for address in sorted({e["address"] for e in truth}):
+            ports = ",".join(
+                f"{e['port']}={e['service']}" if "service" in e else str(e["port"])
+                for e in truth if e["address"] == address
+            )
+            result = run_cli("scan", address, "--ports", ports, "--ca-file", lab["ca_file"], *FAST)
+            assert result.returncode == 0, result.stderr
+            records.update({(r["address"], r["port"]): r for r in parse_records(result.stdout)})
+        counts = syns()
+    return records, truth, counts
+
+
+@pytest.fixture(scope="module")
+def verdicts(scanned: Scanned) -> tuple[Records, list[dict[str, Any]]]:
+    records, truth, _ = scanned
     return records, truth
 
 
@@ -120,6 +131,36 @@ def test_starttls_injection(verdicts: tuple[Records, list[dict[str, Any]]]) -> N
             assert r["plain"]["starttls_injection"] == "skipped"
 
 
-def test_within_six_connections(verdicts: tuple[Records, list[dict[str, Any]]]) -> None:
-    records, _ = verdicts
+def test_within_six_connections(scanned: Scanned) -> None:
+    """At most six connections per endpoint as the kernel counted them (SYNs leaving the namespace), and
+    each record's own count equal to the kernel's."""
+    records, truth, syns = scanned
     assert max(r["connections"] for r in records.values()) <= 6
+    endpoints = {(e["address"], e["port"]) for e in truth}
+    assert set(syns) == endpoints, "connections to something that was not scanned, or none to an endpoint"
+    over = {e: n for e, n in syns.items() if n > 6}
+    assert not over, over
+    miscounted = {
+        e: (syns[e], records[e]["connections"]) for e in endpoints if syns[e] != records[e]["connections"]
+    }
+    assert not miscounted, miscounted
+    assert max(syns.values()) >= 3, "the lab has endpoints that take the raw hellos (or a second STARTTLS)"
+
+
+def test_a_second_starttls_needs_no_second_slot(lab: dict[str, Any], scanned: Scanned) -> None:
+    """With one connection per host at a time (--per-host 1), STARTTLS asked again on a fresh connection
+    (after a broken handshake; after USER on a POP3 server without STLS) still finishes, as it did with
+    the defaults: the retry used to wait for the slot its own first connection held, forever."""
+    records, truth, _ = scanned
+    retried = [e for e in truth if e["profile"] in ("starttls-broken", "pop3-no-capa")]
+    assert len(retried) == 2
+    for e in retried:
+        before = records[(e["address"], e["port"])]
+        assert before["connections"] >= 2, "the endpoint takes the second STARTTLS path"
+        result = run_cli("scan", e["address"], "--ports", f"{e['port']}={e['service']}", "--per-host", "1",
+                         "--ca-file", lab["ca_file"], *FAST, timeout=60)
+        assert result.returncode == 0, result.stderr
+        [record] = parse_records(result.stdout)
+        assert (record["status"], record["connections"], codes(record)) == (
+            before["status"], before["connections"], codes(before)
+        )

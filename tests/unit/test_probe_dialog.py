@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 
 from cleartext.assess import assess
+from cleartext.politeness import Gate
 from cleartext.probe import ProbeSettings, probe
 from cleartext.probe.scripted import CLOSE, START_TLS, Script, ScriptedNetwork
 from cleartext.record import Observation, Protocol, Status, TLSMode
@@ -28,11 +29,13 @@ def run(
     protocol: Protocol = Protocol.SMTP,
     mode: TLSMode = TLSMode.STARTTLS,
     settings: ProbeSettings = DIALOG_ONLY,
+    gate: Gate | None = None,
 ) -> tuple[Observation, ScriptedNetwork]:
     network = ScriptedNetwork(make)
     endpoint = Endpoint("192.0.2.1", {Protocol.SMTP: 587, Protocol.IMAP: 143, Protocol.POP3: 110}[protocol]
                         if mode is TLSMode.STARTTLS else 993, protocol, mode, None)
-    return asyncio.run(probe(endpoint, settings, network=network)), network
+    # A bound of our own: the endpoint deadline does not run while a connection waits for the gate.
+    return asyncio.run(asyncio.wait_for(probe(endpoint, settings, gate, network), 20)), network
 
 
 class SMTP(Script):
@@ -217,3 +220,20 @@ def test_an_implicit_tls_port_that_speaks_plaintext_gets_a_plaintext_dialog() ->
     record = assess(obs)
     codes = {f.code for f in record.findings}
     assert {"no-tls", "cleartext-login"} <= codes and "starttls-failed" not in codes
+
+
+def test_starttls_is_asked_again_only_once_the_first_connection_is_closed() -> None:
+    """With one connection per host at a time (--per-host 1), each retry waits for the first connection's
+    slot: were the first still open, the probe would wait for itself forever."""
+
+    class Touchy(SMTP):
+        def respond(self, line: bytes, tls: bool) -> bytes:
+            return CLOSE if line.startswith(b"AUTH") else super().respond(line, tls)
+
+    for make, protocol in ((Touchy, Protocol.SMTP), (lambda: SMTP(pipelined="close"), Protocol.SMTP),
+                           (POP3, Protocol.POP3)):
+        obs, network = run(make, protocol, gate=Gate(per_host=1))
+        assert obs.status is Status.SUCCESS and obs.connections == 2, make
+        assert obs.tls is not None and obs.tls.version == "TLSv1.3"
+        assert len(network.sent) == 2
+    assert network.sent[0][-1] == b"QUIT", "a connection that still works is closed with a goodbye"

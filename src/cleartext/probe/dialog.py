@@ -16,6 +16,7 @@ import datetime as dt
 import errno
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from cleartext.politeness import Excluded, Gate
 from cleartext.probe import login
@@ -52,6 +53,20 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Connection 1 asks for STARTTLS on a fresh connection, opened only once it is itself closed.
+
+    Why after: a connection held open while the next one waits for the politeness gate's per-host slot
+    deadlocks as soon as every slot of the host is held that way (``--per-host 1``: every such endpoint;
+    the default 4: a host whose STARTTLS is broken on four ports), and the endpoint deadline does not
+    run while a connection waits for the gate.
+    """
+
+    after_injection: bool = False  # connection 1 was dropped over the command pipelined behind STARTTLS
+    polite: bool = False  # connection 1 still works: say QUIT before closing it
+
+
 class EndpointProbe:
     """The state of probing one endpoint: settings, budget, connection count and the observation."""
 
@@ -80,6 +95,7 @@ class EndpointProbe:
         self.negotiated_suite: int | None = None  # IANA code of the suite the real handshake agreed on
         self.not_tls: ServerFlight | None = None  # a raw hello answered with something other than TLS
         self.pending_probe: str | None = None  # the login probe command awaiting its reply
+        self.retry: Retry | None = None  # STARTTLS to ask again once connection 1 is closed
 
     def mark(self, name: str, since: float) -> None:
         self.obs.timings_ms[name] = round((time.monotonic() - since) * 1000, 2)
@@ -201,6 +217,9 @@ class EndpointProbe:
                 await self.plaintext(conn, client)
 
         await self._session(steps)
+        if self.retry is not None:
+            assert self.obs.plain is not None
+            await self.starttls_again(self.obs.plain, after_injection=self.retry.after_injection)
 
     async def discover(self) -> None:
         """Discovery: one connection for the greeting (after the handshake on implicit-TLS ports), then QUIT.
@@ -225,7 +244,8 @@ class EndpointProbe:
         client = client_for(self.target.protocol, ehlo_name=self.settings.ehlo_name)
         try:
             await steps(conn, client)
-            await conn.quit(client)
+            if self.retry is None or self.retry.polite:
+                await conn.quit(client)
         finally:
             await conn.close()
 
@@ -253,7 +273,7 @@ class EndpointProbe:
                 # before stands, and STARTTLS is asked again on a clean connection.
                 login.note_failure(self, stop)
                 self.mark("login_probe", start)
-                await self.starttls_again(plain)
+                self.retry = Retry()
                 return
             self.mark("login_probe", start)
         inject = self.settings.injection_check and self.obs.software not in DROPS_PIPELINED_STARTTLS
@@ -266,7 +286,7 @@ class EndpointProbe:
         if not plain.starttls_accepted:
             if any(p.command == "USER" and p.outcome == "accepted" for p in plain.login_probes):
                 # RFC 1939 has USER answered by PASS or QUIT: a server may refuse STLS in between.
-                await self.starttls_again(plain)
+                self.retry = Retry(polite=True)
             return
         client.take_pending()  # anything sent before the handshake is not part of the TLS session
         if not inject:
@@ -285,7 +305,7 @@ class EndpointProbe:
             # Dropping the connection rather than read what follows STARTTLS is a sound answer to the
             # pipelined command (Dovecot, Exim do it); whether TLS itself works is asked again, cleanly.
             self.obs.tls = None
-            await self.starttls_again(plain, after_injection=True)
+            self.retry = Retry(after_injection=True)
             return
         await self.after_tls(conn, client, None, injected=True)
 
