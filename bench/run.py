@@ -1270,7 +1270,9 @@ def main(argv: list[str] | None = None) -> int:
         "same venv; empty: the work tree's); the full scan runs --repeat times per variant, interleaved",
     )
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per variant with --variants")
-    parser.add_argument("--namespace", default="cleartext-bench", help="the network namespace the benchmark makes")
+    parser.add_argument(
+        "--namespace", default="cleartext-bench", help="the network namespace the benchmark makes"
+    )
     parser.add_argument("--skip", default="", help="comma list of: floor,discovery,full,profile,peers")
     parser.add_argument("--max-runtime", type=float, default=1200.0, help="simnet stops by itself after this")
     parser.add_argument("--out", default="", help="output folder (default bench/out/DATE)")
