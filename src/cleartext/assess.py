@@ -13,6 +13,9 @@ from typing import Any
 
 from cleartext.findings import Code, info
 from cleartext.record import (
+    LEGACY_TLS_VERSIONS,
+    MODERN_TLS_VERSIONS,
+    NOTHING_TO_JUDGE,
     Finding,
     LoginVerdict,
     Observation,
@@ -21,23 +24,12 @@ from cleartext.record import (
     Severity,
     Status,
     TLSMode,
+    tls_label,
 )
 from cleartext.tls import certs
 
 # SASL mechanisms that hand the password (or a bearer token) to anyone who reads the wire.
 PASSWORD_MECHANISMS = frozenset({"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", "XOAUTH", "USER"})
-LEGACY_VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1")
-MODERN_VERSIONS = ("TLSv1.2", "TLSv1.3")
-# Statuses where the server said too little to judge anything.
-_SILENT = {
-    Status.REFUSED,
-    Status.CONNECT_TIMEOUT,
-    Status.UNREACHABLE,
-    Status.BLOCKLISTED,
-    Status.ERROR,
-    Status.NOT_MAIL,
-    Status.REFUSED_BY_POLICY,
-}
 
 
 def _finding(code: Code, evidence: dict[str, Any], severity: Severity | None = None) -> Finding:
@@ -257,7 +249,7 @@ def _versions(obs: Observation) -> dict[str, str]:
     """Version states from the matrix, completed by what the real handshake negotiated."""
     versions = dict(obs.matrix.versions) if obs.matrix else {}
     negotiated = obs.tls.version if obs.tls else None
-    label = {"TLSv1": "TLSv1.0"}.get(negotiated or "", negotiated)
+    label = tls_label(negotiated)
     if label:
         versions[label] = "accepted"
     return versions
@@ -265,14 +257,14 @@ def _versions(obs: Observation) -> dict[str, str]:
 
 def protocol_versions(obs: Observation) -> Iterable[Finding]:
     versions = _versions(obs)
-    legacy = [v for v in LEGACY_VERSIONS if versions.get(v) == "accepted"]
+    legacy = [v for v in LEGACY_TLS_VERSIONS if versions.get(v) == "accepted"]
     if legacy:
         # SSLv3 is broken outright (POODLE); TLS 1.0/1.1 are deprecated (RFC 8996).
         severity = Severity.HIGH if "SSLv3" in legacy else None
         yield _finding(Code.LEGACY_TLS, {"versions": legacy, "matrix": versions}, severity)
     accepted = [v for v, st in versions.items() if st == "accepted"]
-    modern_refused = all(versions.get(v) == "rejected" for v in MODERN_VERSIONS)
-    negotiated_old = obs.tls is not None and obs.tls.version in ("SSLv3", "TLSv1", "TLSv1.1")
+    modern_refused = all(versions.get(v) == "rejected" for v in MODERN_TLS_VERSIONS)
+    negotiated_old = obs.tls is not None and tls_label(obs.tls.version) in LEGACY_TLS_VERSIONS
     if accepted and (modern_refused or negotiated_old):
         yield _finding(Code.NO_MODERN_TLS, {"accepted": accepted, "matrix": versions})
 
@@ -369,11 +361,11 @@ RULES: tuple[Callable[[Observation], Iterable[Finding]], ...] = (
 def assess(obs: Observation) -> Record:
     """Judge one observation."""
     findings: list[Finding] = []
-    if obs.status not in _SILENT:
+    if obs.status not in NOTHING_TO_JUDGE:
         for rule in RULES:
             findings.extend(rule(obs))
     findings.sort(key=lambda f: -f.severity.rank)
-    login = judge_login(obs) if obs.status not in _SILENT else None
+    login = judge_login(obs) if obs.status not in NOTHING_TO_JUDGE else None
     return Record(observation=obs, findings=findings, login=login)
 
 
@@ -393,7 +385,7 @@ def grade(records: Iterable[Record]) -> Grade | None:
         # an "A" would claim it was checked and found sound.
         # Nor does a discovery record without findings: its login was never looked at.
         if (
-            record.observation.status in _SILENT
+            record.observation.status in NOTHING_TO_JUDGE
             or (record.observation.status is not Status.SUCCESS and not record.findings)
             or (record.observation.depth == "discovery" and not record.findings)
         ):

@@ -58,6 +58,17 @@ class Status(StrEnum):
     ERROR = "error"  # a local failure (no file descriptors, no route to resolve); never a server's fault
 
 
+# The statuses grouped by what a reader may conclude from them; each group is named once, here.
+NO_ANSWER: frozenset[Status] = frozenset(
+    {Status.REFUSED, Status.CONNECT_TIMEOUT, Status.UNREACHABLE, Status.BLOCKLISTED}
+)
+"""Nothing answered at the address and port (or it was not asked): `show --hide-closed` hides these."""
+NO_SERVICE: frozenset[Status] = NO_ANSWER | {Status.ERROR}
+"""No service was observed (a local error tells nothing of the server): reports count no endpoint."""
+NOTHING_TO_JUDGE: frozenset[Status] = NO_SERVICE | {Status.NOT_MAIL, Status.REFUSED_BY_POLICY}
+"""The server said too little to judge: no findings, no login verdict."""
+
+
 class Severity(StrEnum):
     CRITICAL = "critical"
     HIGH = "high"
@@ -68,7 +79,21 @@ class Severity(StrEnum):
     @property
     def rank(self) -> int:
         """Higher is worse; used to sort findings and to compute a grade."""
-        return {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}[self.value]
+        return _SEVERITY_RANK[self.value]
+
+
+_SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+
+
+def severity_rank(name: str | None) -> int:
+    """The rank of a severity as stored or sent (text); -1 for none or a name this version does not know."""
+    return _SEVERITY_RANK.get(name or "", -1)
+
+
+def severity_rank_sql(column: str) -> str:
+    """The same rank as a SQL expression over a text column, for the stores' ORDER BY."""
+    whens = " ".join(f"WHEN '{name}' THEN {rank}" for name, rank in _SEVERITY_RANK.items())
+    return f"CASE {column} {whens} ELSE -1 END"
 
 
 @dataclass(slots=True)
@@ -232,6 +257,8 @@ class Record:
 
 
 TLS_VERSION_ORDER = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+LEGACY_TLS_VERSIONS = TLS_VERSION_ORDER[:3]  # SSLv3 is broken (POODLE); TLS 1.0 and 1.1 deprecated (RFC 8996)
+MODERN_TLS_VERSIONS = TLS_VERSION_ORDER[3:]
 
 
 def tls_label(version: str | None) -> str | None:

@@ -60,8 +60,9 @@ def show(
             except OSError as exc:  # a directory, an I/O error
                 fail(f"cannot read {path}: {exc.strerror or exc}")
     if hide_closed:
-        silent = {"refused", "connect-timeout", "unreachable", "blocklisted"}
-        records = [r for r in records if r.observation.status.value not in silent]
+        from cleartext.record import NO_ANSWER
+
+        records = [r for r in records if r.observation.status not in NO_ANSWER]
     records.sort(key=lambda r: (ipaddress.ip_address(r.observation.address).packed, r.observation.port))
     console = Console(highlight=False)
     render_table(console, records)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from cleartext.probe.transport import VERSION_LABELS, Stop
+from cleartext.probe.transport import Stop
 from cleartext.protocols import client_for
 from cleartext.protocols.base import GreetingKind, LimitExceeded, ProtocolViolation
 from cleartext.record import TLSMode
@@ -70,7 +70,7 @@ async def matrix(ep: EndpointProbe) -> None:
     """Which versions and weak cipher classes the server accepts, within the connection budget: the
     planner (cleartext.tls.matrix) chooses each hello, this sends it and hands back the answer."""
     start = time.monotonic()
-    negotiated = VERSION_LABELS.get(ep.obs.tls.version or "") if ep.obs.tls else None
+    negotiated = TLSVersion.from_label(ep.obs.tls.version) if ep.obs.tls else None
     planner = MatrixPlanner(
         negotiated, ep.negotiated_suite, budget=ep.settings.max_connections - ep.obs.connections
     )

@@ -20,7 +20,6 @@ from functools import lru_cache
 from cleartext.probe.settings import ProbeSettings
 from cleartext.protocols.base import LimitExceeded, MailClient, ProtocolViolation, Reply
 from cleartext.record import Status
-from cleartext.tls.hello import TLSVersion
 
 READ_CHUNK = 16384
 UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
@@ -71,15 +70,6 @@ def handshake_context() -> ssl.SSLContext:
 def openssl_suite_ids() -> dict[str, int]:
     """OpenSSL cipher name -> IANA code, so records name suites the same way whichever path saw them."""
     return {c["name"]: c["id"] & 0xFFFF for c in handshake_context().get_ciphers()}
-
-
-VERSION_LABELS = {
-    "SSLv3": TLSVersion.SSL3,
-    "TLSv1": TLSVersion.TLS1_0,
-    "TLSv1.1": TLSVersion.TLS1_1,
-    "TLSv1.2": TLSVersion.TLS1_2,
-    "TLSv1.3": TLSVersion.TLS1_3,
-}
 
 
 class Wire(asyncio.Protocol):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cleartext.enrich.model import Attribution
-from cleartext.record import Severity, record_from_dict
+from cleartext.record import record_from_dict, severity_rank_sql
 from cleartext.report.stats import (
     COUNTRY_SOURCES,
     DIMENSIONS,
@@ -104,9 +104,7 @@ DIALECTS: dict[str, Dialect] = {
 }
 
 _SILENT_SQL = ", ".join(f"'{s}'" for s in sorted(SILENT))
-_RANK_SQL = (
-    "CASE s.worst_severity " + " ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Severity) + " ELSE -1 END"
-)
+_RANK_SQL = severity_rank_sql("s.worst_severity")
 
 
 def stats_from_store(

@@ -30,7 +30,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from cleartext.enrich.model import Attribution
-from cleartext.record import Record, Severity, Status, accepted_tls_versions
+from cleartext.record import (
+    NO_SERVICE,
+    TLS_VERSION_ORDER,
+    Record,
+    accepted_tls_versions,
+    severity_rank,
+)
 
 __all__ = [
     "CORE_CODES",
@@ -56,11 +62,8 @@ COUNTRY_SOURCES: Mapping[str, str] = {
     "geo": "geolocation country (MMDB)",
     "registry": "registry country (RIR delegation)",
 }
-SILENT: frozenset[str] = frozenset(
-    s.value
-    for s in (Status.REFUSED, Status.CONNECT_TIMEOUT, Status.UNREACHABLE, Status.BLOCKLISTED, Status.ERROR)
-)
-TLS_VERSIONS: tuple[str, ...] = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+SILENT: frozenset[str] = frozenset(NO_SERVICE)  # no endpoint is counted for these
+TLS_VERSIONS: tuple[str, ...] = TLS_VERSION_ORDER
 # The breakdowns, in the order reports show them.
 DIMENSIONS: tuple[str, ...] = (
     "protocol",
@@ -75,7 +78,6 @@ DIMENSIONS: tuple[str, ...] = (
 UNKNOWN = "unknown"
 NONE = "none"
 WORST_LIMIT = 25
-_RANK = {s.value: s.rank for s in Severity}
 
 
 def accepted_versions(record: Record) -> set[str]:
@@ -120,7 +122,7 @@ class Breakdown:
             order = {v: i for i, v in enumerate((*TLS_VERSIONS, NONE))}
             return sorted(items, key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
         if self.dimension == "severity":
-            return sorted(items, key=lambda kv: (-_RANK.get(kv[0], -1), kv[0]))
+            return sorted(items, key=lambda kv: (-severity_rank(kv[0]), kv[0]))
         if self.dimension == "port":
             return sorted(items, key=lambda kv: (int(kv[0]) if kv[0].isdigit() else 1 << 20, kv[0]))
         return sorted(items, key=lambda kv: (-kv[1].exposed, -kv[1].endpoints, kv[0]))
@@ -167,7 +169,7 @@ def worst_order(
     """
     present = set(codes)
     login, no_tls = (int(code in present) for code in CORE_CODES)
-    return (-login, -no_tls, -_RANK.get(worst or "", -1), -findings, address, port)
+    return (-login, -no_tls, -severity_rank(worst), -findings, address, port)
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from cleartext.record import Record, Severity, accepted_tls_versions, record_from_dict
+from cleartext.record import Record, accepted_tls_versions, record_from_dict, severity_rank
 from cleartext.store.schema import (
     COLUMNS,
     CONCLUSIVE_STATUSES,
@@ -256,13 +256,6 @@ SELECT s.scan_id, CAST(s.started_at AS TEXT), CAST(s.finished_at AS TEXT),
        (SELECT count(*) FROM records r WHERE r.scan_id = s.scan_id)
 FROM scans s
 """
-
-
-def _severity_rank(name: str) -> int:
-    try:
-        return Severity(name).rank
-    except ValueError:
-        return -1
 
 
 class Store(ABC):
@@ -601,7 +594,7 @@ class Store(ABC):
             key = (kind, address, int(port), code)
             # The same code twice on one endpoint (never written by assess, but possible in imports):
             # keep the worse severity, report it once.
-            if key not in best or _severity_rank(severity) > _severity_rank(best[key][1].severity):
+            if key not in best or severity_rank(severity) > severity_rank(best[key][1].severity):
                 best[key] = (kind, exposure)
         result = Diff(a=a, b=b)
         for kind, exposure in best.values():

@@ -21,6 +21,7 @@ import struct
 from collections.abc import Sequence
 from enum import IntEnum
 
+from cleartext.record import TLS_VERSION_ORDER, tls_label
 from cleartext.tls.ciphers import TLS_EMPTY_RENEGOTIATION_INFO_SCSV, TLS_FALLBACK_SCSV
 
 __all__ = [
@@ -115,13 +116,15 @@ class TLSVersion(IntEnum):
         return _LABELS[self]
 
 
-_LABELS: dict[TLSVersion, str] = {
-    TLSVersion.SSL3: "SSLv3",
-    TLSVersion.TLS1_0: "TLSv1.0",
-    TLSVersion.TLS1_1: "TLSv1.1",
-    TLSVersion.TLS1_2: "TLSv1.2",
-    TLSVersion.TLS1_3: "TLSv1.3",
-}
+    @classmethod
+    def from_label(cls, label: str | None) -> TLSVersion | None:
+        """The version a label names (OpenSSL's ``TLSv1`` too); None for none or one we do not know."""
+        return _BY_LABEL.get(tls_label(label) or "")
+
+
+# The labels are the record's (cleartext.record.TLS_VERSION_ORDER), in the same order as the enum.
+_LABELS: dict[TLSVersion, str] = dict(zip(TLSVersion, TLS_VERSION_ORDER, strict=True))
+_BY_LABEL: dict[str, TLSVersion] = {label: version for version, label in _LABELS.items()}
 
 
 def version_label(version: TLSVersion | int | None) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cleartext.enrich.model import Attribution
-from cleartext.record import Record, Severity, record_from_dict
+from cleartext.record import Record, record_from_dict, severity_rank_sql
 from cleartext.report.sqlstats import Rows, stats_from_store
 from cleartext.report.stats import Stats, Trends, trends
 from cleartext.store import StoreError
@@ -57,10 +57,7 @@ CREATE TABLE IF NOT EXISTS web_addresses (
 )
 """
 
-_RANK_SQL = (
-    "CASE r.worst_severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
-    "WHEN 'low' THEN 1 WHEN 'info' THEN 0 ELSE -1 END"
-)
+_RANK_SQL = severity_rank_sql("r.worst_severity")
 _EMPTY = Attribution()
 
 
@@ -646,13 +643,6 @@ class WebData:
         )
         clause, params = self._from(scope, scan_id, filters)
         return write_export(self.store.stream(f"SELECT {columns} {clause}", params, 5000), fmt, path)
-
-
-def severity_rank(name: str | None) -> int:
-    try:
-        return Severity(name).rank if name else -1
-    except ValueError:
-        return -1
 
 
 AttributionLookup = Callable[[str], Attribution]
