@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from cleartext.domain.model import domain_record_from_dict, store_row
 from cleartext.record import (
     Certificate,
     Finding,
@@ -33,6 +34,7 @@ from cleartext.record import (
     record_from_dict,
 )
 from cleartext.store import Store, StoreError, StoreSink, open_store
+from tests.domain_samples import HOSTILE_DOMAIN, sample_domains
 
 PROTOCOL_BY_PORT = {
     25: (Protocol.SMTP, TLSMode.STARTTLS),
@@ -453,6 +455,83 @@ class StoreContract:
         assert store.export(scan_id, "jsonl", path) == len(records)
         lines = path.read_text(encoding="ascii").splitlines()
         assert by_endpoint([record_from_dict(json.loads(line)) for line in lines]) == by_endpoint(records)
+
+    def test_export_jsonl_holds_the_domain_records_and_the_others_do_not(
+        self, store: Store, tmp_path: Path
+    ) -> None:
+        records, domains = sample_records(), sample_domains()
+        scan_id = store.begin_scan({})
+        store.write(scan_id, records)
+        store.write_domains(scan_id, [store_row(d) for d in domains])
+        assert store.export(scan_id, "jsonl", tmp_path / "out.jsonl") == len(records)
+        lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text("ascii").splitlines()]
+        assert [line.get("kind") for line in lines] == [None] * len(records) + ["domain"] * len(domains)
+        back = {d["domain"]: domain_record_from_dict(d).to_dict() for d in lines[len(records) :]}
+        assert back == {d.observation.domain: d.to_dict() for d in domains}
+        assert store.export(scan_id, "csv", tmp_path / "out.csv") == len(records)
+        assert "example.org" not in (tmp_path / "out.csv").read_text("utf-8")
+        assert store.export(scan_id, "parquet", tmp_path / "out.parquet") == len(records)
+        assert pq.read_table(tmp_path / "out.parquet").num_rows == len(records)
+
+    # -- domains -----------------------------------------------------------------------------------
+
+    def test_domains_round_trip_with_typed_columns(self, store: Store) -> None:
+        domains = sample_domains()
+        scan_id = store.begin_scan({})
+        other = store.begin_scan({})
+        assert store.write_domains(scan_id, [store_row(d) for d in domains]) == 3
+        texts = store.domains(scan_id)
+        assert [domain_record_from_dict(json.loads(t)).to_dict() for t in texts] == sorted(
+            (d.to_dict() for d in domains), key=lambda d: d["domain"]
+        )
+        assert store.domains(other) == []
+        rows = {
+            row[0]: row[1:]
+            for row in store.query(
+                "SELECT domain, worst_severity, finding_codes, finding_severities, mx_hosts, mta_sts_mode, "
+                "tls_rpt, dane, CAST(checked_at AS TEXT) FROM domains WHERE scan_id = ?",
+                (scan_id,),
+            )
+        }
+        worst, codes, severities, mx, mode, rpt, dane, checked = rows["example.org"]
+        assert worst == "high"
+        assert list(codes) == ["dane-tlsa-mismatch", "no-smtp-tls-policy", "tls-rpt-missing"]
+        assert list(severities) == ["high", "medium", "low"]
+        assert list(mx) == ["mx1.example.org", "mx2.example.org"]
+        assert (mode, rpt, dane) == (None, False, "mismatch") and checked.startswith("2026-11-28 08:00:00")
+        assert rows["clean.example"][0] is None and rows["clean.example"][4:7] == ("enforce", True, "match")
+        assert rows[HOSTILE_DOMAIN][6] == "none" and rows[HOSTILE_DOMAIN][7] is None
+
+    def test_domain_rewrite_replaces_and_last_wins(self, store: Store) -> None:
+        broken, clean, _ = sample_domains()
+        scan_id = store.begin_scan({})
+        store.write_domains(scan_id, [store_row(broken), store_row(clean)])
+        fixed = sample_domains()[0]
+        fixed.findings = fixed.findings[1:]
+        assert store.write_domains(scan_id, [store_row(broken), store_row(fixed)]) == 1
+        texts = store.domains(scan_id)
+        assert len(texts) == 2
+        codes = {json.loads(t)["domain"]: [f["code"] for f in json.loads(t)["findings"]] for t in texts}
+        assert codes["example.org"] == ["no-smtp-tls-policy", "tls-rpt-missing"]
+
+    def test_ill_typed_domain_and_unknown_scan_are_refused(self, store: Store) -> None:
+        scan_id = store.begin_scan({})
+        bad = sample_domains()[0]
+        bad.observation.domain = ["example.org"]  # type: ignore[assignment]
+        with pytest.raises(StoreError, match="domain record 1: domain must be a non-empty string"):
+            store.write_domains(scan_id, [store_row(bad)])
+        with pytest.raises(StoreError, match="no scan"):
+            store.write_domains("no-such-scan", [store_row(sample_domains()[1])])
+        with pytest.raises(StoreError, match="no scan"):
+            store.domains("no-such-scan")
+        assert store.domains(scan_id) == []
+
+    def test_domains_roll_back_with_the_transaction(self, store: Store) -> None:
+        with pytest.raises(RuntimeError), store.transaction():
+            scan_id = store.begin_scan({})
+            store.write_domains(scan_id, [store_row(d) for d in sample_domains()])
+            raise RuntimeError("a bad line")
+        assert store.query("SELECT count(*) FROM domains") == [(0,)]
 
     def test_export_errors(self, store: Store, tmp_path: Path) -> None:
         out = tmp_path / "exports"

@@ -17,7 +17,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from cleartext.record import Record, Status
+from cleartext.store import open_store
 from tests.conftest import ROOT
+from tests.domain_samples import sample_domains
 from tests.pg import free_port
 from tests.store_contract import make_record, sample_records
 
@@ -142,6 +144,38 @@ def test_import_bad_lines_store_nothing(tmp_path: Path) -> None:
     assert_usage_error(cli("import", str(tmp_path / "absent.jsonl"), "--store", str(store)), "cannot read")
     infos = [json.loads(line) for line in cli("scans", "--store", str(store), "--json").stdout.splitlines()]
     assert [i["scan_id"] for i in infos] == [good]
+
+
+def test_import_and_export_domain_records(tmp_path: Path) -> None:
+    """`check DOMAIN --json` lines mixed with endpoint records go into the domains table; a jsonl export
+    holds them again and imports back to the same rows; a bad domain line names its line, stores nothing."""
+    store = tmp_path / "results.duckdb"
+    records, domains = sample_records()[:4], sample_domains()
+    mixed = tmp_path / "mixed.jsonl"
+    order = [*records[:2], domains[0], *records[2:], *domains[1:]]
+    mixed.write_text("".join(x.to_json() + "\n" for x in order))
+    result = cli("import", str(mixed), "--store", str(store))
+    assert result.returncode == 0, result.stderr
+    assert "imported 4 records and 3 domain records" in result.stderr
+    scan_id = result.stdout.strip()
+    exported = tmp_path / "out.jsonl"
+    result = cli("export", scan_id, "-f", "jsonl", "-o", str(exported), "--store", str(store))
+    assert result.returncode == 0 and "wrote 4 records and 3 domain records" in result.stderr, result.stderr
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert sorted(line["domain"] for line in lines if line.get("kind") == "domain") == sorted(
+        d.observation.domain for d in domains
+    )
+    only_domains = tmp_path / "domains.jsonl"
+    only_domains.write_text("".join(d.to_json() + "\n" for d in domains))
+    again = import_ok(only_domains, store)
+    with open_store(str(store), create=False) as st:
+        assert st.domains(again) == st.domains(scan_id) and st.count(again) == 0
+    bad = domains[0].to_dict() | {"mx": "not a list"}
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(records[0].to_json() + "\n" + json.dumps(bad) + "\n")
+    assert_usage_error(cli("import", str(broken), "--store", str(store)), f"{broken}:2:", "domain record")
+    with open_store(str(store), create=False) as st:
+        assert len(st.scans()) == 2
 
 
 def test_import_from_stdin(tmp_path: Path) -> None:

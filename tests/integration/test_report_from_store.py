@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.domain_samples import HOSTILE_DOMAIN, sample_domains
 from tests.enrich_files import country_record, write_iptoasn, write_mmdb
 from tests.pg import PostgresServer, postgres_server
 from tests.unit.report_samples import random_records, sample_records
@@ -59,7 +60,9 @@ def test_statistics_of_a_stored_scan_equal_those_of_its_file(
     their attribution, for both country sources, on both stores."""
     records = random_records(400, seed=5) + sample_records()
     source = tmp_path / "scan.jsonl"
-    source.write_text("".join(r.to_json() + "\n" for r in records), encoding="utf-8")
+    domains = sample_domains()  # `check DOMAIN --json` lines among the records: the domains table
+    lines = [*records[:200], *domains, *records[200:]]
+    source.write_text("".join(r.to_json() + "\n" for r in lines), encoding="utf-8")
     url = (
         str(tmp_path / "s.duckdb") if backend == "duckdb" else request.getfixturevalue("pg").create_database()
     )
@@ -88,3 +91,9 @@ def test_statistics_of_a_stored_scan_equal_those_of_its_file(
         assert a == b
         assert a["totals"]["records"] == len(records) and len(a["worst"]) == 25
         assert {row["key"] for row in a["breakdowns"]["asn"]} >= {"64500", "64501", "64502", "unknown"}
+        assert a["domains"]["checked"] == 3 and a["domains"]["with_findings"] == 2
+        codes = {"no-smtp-tls-policy": 2, "dane-tlsa-mismatch": 1, "tls-rpt-missing": 1}
+        assert a["domains"]["by_code"] == codes
+        assert a["domains"]["by_severity"] == {"high": 1, "medium": 1, "none": 1}
+        assert a["domains"]["by_dane"] == {"none": 1, "match": 1, "mismatch": 1}
+        assert [w["domain"] for w in a["domains"]["worst"]] == ["example.org", HOSTILE_DOMAIN]

@@ -16,8 +16,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from cleartext.domain.model import store_row
 from cleartext.store import StoreError, open_store
 from tests.conftest import run_cli
+from tests.domain_samples import sample_domains
 from tests.pg import PostgresServer, free_port, postgres_server
 from tests.store_contract import (
     StoreContract,
@@ -60,7 +62,28 @@ def test_typed_columns_are_sql_types(pg: PostgresServer) -> None:
         assert codes == ["no-tls", "cleartext-login"] and login is True and address == "2001:db8::25"
         assert record_type == "json" and time_type == "timestamp with time zone"
         assert started.year == 2026
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+
+
+def test_store_version_2_gains_the_domains_table(pg: PostgresServer) -> None:
+    """A store made by schema 2 opens, gains an empty domains table, and keeps its records."""
+    url = pg.create_database()
+    with open_store(url) as store:
+        scan_id = store.begin_scan({})
+        store.write(scan_id, sample_records())
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE domains")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    with open_store(url) as store:
+        assert store.count(scan_id) == len(sample_records()) and store.domains(scan_id) == []
+        assert store.write_domains(scan_id, [store_row(d) for d in sample_domains()]) == 3
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        row = conn.execute(
+            "SELECT pg_typeof(record)::text, pg_typeof(finding_codes)::text, dane FROM domains "
+            "WHERE domain = 'example.org'"
+        ).fetchone()
+        assert row == ("json", "text[]", "mismatch")
 
 
 def test_concurrent_writers_one_scan(pg: PostgresServer) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, run_cli
+from tests.domain_samples import HOSTILE_DOMAIN
 from tests.integration.test_report_browser import CHROMIUM, CHROMIUM_ARGS, OVERFLOWING_TEXT, need_browser
 from tests.pg import free_port
 from tests.unit.test_web_api import build_world
@@ -164,6 +165,15 @@ def test_admin_overview_filters_and_hostile_banner(server: dict[str, Any], brows
     assert "<script>alert(1)</script>" in worst
     shot(page, server, "web-overview")
 
+    # The domains of the scan (admin only): the hostile name imported from a file is text, not markup,
+    # and its escape sequence is shown, not obeyed.
+    assert card(page, "domains_checked") == "3" and card(page, "domains_with_findings") == "2"
+    domains = page.locator("#domain-list tbody tr")
+    assert domains.count() == 3
+    assert domains.nth(0).inner_text().startswith("example.org\thigh\tdane-tlsa-mismatch")
+    assert domains.nth(1).locator("code").inner_text() == HOSTILE_DOMAIN.replace("\x1b", "\\x1b")
+    assert page.evaluate("document.querySelectorAll('#domains script, #domains img').length") == 0
+
     # The endpoints table, filtered through the form as a person would.
     page.click("nav >> text=Endpoints")
     page.select_option("#f-protocol", "imap")
@@ -216,6 +226,8 @@ def test_owner_sees_only_their_networks(server: dict[str, Any], browser: Browser
     assert o.address not in page.locator("main").inner_text()
     api = page.request.get(f"{base}/api/endpoints/{latest}/{o.address}/{o.port}")
     assert api.status == 404
+    assert page.locator("#domains").count() == 0  # domains are for admin tokens only
+    assert page.request.get(f"{base}/api/scans/{latest}/domains").status == 403
     download = page.request.get(f"{base}/api/scans/{latest}/export.csv")
     rows = list(csv.DictReader(io.StringIO(download.text())))
     assert {(r["address"], int(r["port"])) for r in rows} == {

@@ -171,3 +171,24 @@ def test_long_labels_keep_their_start_and_fit_the_chart() -> None:
     assert [anchor for _, anchor in dates] == ["start", "end"]
     numbers = re.findall(r'<text class="num" x="([\d.]+)" y="[\d.]+" text-anchor="end">([\d,]+)</text>', svg)
     assert all(float(x) >= text_width(n) for x, n in numbers), numbers
+
+
+def test_domain_section_escapes_what_an_imported_file_holds() -> None:
+    from cleartext.domain.model import store_row
+    from cleartext.report.stats import DomainStats
+    from tests.domain_samples import sample_domains
+
+    stats = compute(sample_pairs(), scan_id="now")
+    plain = render_html(stats)
+    assert 'id="domains"' not in plain  # no domain records: no section
+    stats.domains = DomainStats()
+    for record in sample_domains():
+        stats.domains.add(store_row(record))
+    text = render_html(stats)
+    parsed = Page(text)
+    assert 'id="domains"' in text and 'id="worst-domains"' in text and 'id="domains-by_dane"' in text
+    assert "<script>alert(1)</script>" not in text and "\x1b" not in text
+    assert "=HYPERLINK(&quot;x&quot;)&lt;script&gt;" in text and "\\x1b[31m.example" in text
+    assert "script" not in [tag for tag, _ in parsed.tags]
+    assert "dane-tlsa-mismatch" in "".join(parsed.text)
+    assert text.index('id="worst"') < text.index('id="domains"') < text.index('id="status"')

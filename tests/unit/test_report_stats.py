@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from cleartext.domain.model import store_row
 from cleartext.enrich import Enricher
 from cleartext.enrich.model import Attribution
 from cleartext.record import Finding, Protocol, Record, Severity, Status, TLSPhase
-from cleartext.report.sqlstats import Rows, attributed_scan, scan_rows, stats_from_store
-from cleartext.report.stats import Stats, StatsBuilder, compute, trends
+from cleartext.report.sqlstats import (
+    Rows,
+    attributed_scan,
+    domain_stats_from_store,
+    scan_rows,
+    stats_from_store,
+)
+from cleartext.report.stats import DomainStats, Stats, StatsBuilder, compute, trends
 from cleartext.store import open_store
 from cleartext.web.data import Scope, WebData, data_fingerprint
 from cleartext.web.tokens import parse_owner
+from tests.domain_samples import HOSTILE_DOMAIN, sample_domains
 from tests.pg import PostgresServer, postgres_server
 from tests.unit.report_samples import (
     attribution,
@@ -343,3 +352,80 @@ def test_worst_endpoints_rank_the_core_verdict_first(new_store: Callable[[], str
         assert codes == ["cleartext-login"] * 16 + ["no-tls"] * 4 + ["starttls-failed"] * 5
         assert [w.address for w in stats.worst[:16]] == sorted(f"198.51.100.{i}" for i in range(16))
     assert from_sql.worst == streamed.worst
+
+
+# -- domains -----------------------------------------------------------------------------------------
+
+
+def domain_file(tmp_path: Path) -> Path:
+    """Endpoint records with `check DOMAIN --json` lines among them."""
+    path = tmp_path / "check.jsonl"
+    lines = [*sample_records()[:3], *sample_domains(), *sample_records()[3:]]
+    path.write_text("".join(x.to_json() + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+def test_domain_statistics_from_a_file(tmp_path: Path) -> None:
+    from cleartext.cli.report import iter_records
+
+    counted = DomainStats()
+    records = list(iter_records([domain_file(tmp_path)], on_domain=counted.add))
+    assert len(records) == len(sample_records())  # the domain lines are not endpoints
+    data = counted.trim().to_dict()
+    assert (data["checked"], data["with_findings"], data["findings"], data["tls_rpt"]) == (3, 2, 4, 1)
+    assert data["by_code"] == {"no-smtp-tls-policy": 2, "dane-tlsa-mismatch": 1, "tls-rpt-missing": 1}
+    assert list(data["by_severity"].items()) == [("high", 1), ("medium", 1), ("none", 1)]
+    assert data["by_mta_sts"] == {"none": 2, "enforce": 1}
+    worst = data["worst"]
+    assert [(w["domain"], w["worst"], w["codes"]) for w in worst] == [
+        ("example.org", "high", ["dane-tlsa-mismatch", "no-smtp-tls-policy", "tls-rpt-missing"]),
+        (HOSTILE_DOMAIN, "medium", ["no-smtp-tls-policy"]),
+    ]
+    stats = compute(((r, Attribution()) for r in records), scan_id="d")
+    assert "domains" not in stats.to_dict()  # no domain records: no domain section at all
+    stats.domains = counted
+    assert Stats.from_dict(json.loads(stats.to_json())) == stats
+
+
+def test_a_malformed_domain_line_is_named(tmp_path: Path) -> None:
+    from cleartext.cli.report import ReportInputError, iter_records
+
+    bad = tmp_path / "bad.jsonl"
+    broken = sample_domains()[0].to_dict() | {"mx": [{"host": 5}]}
+    bad.write_text(sample_records()[0].to_json() + "\n" + json.dumps(broken) + "\n", encoding="utf-8")
+    with pytest.raises(ReportInputError, match=r"bad\.jsonl:2: malformed domain record"):
+        list(iter_records([bad], on_domain=DomainStats().add))
+
+
+def test_domain_statistics_from_the_store_equal_the_files(
+    new_store: Callable[[], str], tmp_path: Path
+) -> None:
+    from cleartext.cli.report import iter_records
+
+    counted = DomainStats()
+    list(iter_records([domain_file(tmp_path)], on_domain=counted.add))
+    url = new_store()
+    with open_store(url) as store:
+        scan_id = store.begin_scan({})
+        store.write_domains(scan_id, [store_row(d) for d in sample_domains()])
+        empty = store.begin_scan({})
+        assert domain_stats_from_store(store, scan_id) == counted.trim()
+        assert domain_stats_from_store(store, empty) is None
+        one = domain_stats_from_store(store, scan_id, worst_limit=1)
+        assert one is not None and [w.domain for w in one.worst] == ["example.org"]
+
+
+def test_domain_tables_are_sanitised_for_the_terminal(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from cleartext.cli.report import iter_records, render_tables
+
+    counted = DomainStats()
+    stats = compute((r, Attribution()) for r in iter_records([domain_file(tmp_path)], counted.add))
+    stats.domains = counted.trim()
+    console = Console(record=True, width=300, force_terminal=False, color_system=None)
+    render_tables(console, stats, top=15)
+    text = console.export_text()
+    assert "domains checked" in text and "dane-tlsa-mismatch" in text and "example.org" in text
+    assert "\x1b" not in text and "[31m" not in text.replace("\\x1b[31m", "")
+    assert "\\x1b[31m" in text  # the escape shown, not obeyed

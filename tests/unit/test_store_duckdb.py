@@ -270,8 +270,8 @@ def test_an_import_naming_an_endpoint_in_two_batches_keeps_the_last(
     ]
     data = io.BytesIO(b"".join(r.to_json().encode() + b"\n" for r in lines))
     with open_store(str(tmp_path / "imp.duckdb")) as store:
-        scan_id, count = cli_store._import(store, data, Path("scan.jsonl"))
-        assert count == 4 and store.count(scan_id) == 3
+        scan_id, count, domains = cli_store._import(store, data, Path("scan.jsonl"))
+        assert (count, domains) == (4, 0) and store.count(scan_id) == 3
         kept = next(r for r in store.records(scan_id) if r.observation.address == "10.4.0.1")
         assert kept.observation.status is Status.REFUSED
         assert store.scan(scan_id).counts == {"success": 2, "refused": 1}

@@ -26,13 +26,15 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from cleartext.domain.model import DomainRecord, store_row
 from cleartext.enrich import Attribution, Enricher
 from cleartext.record import LoginProbe, LoginVerdict, PlainPhase, Record
-from cleartext.report.stats import Stats, compute, worst_order
+from cleartext.report.stats import DomainStats, Stats, compute, worst_order
 from cleartext.store import Store, open_store
 from cleartext.web.app import AppConfig, api_endpoint_href, create_app
 from cleartext.web.data import data_fingerprint
 from cleartext.web.tokens import TokenStore, parse_owner
+from tests.domain_samples import HOSTILE_DOMAIN, sample_domains
 from tests.enrich_files import country_record, write_iptoasn, write_mmdb
 from tests.unit.report_samples import HOSTILE_BANNER, random_records, sample_records
 
@@ -57,6 +59,7 @@ class World:
     attribution: dict[str, Attribution] = field(default_factory=dict)
     hostile: list[tuple[str, int]] = field(default_factory=list)
     store_url: str | None = None  # a postgresql:// URL instead of the DuckDB file
+    domains: dict[str, list[DomainRecord]] = field(default_factory=dict)  # by scan, where it has any
 
     @property
     def url(self) -> str:
@@ -87,11 +90,17 @@ class World:
         return [r for r in self.records[scan_id] if self.owned(who, r.observation.address)]
 
     def stats(self, who: str, scan_id: str) -> Stats:
-        return compute(
+        stats = compute(
             ((r, self.attribution[r.observation.address]) for r in self.visible(who, scan_id)),
             "geo",
             scan_id=scan_id,
         )
+        if who == "admin" and self.domains.get(scan_id):  # the oracle: domains are for admins only
+            stats.domains = DomainStats()
+            for domain in self.domains[scan_id]:
+                stats.domains.add(store_row(domain))
+            stats.domains.trim()
+        return stats
 
 
 def rank(record: Record) -> tuple[int, int, int, int, str, int]:
@@ -160,6 +169,9 @@ def build_world(tmp: Path, store_url: str | None = None) -> World:
                 {"targets": ["198.51.100.0/24", "192.0.2.0/24"]}, started_at=dt.datetime.fromisoformat(when)
             )
             store.write(scan_id, records)
+            if records is newer:  # the newest scan has domain records too (admin-only in the web)
+                world.domains[scan_id] = sample_domains()
+                store.write_domains(scan_id, [store_row(d) for d in world.domains[scan_id]])
             store.finish_scan(scan_id)
             world.scans.append(scan_id)
             world.records[scan_id] = records
@@ -394,6 +406,34 @@ def test_downloads_hold_only_owned_rows(client: TestClient, world: World, who: s
     assert "attachment" in report.headers["content-disposition"]
     others = {r.observation.address for r in world.records[scan_id]} - {a for a, _ in want}
     assert not any(f"<code>{address}</code>" in report.text for address in others)
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_domains_are_for_admin_tokens_only(client: TestClient, world: World, who: str) -> None:
+    older, newer = world.scans
+    response = client.get(f"/api/scans/{newer}/domains", headers=bearer(world, who))
+    stats = client.get(f"/api/scans/{newer}/stats", headers=bearer(world, who)).json()
+    if who != "admin":
+        assert response.status_code == 403 and "admin tokens only" in response.json()["detail"]
+        assert "domains" not in stats  # no section, not a count of zero
+        return
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == 3 and body["scan_id"] == newer
+    # Worst first, then by the number of findings, then by name.
+    assert [d["domain"] for d in body["items"]] == ["example.org", HOSTILE_DOMAIN, "clean.example"]
+    first = body["items"][0]
+    assert first["dane"] == "mismatch" and first["mx_hosts"] == ["mx1.example.org", "mx2.example.org"]
+    assert first["findings"][0]["code"] == "dane-tlsa-mismatch"
+    assert first["findings"][0]["evidence"] == {"host": "mx1.example.org", "address": "192.0.2.25"}
+    assert body["items"][2]["mta_sts_mode"] == "enforce" and body["items"][2]["tls_rpt"] is True
+    paged = all_pages(client, f"/api/scans/{newer}/domains?limit=2", bearer(world, who))
+    assert [d["domain"] for d in paged] == [d["domain"] for d in body["items"]]
+    assert stats["domains"]["checked"] == 3 and stats["domains"]["by_dane"]["mismatch"] == 1
+    empty = client.get(f"/api/scans/{older}/domains", headers=bearer(world, who)).json()
+    assert empty["total"] == 0 and empty["items"] == []
+    assert "domains" not in client.get(f"/api/scans/{older}/stats", headers=bearer(world, who)).json()
+    assert client.get("/api/scans/nope/domains", headers=bearer(world, who)).status_code == 404
 
 
 def test_unknown_scan_and_bad_filters(client: TestClient, world: World) -> None:

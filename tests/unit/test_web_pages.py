@@ -129,6 +129,25 @@ def test_hostile_banner_is_escaped_everywhere(app_store: tuple[object, object], 
     assert HOSTILE_BANNER.startswith("* OK")
 
 
+def test_domains_section_is_admin_only_and_escaped(app_store: tuple[object, object], world: World) -> None:
+    app, _ = app_store
+    older, newer = world.scans
+    admin = logged_in(app, world, "admin")
+    html = admin.get(f"/?scan={newer}").text
+    assert '<section id="domains">' in html and 'data-metric="domains_checked"><span class="value">3<' in html
+    rows = re.findall(r"<tr><td><code>(.*?)</code></td>", html.split('id="domain-list"')[1])
+    assert rows[0] == "example.org" and rows[2] == "clean.example"
+    # The hostile name: a formula, markup and an escape sequence, shown as text and never obeyed.
+    assert rows[1] == "=HYPERLINK(&#34;x&#34;)&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31m.example"
+    assert "<script>alert(1)" not in html and "\x1b" not in html
+    assert 'href="/api/scans/' + newer + '/domains"' in html
+    assert '<section id="domains">' not in admin.get(f"/?scan={older}").text  # no domains in that scan
+    for who in ("country", "mix", "as"):
+        owner = logged_in(app, world, who).get(f"/?scan={newer}").text
+        assert '<section id="domains">' not in owner and "<code>example.org</code>" not in owner, who
+        assert "HYPERLINK" not in owner and "/domains" not in owner, who
+
+
 def test_owner_pages_show_only_their_endpoints(app_store: tuple[object, object], world: World) -> None:
     app, _ = app_store
     client = logged_in(app, world, "country")

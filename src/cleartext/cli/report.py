@@ -39,10 +39,11 @@ if TYPE_CHECKING:
 
     from cleartext.enrich.model import Attribution
     from cleartext.record import Record
-    from cleartext.report.stats import CountrySource, Stats
-    from cleartext.store import Store
+    from cleartext.report.stats import CountrySource, DomainStats, Stats
+    from cleartext.store import DomainRow, Store
 
 FORMATS = ("table", "json", "html", "shadowserver")
+
 SPLITS = ("asn", "cidr", "country")
 
 
@@ -50,15 +51,20 @@ class ReportInputError(CleartextError):
     """A record source cannot be read; the message is one line naming the file (and line)."""
 
 
-def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
+def iter_records(
+    paths: Sequence[Path], on_domain: Callable[[DomainRow], None] | None = None
+) -> Iterator[Record]:
     """Records from JSON Lines files ('-' is stdin), one at a time: never the whole file in memory.
 
     Each record is checked as `cleartext import` checks it (an address that is an IP address, a port that
     is a TCP port, typed fields): a report must not write rows IntelMQ drops, nor leave a record out.
+    Domain records (`check DOMAIN --json`) are checked the same way and handed to ``on_domain`` as the
+    store's row of them (skipped without one: Shadowserver's files have no domain type).
     Raises ReportInputError for an unreadable file or a line that is not a record.
     """
+    from cleartext.domain.model import domain_record_from_dict, store_row
     from cleartext.record import record_from_dict
-    from cleartext.store.base import check_record
+    from cleartext.store.base import check_domain_row, check_record
 
     for path in paths:
         try:
@@ -73,7 +79,11 @@ def iter_records(paths: Sequence[Path]) -> Iterator[Record]:
                         continue
                     data = json.loads(line)
                     if isinstance(data, dict) and data.get("kind") == "domain":
-                        continue  # a domain record (`check DOMAIN --json`): the report counts endpoints
+                        if on_domain is not None:
+                            row = store_row(domain_record_from_dict(data))
+                            check_domain_row(row)
+                            on_domain(row)
+                        continue
                     record = record_from_dict(data)
                     check_record(record)
                     yield record
@@ -117,13 +127,21 @@ def _store_stats(
     """A stored scan's statistics, computed by the store in SQL (cleartext.report.sqlstats): the same
     numbers as streaming its records, in seconds for millions of them. ``lookup``: attribute each address
     (None: no data files, every country and AS unknown)."""
-    from cleartext.report.sqlstats import attributed_scan, scan_rows, stats_from_store
+    from cleartext.report.sqlstats import (
+        attributed_scan,
+        domain_stats_from_store,
+        scan_rows,
+        stats_from_store,
+    )
 
     try:
         if lookup is None:
-            return stats_from_store(st, scan_rows(scan), country_source=source, scan_id=name)
-        with attributed_scan(st, scan, lookup) as rows:
-            return stats_from_store(st, rows, country_source=source, scan_id=name)
+            stats = stats_from_store(st, scan_rows(scan), country_source=source, scan_id=name)
+        else:
+            with attributed_scan(st, scan, lookup) as rows:
+                stats = stats_from_store(st, rows, country_source=source, scan_id=name)
+        stats.domains = domain_stats_from_store(st, scan)
+        return stats
     finally:
         st.close()
 
@@ -204,6 +222,45 @@ def render_tables(console: Console, stats: Stats, top: int) -> None:
         if len(rows) > top:
             table.caption = f"{len(rows) - top} more"
         console.print(table)
+    if stats.domains is not None:
+        render_domain_tables(console, stats.domains, top)
+
+
+def render_domain_tables(console: Console, domains: DomainStats, top: int) -> None:
+    """The domain view's numbers. Domain names may come from an imported file: rich Text, sanitised."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from cleartext.report.stats import DOMAIN_COUNT_TITLES
+    from cleartext.text import sanitize
+
+    head = Table(title="domains", show_header=False, title_justify="left")
+    head.add_column("metric")
+    head.add_column("value", justify="right")
+    for label, value in (
+        ("domains checked", domains.checked),
+        ("with findings", domains.with_findings),
+        ("findings", domains.findings),
+        ("TLS-RPT published", domains.tls_rpt),
+    ):
+        head.add_row(Text(label), Text(f"{value:,}"))
+    console.print(head)
+    for name, counts in domains.counts().items():
+        title = DOMAIN_COUNT_TITLES[name]
+        table = Table(title=f"domains by {title}", title_justify="left")
+        table.add_column(title)
+        table.add_column("domains", justify="right")
+        for key, count in list(counts.items())[:top]:
+            table.add_row(Text(sanitize(key, 80)), Text(f"{count:,}"))
+        console.print(table)
+    if domains.worst:
+        table = Table(title="domains with findings", title_justify="left")
+        for name in ("domain", "worst", "findings"):
+            table.add_column(name)
+        for w in domains.worst[:top]:
+            codes = " ".join(sanitize(code, 60) for code in w.codes)
+            table.add_row(Text(sanitize(w.domain, 120)), Text(sanitize(w.worst, 20)), Text(codes))
+        console.print(table)
 
 
 def report(
@@ -238,7 +295,7 @@ def report(
     top: Annotated[int, typer.Option("--top", help="Rows per table (table format).", min=1)] = 15,
 ) -> None:
     """Sum up scan records: statistics (table, json), an HTML page, or Shadowserver-style CSV files."""
-    from cleartext.report.stats import compute, trends
+    from cleartext.report.stats import DomainStats, compute, trends
 
     if output_format not in FORMATS:
         fail(f"unknown format {output_format!r} (choose {', '.join(FORMATS)})")
@@ -257,12 +314,13 @@ def report(
     files = attribution_files(data_dir, mmdb=mmdb, iptoasn=iptoasn, rir=rir, rpsl=rpsl, contacts=contacts)
     lookup = lookup_of(attributor(files))
     stored: Store | None = None
+    domain_stats = DomainStats()  # a file's domain records, counted as they are read
     if scan:
         stored, scan = _open_scan(store, scan)
         records = _store_records(stored, scan)
         name = scan_id or scan
     else:
-        records = iter_records(sources)
+        records = iter_records(sources, on_domain=domain_stats.add)
         name = scan_id or ",".join(p.stem if str(p) != "-" else "stdin" for p in sources)
     pairs = attributed(records, lookup)
 
@@ -286,6 +344,8 @@ def report(
         stats = _store_stats(stored, scan, lookup if attributing else None, source, name)  # type: ignore[arg-type]
     else:
         stats = compute(pairs, source, scan_id=name)  # type: ignore[arg-type]
+        if domain_stats.checked:
+            stats.domains = domain_stats.trim()
     if output_format == "json":
         _write(stats.to_json() + "\n", out)
     elif output_format == "html":

@@ -144,11 +144,16 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (replaced if it exists).")],
     store: StoreOpt = None,
 ) -> None:
-    """Write one scan's records to a file: parquet (typed columns + record), csv (typed columns), jsonl."""
+    """Write one scan's records to a file: parquet (typed columns + record), csv (typed columns), jsonl.
+
+    jsonl also holds the scan's domain records (after its endpoint records); parquet and csv do not.
+    """
     with open_store(store, create=False) as st:
         scan_id = st.resolve_scan(scan_id)
         rows = st.export(scan_id, fmt.value, out)
-    print(f"cleartext: wrote {rows} records of scan {scan_id} to {out}", file=sys.stderr)
+        domains = len(st.domains(scan_id)) if fmt is ExportFormat.JSONL else 0
+    also = f" and {domains} domain records" if domains else ""
+    print(f"cleartext: wrote {rows} records{also} of scan {scan_id} to {out}", file=sys.stderr)
 
 
 class _BadLine(CleartextError):
@@ -158,13 +163,17 @@ class _BadLine(CleartextError):
 def import_(
     file: Annotated[
         Path,
-        typer.Argument(metavar="FILE", help="JSON Lines written by `cleartext scan --out` ('-': stdin)."),
+        typer.Argument(
+            metavar="FILE",
+            help="JSON Lines written by `cleartext scan --out` or `check DOMAIN --json` ('-': stdin).",
+        ),
     ],
     store: StoreOpt = None,
 ) -> None:
     """Load a file of records as a new scan, all or nothing; prints the new scan's id.
 
-    A line that is not a record is an error naming FILE:LINE (exit 2), and nothing is stored.
+    Endpoint records and domain records (``"kind": "domain"``) may be mixed. A line that is neither is an
+    error naming FILE:LINE (exit 2), and nothing is stored.
     """
     try:
         handle: BinaryIO = sys.stdin.buffer if str(file) == "-" else file.open("rb")
@@ -173,28 +182,39 @@ def import_(
     with handle, open_store(store, create=True) as st:
         try:
             with st.transaction():
-                scan_id, count = _import(st, handle, file)
+                scan_id, count, domains = _import(st, handle, file)
         except OSError as exc:
             fail(f"cannot read {file}: {exc.strerror or exc}")
     print(scan_id)
-    print(f"cleartext: imported {count} records from {file} as scan {scan_id}", file=sys.stderr)
+    also = f" and {domains} domain records" if domains else ""
+    print(f"cleartext: imported {count} records{also} from {file} as scan {scan_id}", file=sys.stderr)
 
 
-def _import(st: Store, handle: BinaryIO, file: Path) -> tuple[str, int]:
-    """Begin a scan, write the file's records in batches, finish it; raise _BadLine at the first bad line."""
+def _import(st: Store, handle: BinaryIO, file: Path) -> tuple[str, int, int]:
+    """Begin a scan, write the file's records in batches and its domain records, finish it; raise
+    _BadLine at the first bad line. Returns the scan id and the endpoint and domain lines read."""
+    from cleartext.domain.model import domain_record_from_dict, store_row
     from cleartext.record import Record, record_from_dict
-    from cleartext.store.base import check_record
+    from cleartext.store import DomainRow
+    from cleartext.store.base import check_domain_row, check_record
 
     source = "-" if str(file) == "-" else str(file.resolve())
     scan_id = st.begin_scan({"source": "import", "file": source})
     batch: list[Record] = []
+    domains: list[DomainRow] = []  # a handful per file (one per checked domain): kept until the end
     count = 0
     for number, raw in enumerate(handle, 1):
         try:
             line = raw.decode("utf-8")
             if not line.strip():
                 continue
-            record = record_from_dict(json.loads(line))
+            data = json.loads(line)
+            if isinstance(data, dict) and data.get("kind") == "domain":
+                row = store_row(domain_record_from_dict(data))
+                check_domain_row(row)
+                domains.append(row)
+                continue
+            record = record_from_dict(data)
             check_record(record)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise _BadLine(f"{file}:{number}: {exc}") from None
@@ -203,9 +223,10 @@ def _import(st: Store, handle: BinaryIO, file: Path) -> tuple[str, int]:
         if len(batch) >= IMPORT_BATCH:
             st.write(scan_id, batch, new=True)
             batch = []
-    if count == 0:
+    if count == 0 and not domains:
         raise _BadLine(f"{file}: no records")
     st.write(scan_id, batch, new=True)
     st.keep_last(scan_id)  # a file may name an endpoint twice (two runs concatenated): the last wins
+    written = st.write_domains(scan_id, domains)  # and a domain twice: the last wins too
     st.finish_scan(scan_id)  # counts by status, from what was stored
-    return scan_id, count
+    return scan_id, count, written

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from cleartext.record import Finding, Severity
+from cleartext.store.schema import DomainRow
 
 DOMAIN_SCHEMA_VERSION = 1
 KIND = "domain"
@@ -296,3 +297,41 @@ def domain_record_from_dict(data: dict[str, Any]) -> DomainRecord:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed domain record: {exc}") from None
     return DomainRecord(obs, findings)
+
+
+def dane_state(obs: DomainObservation) -> str:
+    """One word for the domain's DANE, over the MX hosts whose TLSA was asked: ``none`` (no host has
+    TLSA records), ``mismatch`` (a chain served on port 25 matched none of its host's records: mail from
+    DANE senders bounces), ``partial`` (some hosts have none), ``match`` (every served chain matched)
+    or ``unchecked`` (records, but nothing cleartext could match: unusable or unverifiable records, or
+    no certificate seen)."""
+    asked = [m for m in obs.mx if m.tlsa is not None]
+    published = [m for m in asked if m.tlsa_records]
+    if not published:
+        return "none"
+    verdicts = [s.match for m in published for s in m.served]
+    if "mismatch" in verdicts:
+        return "mismatch"
+    if len(published) < len(asked):
+        return "partial"
+    if verdicts and all(v == "match" for v in verdicts):
+        return "match"
+    return "unchecked"
+
+
+def store_row(record: DomainRecord) -> DomainRow:
+    """The store's row of a domain record: the columns reports filter on, and the record as JSON."""
+    obs = record.observation
+    worst = record.worst
+    return DomainRow(
+        domain=obs.domain,
+        checked_at=obs.checked_at,
+        worst_severity=worst.value if worst is not None else None,
+        finding_codes=[f.code for f in record.findings],
+        finding_severities=[f.severity.value for f in record.findings],
+        mx_hosts=[m.host for m in obs.mx],
+        mta_sts_mode=obs.mta_sts.mode if obs.mta_sts.valid else None,
+        tls_rpt=bool(obs.tls_rpt.rua) and not obs.tls_rpt.errors,
+        dane=dane_state(obs),
+        record=record.to_json(),
+    )

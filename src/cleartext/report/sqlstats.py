@@ -44,16 +44,26 @@ from cleartext.report.stats import (
     WORST_LIMIT,
     Breakdown,
     CountrySource,
+    DomainStats,
     Stats,
     Tally,
     worst_endpoint,
     worst_order,
 )
+from cleartext.store.schema import DomainRow
 
 if TYPE_CHECKING:
     from cleartext.store import Store
 
-__all__ = ["DIALECTS", "Dialect", "Rows", "attributed_scan", "scan_rows", "stats_from_store"]
+__all__ = [
+    "DIALECTS",
+    "Dialect",
+    "Rows",
+    "attributed_scan",
+    "domain_stats_from_store",
+    "scan_rows",
+    "stats_from_store",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +129,37 @@ def stats_from_store(
     if country_source not in COUNTRY_SOURCES:
         raise ValueError(f"country_source must be one of {', '.join(COUNTRY_SOURCES)}")
     return _Computation(store, rows, country_source, scan_id, worst_limit).run()
+
+
+def domain_stats_from_store(
+    store: Store, scan_id: str, *, worst_limit: int = WORST_LIMIT
+) -> DomainStats | None:
+    """The domain statistics of one stored scan, None when it has no domains. A scan holds a handful of
+    domains, so their typed columns (never the record JSON) are fetched and counted by the same
+    :meth:`DomainStats.add` that counts a file's domain records."""
+    rows = store.query(
+        "SELECT domain, worst_severity, finding_codes, finding_severities, mx_hosts, mta_sts_mode, tls_rpt, "
+        "dane FROM domains WHERE scan_id = ?",
+        (scan_id,),
+    )
+    if not rows:
+        return None
+    result = DomainStats()
+    for domain, worst, codes, severities, mx, mode, rpt, dane in rows:
+        row = DomainRow(
+            domain=domain,
+            checked_at="",
+            worst_severity=worst,
+            finding_codes=list(codes),
+            finding_severities=list(severities),
+            mx_hosts=list(mx),
+            mta_sts_mode=mode,
+            tls_rpt=bool(rpt),
+            dane=dane,
+            record="",
+        )
+        result.add(row, worst_limit)
+    return result.trim(worst_limit)
 
 
 # One row of the combinations query: status, protocol, port, software, worst severity, finding codes,

@@ -20,6 +20,9 @@ Which records count where (the definitions every consumer of these numbers relie
   was seen accepted (plaintext-only, or the dialog ended before TLS).
 - Country: the geolocation ``country`` or the RIR ``registry_country`` of the attribution, chosen by
   ``country_source`` and named in the result, because the two disagree for many networks.
+- Domains (:class:`DomainStats`, only when the input held domain records: ``check DOMAIN --json``
+  lines, or a stored scan's domains table) are counted apart from endpoints: a domain counts once under
+  its worst severity and once under each of its finding codes.
 """
 
 from __future__ import annotations
@@ -37,19 +40,23 @@ from cleartext.record import (
     accepted_tls_versions,
     severity_rank,
 )
+from cleartext.store.schema import DomainRow
 
 __all__ = [
     "CORE_CODES",
     "COUNTRY_SOURCES",
     "DIMENSIONS",
+    "DOMAIN_COUNT_TITLES",
     "TLS_VERSIONS",
     "Breakdown",
     "CountrySource",
+    "DomainStats",
     "Stats",
     "StatsBuilder",
     "Tally",
     "TrendPoint",
     "Trends",
+    "WorstDomain",
     "WorstEndpoint",
     "compute",
     "trends",
@@ -173,6 +180,117 @@ def worst_order(
 
 
 @dataclass(slots=True)
+class WorstDomain:
+    """One row of the "domains with findings" table."""
+
+    domain: str  # as the record holds it (sanitised by lookup; an imported file may hold anything)
+    worst: str  # severity value
+    codes: list[str]  # finding codes, worst first
+    findings: int
+
+    def sort_key(self) -> tuple[int, int, str]:
+        return (-severity_rank(self.worst), -self.findings, self.domain)
+
+
+# What each of DomainStats.counts() counts domains by, as reports title it.
+DOMAIN_COUNT_TITLES: Mapping[str, str] = {
+    "by_code": "finding",
+    "by_severity": "worst severity",
+    "by_mta_sts": "MTA-STS mode",
+    "by_dane": "DANE",
+}
+
+
+def _counted(counts: Mapping[str, int]) -> dict[str, int]:
+    """Most first, then by key: the order every domain count is shown and serialised in."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass(slots=True)
+class DomainStats:
+    """The domains of a scan: how many were checked, by finding code, worst severity, MTA-STS mode and
+    DANE state, and the worst of them. Both record sources feed :meth:`add` with the store's typed row
+    (cleartext.domain.model.store_row makes it from a record), so both count by the same columns."""
+
+    checked: int = 0
+    with_findings: int = 0
+    findings: int = 0  # findings in all
+    tls_rpt: int = 0  # domains with a usable TLS-RPT record
+    by_code: dict[str, int] = field(default_factory=dict)  # domains with the code
+    by_severity: dict[str, int] = field(default_factory=dict)  # domains by worst severity ("none")
+    by_mta_sts: dict[str, int] = field(default_factory=dict)  # mode of a valid policy, "none" without
+    by_dane: dict[str, int] = field(default_factory=dict)  # cleartext.domain.model.dane_state
+    worst: list[WorstDomain] = field(default_factory=list)
+
+    def add(self, row: DomainRow, worst_limit: int = WORST_LIMIT) -> None:
+        self.checked += 1
+        self.findings += len(row.finding_codes)
+        self.tls_rpt += bool(row.tls_rpt)
+        for key, counts in (
+            (row.worst_severity or NONE, self.by_severity),
+            (row.mta_sts_mode or NONE, self.by_mta_sts),
+            (row.dane, self.by_dane),
+            *((code, self.by_code) for code in set(row.finding_codes)),
+        ):
+            counts[key] = counts.get(key, 0) + 1
+        if row.worst_severity is None:
+            return
+        self.with_findings += 1
+        ranked = sorted(
+            zip(row.finding_severities, row.finding_codes, strict=False),
+            key=lambda sc: (-severity_rank(sc[0]), sc[1]),
+        )
+        codes = list(dict.fromkeys(code for _, code in ranked))
+        self.worst.append(WorstDomain(row.domain, row.worst_severity, codes, len(row.finding_codes)))
+        if len(self.worst) >= 4 * max(worst_limit, 1):
+            self.trim(worst_limit)
+
+    def trim(self, worst_limit: int = WORST_LIMIT) -> DomainStats:
+        self.worst.sort(key=WorstDomain.sort_key)
+        del self.worst[worst_limit:]
+        return self
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """The four counts by name, each in the order every report shows it: severities worst first,
+        the others most first."""
+        return {
+            "by_code": _counted(self.by_code),
+            "by_severity": dict(
+                sorted(self.by_severity.items(), key=lambda kv: (-severity_rank(kv[0]), kv[0]))
+            ),
+            "by_mta_sts": _counted(self.by_mta_sts),
+            "by_dane": _counted(self.by_dane),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "with_findings": self.with_findings,
+            "findings": self.findings,
+            "tls_rpt": self.tls_rpt,
+            **self.counts(),
+            "worst": [asdict(w) for w in self.worst],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DomainStats:
+        def counts(name: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in data[name].items()}
+
+        return cls(
+            checked=int(data["checked"]),
+            with_findings=int(data["with_findings"]),
+            findings=int(data["findings"]),
+            tls_rpt=int(data["tls_rpt"]),
+            by_code=counts("by_code"),
+            by_severity=counts("by_severity"),
+            by_mta_sts=counts("by_mta_sts"),
+            by_dane=counts("by_dane"),
+            worst=[WorstDomain(**w) for w in data.get("worst", [])],
+        )
+
+
+@dataclass(slots=True)
 class Stats:
     """The statistics of one scan. Plain data: compare with ``==``, serialise with :meth:`to_json`."""
 
@@ -188,6 +306,8 @@ class Stats:
     by_status: dict[str, int] = field(default_factory=dict)
     breakdowns: dict[str, Breakdown] = field(default_factory=dict)
     worst: list[WorstEndpoint] = field(default_factory=list)
+    # None: the input held no domain records (or, in the web, the reader may not see them).
+    domains: DomainStats | None = None
 
     def breakdown(self, dimension: str) -> Breakdown:
         return self.breakdowns.get(dimension) or Breakdown(dimension)
@@ -211,6 +331,7 @@ class Stats:
             "by_status": dict(sorted(self.by_status.items(), key=lambda kv: (-kv[1], kv[0]))),
             "breakdowns": {name: _rows(self.breakdown(name)) for name in DIMENSIONS},
             "worst": [asdict(w) for w in self.worst],
+            **({"domains": self.domains.to_dict()} if self.domains is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -247,6 +368,7 @@ class Stats:
                 by_status={str(k): int(v) for k, v in data["by_status"].items()},
                 breakdowns=breakdowns,
                 worst=[WorstEndpoint(**w) for w in data.get("worst", [])],
+                domains=DomainStats.from_dict(data["domains"]) if "domains" in data else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed statistics: {exc}") from None

@@ -21,6 +21,7 @@ from cleartext.store.schema import (
     EXPORT_FORMATS,
     LATEST,
     STORE_SCHEMA_VERSION,
+    DomainRow,
     StoreError,
 )
 from cleartext.store.sink import StoreSink
@@ -36,6 +37,7 @@ __all__ = [
     "STORE_ENV",
     "STORE_SCHEMA_VERSION",
     "Diff",
+    "DomainRow",
     "Exposure",
     "ScanInfo",
     "Store",

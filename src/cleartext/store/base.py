@@ -27,9 +27,12 @@ from cleartext.store.schema import (
     COLUMNS,
     CONCLUSIVE_STATUSES,
     DDL,
+    DOMAIN_COLUMNS,
+    DOMAINS_DDL,
     EXPORT_FORMATS,
     LATEST,
     STORE_SCHEMA_VERSION,
+    DomainRow,
     StoreError,
 )
 
@@ -110,6 +113,21 @@ def check_record(record: Record) -> None:
     for finding in record.findings:
         if not isinstance(finding.code, str):
             raise ValueError("a finding's code must be a string")
+
+
+def check_domain_row(row: DomainRow) -> None:
+    """Raise ValueError unless a domain row's typed columns have their types (an imported domain line
+    may hold anything where a name or a list of codes belongs)."""
+    if not isinstance(row.domain, str) or not row.domain:
+        raise ValueError("domain must be a non-empty string")
+    if not isinstance(row.checked_at, str):
+        raise ValueError("checked_at must be a string")
+    for name in ("finding_codes", "finding_severities", "mx_hosts"):
+        values = getattr(row, name)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError(f"{name} must be a list of strings")
+    if not isinstance(row.mta_sts_mode, str | None):
+        raise ValueError("mta_sts.mode must be a string or null")
 
 
 def typed_columns(
@@ -353,6 +371,16 @@ class Store(ABC):
                     f"{self.url} has store schema version {version}; this cleartext reads up to "
                     f"{STORE_SCHEMA_VERSION} (upgrade cleartext)"
                 )
+            if version == 2:
+                # 3 only added the domains table: a version-2 store gains it, empty, and is otherwise
+                # the same. Under the schema lock, so two processes opening it at once migrate once.
+                for statement in DOMAINS_DDL.format(**self._types).split(";"):
+                    if statement.strip():
+                        self._execute(statement)
+                self._execute(
+                    "UPDATE meta SET value = ? WHERE key = ?", (str(STORE_SCHEMA_VERSION), "schema_version")
+                )
+                return
             if version < STORE_SCHEMA_VERSION:
                 # Version 1 existed only in development builds (before the first release): no migration.
                 raise StoreError(
@@ -576,6 +604,57 @@ class Store(ABC):
             self._require(scan_id)
             return int(self._query("SELECT count(*) FROM records WHERE scan_id = ?", (scan_id,))[0][0])
 
+    # -- domains -----------------------------------------------------------------------------------
+
+    def write_domains(self, scan_id: str, rows: Sequence[DomainRow]) -> int:
+        """Store a scan's domain records; returns the domains written.
+
+        Idempotent per (scan_id, domain), like :meth:`write`: a domain written again replaces its earlier
+        row, and within one call the last row of a domain wins. A scan holds a handful of domains, so
+        this is a statement per row (no columnar batch), written once here for both databases.
+        """
+        for number, row in enumerate(rows, 1):
+            try:
+                check_domain_row(row)
+            except ValueError as exc:
+                raise StoreError(f"domain record {number}: {exc}") from None
+        latest = {row.domain: row for row in rows}
+        names = ", ".join(DOMAIN_COLUMNS)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in DOMAIN_COLUMNS if c not in ("scan_id", "domain"))
+        sql = (
+            f"INSERT INTO domains ({names}) VALUES ({', '.join('?' * len(DOMAIN_COLUMNS))}) "
+            f"ON CONFLICT (scan_id, domain) DO UPDATE SET {updates}"
+        )
+        with self._lock, self._transaction():
+            self._require(scan_id)
+            for row in latest.values():
+                self._execute(
+                    sql,
+                    (
+                        scan_id,
+                        row.domain,
+                        parse_time(row.checked_at),
+                        row.worst_severity,
+                        row.finding_codes,
+                        row.finding_severities,
+                        row.mx_hosts,
+                        row.mta_sts_mode,
+                        row.tls_rpt,
+                        row.dane,
+                        row.record,
+                    ),
+                )
+        return len(latest)
+
+    def domains(self, scan_id: str) -> list[str]:
+        """A scan's domain records as JSON text, by domain name ([] for a scan without any)."""
+        with self._lock:
+            self._require(scan_id)
+            rows = self._query(
+                "SELECT CAST(record AS TEXT) FROM domains WHERE scan_id = ? ORDER BY domain", (scan_id,)
+            )
+        return [str(text) for (text,) in rows]
+
     # -- diff --------------------------------------------------------------------------------------
 
     def diff(self, a: str, b: str) -> Diff:
@@ -606,9 +685,11 @@ class Store(ABC):
     # -- export ------------------------------------------------------------------------------------
 
     def export(self, scan_id: str, fmt: str, path: str | Any) -> int:
-        """Write a scan's records to `path` as parquet, csv or jsonl; returns the rows written.
+        """Write a scan's records to `path` as parquet, csv or jsonl; returns the endpoint rows written.
 
-        The file appears whole or not at all (written beside it, then renamed).
+        jsonl adds the scan's domain records after its endpoint records, as `check DOMAIN --json` writes
+        them, so an export imports back whole; parquet and csv hold endpoint columns only (a domain has
+        none of them). The file appears whole or not at all (written beside it, then renamed).
         """
         from cleartext.store.export import write_export
 
@@ -617,7 +698,8 @@ class Store(ABC):
         with self._lock:
             self._require(scan_id)
         sql = f"SELECT {', '.join(_select_column(c) for c in COLUMNS)} FROM records WHERE scan_id = ?"
-        return write_export(self._stream(sql, (scan_id,), 5000), fmt, path)
+        extra = self.domains(scan_id) if fmt == "jsonl" else []
+        return write_export(self._stream(sql, (scan_id,), 5000), fmt, path, extra_lines=extra)
 
     # -- context manager ---------------------------------------------------------------------------
 

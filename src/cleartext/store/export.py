@@ -15,7 +15,7 @@ import contextlib
 import csv
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,14 +48,28 @@ def csv_cell(value: Any) -> str:
     return escape_formula(text)
 
 
-def write_export(batches: Iterator[pa.RecordBatch], fmt: str, path: str | os.PathLike[str]) -> int:
-    """Write the batches to `path` in `fmt`; returns the rows written."""
+def write_export(
+    batches: Iterator[pa.RecordBatch],
+    fmt: str,
+    path: str | os.PathLike[str],
+    *,
+    extra_lines: Sequence[str] = (),
+) -> int:
+    """Write the batches to `path` in `fmt`; returns the rows of the batches written.
+
+    ``extra_lines`` (jsonl only: the scan's domain records) follow the batches' records, one a line.
+    """
     target = Path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     writer = {"parquet": _parquet, "csv": _csv, "jsonl": _jsonl}[fmt]
+    if extra_lines and fmt != "jsonl":
+        raise ValueError("only a jsonl export takes extra lines")
     try:
         with contextlib.closing(batches):  # type: ignore[type-var]
             rows = writer(batches, temporary)
+            if extra_lines:
+                with temporary.open("a", encoding="utf-8") as handle:
+                    handle.writelines(f"{line}\n" for line in extra_lines)
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ own, so that the backends, the sink and the exports all depend on it and not on 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from cleartext.errors import CleartextError
@@ -15,7 +16,7 @@ if TYPE_CHECKING:  # pyarrow is imported lazily: `cleartext scan` should not pay
 
 # Bumped whenever a table or column changes meaning; a store with a newer version is refused, an older
 # one will be migrated by the code that bumps this.
-STORE_SCHEMA_VERSION = 2  # 2: records.tls_versions (accepted versions, for statistics in SQL)
+STORE_SCHEMA_VERSION = 3  # 2: records.tls_versions (accepted versions, for statistics in SQL); 3: domains
 
 # Endpoint statuses conclusive enough to call a finding fixed when it is gone: the dialog ran
 # (success), nothing listens any more (refused), or the port no longer speaks mail (not-mail). After a
@@ -55,7 +56,7 @@ KEY_COLUMNS = ("scan_id", "address", "port")
 # by (scan_id, address, port); DuckDB does not, because its index must live in memory (~80 bytes per
 # record: ~9 GB for a /8 on seven ports) and DuckDBStore keeps the key unique itself (see write()).
 RECORDS_KEY = ",\n    PRIMARY KEY (scan_id, address, port)"
-DDL = """
+_CORE_DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     key {text} PRIMARY KEY,
     value {text} NOT NULL
@@ -87,6 +88,61 @@ CREATE TABLE IF NOT EXISTS records (
     record {json} NOT NULL{records_key}
 );
 """
+
+# The domain records of a scan (`check DOMAIN --json` lines, imported): one row per domain. A scan holds
+# a handful of domains, not millions, so the key is a real primary key in both databases. Version 3 of
+# the store added this table; a version-2 store gains it when it is opened (Store._init_schema).
+DOMAIN_COLUMNS: tuple[str, ...] = (
+    "scan_id",
+    "domain",
+    "checked_at",
+    "worst_severity",
+    "finding_codes",
+    "finding_severities",
+    "mx_hosts",
+    "mta_sts_mode",
+    "tls_rpt",
+    "dane",
+    "record",
+)
+DOMAINS_DDL = """
+CREATE TABLE IF NOT EXISTS domains (
+    scan_id {text} NOT NULL,
+    domain {text} NOT NULL,
+    checked_at TIMESTAMPTZ,
+    worst_severity {text},
+    finding_codes {text}[] NOT NULL,
+    finding_severities {text}[] NOT NULL,
+    mx_hosts {text}[] NOT NULL,
+    mta_sts_mode {text},
+    tls_rpt BOOLEAN NOT NULL,
+    dane {text} NOT NULL,
+    record {json} NOT NULL,
+    PRIMARY KEY (scan_id, domain)
+);
+"""
+DDL = _CORE_DDL + DOMAINS_DDL
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRow:
+    """One domain record as the store keeps it: the typed columns reports filter on, and the record.
+
+    Built by cleartext.domain (which owns the domain record; the store sits below it and never parses
+    one) and read back as JSON text. ``dane``: none, partial, match, mismatch or unchecked
+    (cleartext.domain.model.dane_state). ``mta_sts_mode``: the mode of a valid policy, else None.
+    """
+
+    domain: str
+    checked_at: str  # ISO 8601 UTC, as the record spells it ("" if unknown)
+    worst_severity: str | None
+    finding_codes: list[str]
+    finding_severities: list[str]
+    mx_hosts: list[str]
+    mta_sts_mode: str | None
+    tls_rpt: bool  # a valid TLS-RPT record with somewhere to report to
+    dane: str
+    record: str  # the whole domain record, as JSON text
 
 
 class StoreError(CleartextError):

@@ -6,6 +6,11 @@ No query of records is written anywhere else, and each one starts from that clau
 detail page, a download, and the statistics, which cleartext.report.sqlstats computes over the rows that
 clause selects — so no endpoint or filter can forget the owner's scope.
 
+Domain records (the scan's ``domains`` table, from imported ``check DOMAIN --json`` lines) are admin-only:
+a domain has no address to attribute, and who owns a domain's MX addresses need not own the domain (a
+hosting provider's AS holds the MX of thousands of customers' domains), so no owner rule would be true.
+:meth:`WebData.sees_domains` states that rule once, for the list and the statistics alike.
+
 Ownership needs attribution (AS, country) per address, which comes from the operator's data files, not
 from the records. It is computed with the :class:`~cleartext.enrich.Enricher` once per address and kept
 in the table ``web_addresses`` of the store, keyed by a fingerprint of the data files, so that SQL can
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cleartext.enrich.model import Attribution
 from cleartext.record import Record, record_from_dict, severity_rank_sql
-from cleartext.report.sqlstats import Rows, stats_from_store
+from cleartext.report.sqlstats import DIALECTS, Rows, domain_stats_from_store, stats_from_store
 from cleartext.report.stats import Stats, Trends, trends
 from cleartext.store import StoreError
 from cleartext.web.tokens import IPNetwork, Owner, TokenInfo
@@ -206,6 +211,27 @@ class ScanView:
         if data["params"] is None:
             del data["params"]
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class DomainView:
+    """One domain of a scan as the list shows it: the store's typed columns, and the findings of its
+    record with their evidence (strings a zone or web server sent, sanitised by lookup; an imported
+    file may hold anything, so every renderer escapes them)."""
+
+    scan_id: str
+    domain: str
+    checked_at: str | None
+    worst_severity: str | None
+    finding_codes: list[str]
+    mx_hosts: list[str]
+    mta_sts_mode: str | None
+    tls_rpt: bool
+    dane: str
+    findings: list[dict[str, Any]]  # code, severity, summary, evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)
@@ -596,6 +622,52 @@ class WebData:
         ]
         return Page(total, limit, offset, items)
 
+    # -- domains -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def sees_domains(scope: Scope) -> bool:
+        """The one rule for domain rows (module docstring): an admin sees them all, an owner none."""
+        return scope.admin
+
+    def domains(self, scope: Scope, scan_id: str, *, limit: int = 100, offset: int = 0) -> Page:
+        """The scope's domains of a scan, worst first (then by name, as bytes)."""
+        limit = max(1, min(limit, MAX_LIMIT))
+        offset = max(0, offset)
+        if not self.sees_domains(scope):
+            return Page(0, limit, offset, [])
+        where = "FROM domains d WHERE d.scan_id = ?"
+        total = int(self.store.query(f"SELECT count(*) {where}", [scan_id])[0][0])
+        rank = severity_rank_sql("d.worst_severity")
+        name = DIALECTS[self.store.dialect].binary.format(text="d.domain")  # one order on both databases
+        rows = self.store.query(
+            "SELECT d.domain, CAST(d.checked_at AS TEXT), d.worst_severity, d.finding_codes, d.mx_hosts, "
+            f"d.mta_sts_mode, d.tls_rpt, d.dane, CAST(d.record AS TEXT) {where} "
+            f"ORDER BY {rank} DESC, cardinality(d.finding_codes) DESC, {name} LIMIT ? OFFSET ?",
+            [scan_id, limit, offset],
+        )
+        items = []
+        for domain, checked, worst, codes, mx, mode, rpt, dane, text in rows:
+            findings = json.loads(text).get("findings", [])
+            items.append(
+                DomainView(
+                    scan_id=scan_id,
+                    domain=str(domain),
+                    checked_at=_iso_text(checked),
+                    worst_severity=worst,
+                    finding_codes=list(codes),
+                    mx_hosts=list(mx),
+                    mta_sts_mode=mode,
+                    tls_rpt=bool(rpt),
+                    dane=str(dane),
+                    findings=[
+                        {k: f.get(k) for k in ("code", "severity", "summary", "evidence")}
+                        for f in findings
+                        if isinstance(f, dict)
+                    ],
+                )
+            )
+        return Page(total, limit, offset, items)
+
     # -- statistics ----------------------------------------------------------------------------------
 
     def stats(self, scope: Scope, scan_id: str) -> Stats:
@@ -616,6 +688,10 @@ class WebData:
             country_source=self.country_source,
             scan_id=scan_id,
         )
+        # Domain counts only for a scope that sees domain rows: an owner's statistics have no domain
+        # section at all, rather than a count of zero that would read as "none checked".
+        if self.sees_domains(scope):
+            result.domains = domain_stats_from_store(self.store, scan_id)
         with self._stats_lock:
             if len(self._stats) > 512:  # bounded: a cache, not a second store
                 self._stats.clear()

@@ -23,10 +23,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from cleartext import __version__
-from cleartext.findings import CATALOGUE, Code
+from cleartext.findings import info
 from cleartext.report.html import CSS as REPORT_CSS
 from cleartext.report.html import SEVERITY_COLOUR, colour_css
 from cleartext.software import display_name
+from cleartext.text import sanitize
 from cleartext.web.deps import web_state
 
 # Every template a route renders or a template imports: the wheel test checks each is shipped.
@@ -71,10 +72,17 @@ def api_endpoint_href(scan_id: str, address: str, port: int) -> str:
 
 
 def finding_title(code: str) -> str:
+    """The catalogue's title of an endpoint or a domain code; blank for one it does not know."""
     try:
-        return CATALOGUE[Code(code)].title
+        return info(code).title
     except ValueError:
         return ""
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Text an imported file may have put anywhere (a domain name): control characters shown as escapes.
+    Autoescape then makes it safe as HTML; this makes it visible as what it is."""
+    return sanitize(str(text), limit)
 
 
 def sev_class(name: str | None) -> str:
@@ -106,6 +114,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["code_spans"] = code_spans
+    env.filters["printable"] = printable
     # Globals, not render variables: the record macro is imported by two pages and sees only globals.
     env.globals.update(
         endpoint_href=endpoint_href, sev_class=sev_class, software_name=software_name, title=finding_title

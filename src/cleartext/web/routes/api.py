@@ -114,6 +114,25 @@ def api_stats(state: StateDep, scope: ScopeDep, scan_id: str) -> dict[str, Any]:
     return state.data.stats(scope, scan_or_404(state.data, scope, scan_id)).to_dict()
 
 
+@router.get("/api/scans/{scan_id}/domains", tags=["domains"])
+def api_domains(
+    request: Request,
+    state: StateDep,
+    scope: ScopeDep,
+    scan_id: str,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """The scan's domain records (imported `check DOMAIN --json` lines), worst first: MX hosts, MTA-STS
+    mode, TLS-RPT, DANE and the findings with their evidence. Admin tokens only (403 for an owner token:
+    a domain cannot be tied to an owner's networks, docs/web.md)."""
+    scan_id = scan_or_404(state.data, scope, scan_id)
+    if not state.data.sees_domains(scope):
+        raise HTTPException(403, "domain records are visible to admin tokens only")
+    page = state.data.domains(scope, scan_id, limit=limit, offset=offset)
+    return {"scan_id": scan_id, **page_json(page, request)}
+
+
 @router.get("/api/trend", tags=["statistics"])
 def api_trend(
     state: StateDep, scope: ScopeDep, upto: Annotated[str | None, Query()] = None

@@ -46,6 +46,7 @@ from cleartext.web.templating import api_endpoint_href, icon_svg, render, styles
 from cleartext.web.tokens import TokenInfo
 
 PAGE_SIZE = 50
+DOMAINS_SHOWN = 50  # domains listed on the overview; the API pages through the rest
 
 router = APIRouter(include_in_schema=False)
 
@@ -227,10 +228,15 @@ def overview(request: Request, state: StateDep, scan: str | None = None) -> Resp
         ("HTML report", f"/api/scans/{quoted}/report.html"),
         ("statistics (JSON)", f"/api/scans/{quoted}/stats"),
     ]
+    # stats.domains is None for a scope that sees no domain rows, and for a scan without domains.
+    domains = data.domains(scope, scan_id, limit=DOMAINS_SHOWN) if stats.domains is not None else None
+    if domains is not None:
+        downloads.append(("domains (JSON)", f"/api/scans/{quoted}/domains"))
     return render(
         request,
         "overview.html",
         stats=stats,
+        domains=domains,
         scan_id=scan_id,
         scans=scans,
         cards=cards,
