@@ -82,7 +82,7 @@ def test_import_scans_diff_export(tmp_path: Path) -> None:
     listed = cli("scans", "--store", str(store))
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert lines[0].split() == ["id", "started", "finished", "endpoints", "counts"]
+    assert lines[0].split() == ["id", "started", "finished", "endpoints", "domains", "counts"]
     assert [line.split()[0] for line in lines[1:]] == [a, b]
     assert "3 success" in lines[1] and "2 success, 1 refused" in lines[2]
     infos = [json.loads(line) for line in cli("scans", "--store", str(store), "--json").stdout.splitlines()]
@@ -170,6 +170,11 @@ def test_import_and_export_domain_records(tmp_path: Path) -> None:
     again = import_ok(only_domains, store)
     with open_store(str(store), create=False) as st:
         assert st.domains(again) == st.domains(scan_id) and st.count(again) == 0
+        assert (st.scan(again).endpoints, st.scan(again).domains) == (0, 3)
+        assert (st.scan(scan_id).endpoints, st.scan(scan_id).domains) == (4, 3)
+    scans = cli("scans", "--json", "--store", str(store)).stdout.splitlines()
+    listed = {json.loads(x)["scan_id"]: json.loads(x) for x in scans}
+    assert listed[again]["domains"] == 3 and listed[again]["endpoints"] == 0
     bad = domains[0].to_dict() | {"mx": "not a list"}
     broken = tmp_path / "broken.jsonl"
     broken.write_text(records[0].to_json() + "\n" + json.dumps(bad) + "\n")

@@ -54,7 +54,7 @@ def scans(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the scans in the store: id, start, finish, endpoints stored and counts by status."""
+    """List the scans in the store: id, start, finish, endpoints and domains stored, counts by status."""
     from rich.table import Table
     from rich.text import Text
 
@@ -69,7 +69,8 @@ def scans(
         print(f"cleartext: no scans in {url}", file=sys.stderr)
         return
     table = Table(box=None, pad_edge=False)
-    for name, justify in (("id", "left"), ("started", "left"), ("finished", "left"), ("endpoints", "right")):
+    columns = ("id", "left"), ("started", "left"), ("finished", "left"), ("endpoints", "right"), ("domains", "right")
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     table.add_column("counts")
     for info in infos:
@@ -79,6 +80,7 @@ def scans(
             Text(_when(info.started_at)),
             Text(_when(info.finished_at) if info.finished_at else "unfinished"),
             Text(str(info.endpoints)),
+            Text(str(info.domains)),
             Text(counts or "-"),
         )
     _console().print(table)

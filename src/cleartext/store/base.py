@@ -179,6 +179,7 @@ class ScanInfo:
     params: dict[str, Any]  # what the scan was asked to do: targets, ports, settings
     counts: dict[str, int]  # endpoints by status, as given to finish_scan ({} until then)
     endpoints: int  # records stored for this scan
+    domains: int = 0  # domain records stored for this scan (`check DOMAIN --json`, imported)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -271,7 +272,8 @@ WHERE fb.code IS NULL
 _SCANS_SQL = """
 SELECT s.scan_id, CAST(s.started_at AS TEXT), CAST(s.finished_at AS TEXT),
        CAST(s.params AS TEXT), CAST(s.counts AS TEXT),
-       (SELECT count(*) FROM records r WHERE r.scan_id = s.scan_id)
+       (SELECT count(*) FROM records r WHERE r.scan_id = s.scan_id),
+       (SELECT count(*) FROM domains d WHERE d.scan_id = s.scan_id)
 FROM scans s
 """
 
@@ -527,7 +529,7 @@ class Store(ABC):
 
     @staticmethod
     def _scan_info(row: tuple[Any, ...]) -> ScanInfo:
-        scan_id, started, finished, params, counts, endpoints = row
+        scan_id, started, finished, params, counts, endpoints, domains = row
         started_at = utc(started)
         assert started_at is not None
         return ScanInfo(
@@ -537,6 +539,7 @@ class Store(ABC):
             params=json.loads(params) if params else {},
             counts=json.loads(counts) if counts else {},
             endpoints=int(endpoints),
+            domains=int(domains),
         )
 
     def _require(self, scan_id: str) -> None:
