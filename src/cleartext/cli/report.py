@@ -36,6 +36,7 @@ from cleartext.errors import CleartextError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from cleartext.enrich.model import Attribution
     from cleartext.record import Record
@@ -186,18 +187,16 @@ def render_tables(console: Console, stats: Stats, top: int) -> None:
     from cleartext.report.stats import COUNTRY_SOURCES, DIMENSIONS
 
     field = COUNTRY_SOURCES[stats.country_source]
-    head = Table(title="cleartext report", show_header=False, title_justify="left")
-    head.add_column("metric")
-    head.add_column("value", justify="right")
-    for label, value in (
-        ("records", stats.records),
-        ("open endpoints", stats.open),
-        ("exposed (any finding)", stats.exposed),
-        ("cleartext-login", stats.cleartext_login),
-        ("no-tls", stats.no_tls),
-    ):
-        head.add_row(Text(label), Text(f"{value:,}"))
-    console.print(head)
+    console.print(
+        _metrics(
+            "cleartext report",
+            ("records", stats.records),
+            ("open endpoints", stats.open),
+            ("exposed (any finding)", stats.exposed),
+            ("cleartext-login", stats.cleartext_login),
+            ("no-tls", stats.no_tls),
+        )
+    )
     status = Table(title="records by status", title_justify="left")
     status.add_column("status")
     status.add_column("records", justify="right")
@@ -226,6 +225,19 @@ def render_tables(console: Console, stats: Stats, top: int) -> None:
         render_domain_tables(console, stats.domains, top)
 
 
+def _metrics(title: str, *rows: tuple[str, int]) -> Table:
+    """A two-column table of headline numbers, as the report's and the domains' heads print them."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, value in rows:
+        table.add_row(Text(label), Text(f"{value:,}"))
+    return table
+
+
 def render_domain_tables(console: Console, domains: DomainStats, top: int) -> None:
     """The domain view's numbers. Domain names may come from an imported file: rich Text, sanitised."""
     from rich.table import Table
@@ -234,17 +246,15 @@ def render_domain_tables(console: Console, domains: DomainStats, top: int) -> No
     from cleartext.report.stats import DOMAIN_COUNT_TITLES
     from cleartext.text import sanitize
 
-    head = Table(title="domains", show_header=False, title_justify="left")
-    head.add_column("metric")
-    head.add_column("value", justify="right")
-    for label, value in (
-        ("domains checked", domains.checked),
-        ("with findings", domains.with_findings),
-        ("findings", domains.findings),
-        ("TLS-RPT published", domains.tls_rpt),
-    ):
-        head.add_row(Text(label), Text(f"{value:,}"))
-    console.print(head)
+    console.print(
+        _metrics(
+            "domains",
+            ("domains checked", domains.checked),
+            ("with findings", domains.with_findings),
+            ("findings", domains.findings),
+            ("TLS-RPT published", domains.tls_rpt),
+        )
+    )
     for name, counts in domains.counts().items():
         title = DOMAIN_COUNT_TITLES[name]
         table = Table(title=f"domains by {title}", title_justify="left")

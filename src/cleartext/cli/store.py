@@ -69,8 +69,13 @@ def scans(
         print(f"cleartext: no scans in {url}", file=sys.stderr)
         return
     table = Table(box=None, pad_edge=False)
-    columns = ("id", "left"), ("started", "left"), ("finished", "left"), ("endpoints", "right"), ("domains", "right")
-    for name, justify in columns:
+    for name, justify in (
+        ("id", "left"),
+        ("started", "left"),
+        ("finished", "left"),
+        ("endpoints", "right"),
+        ("domains", "right"),
+    ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     table.add_column("counts")
     for info in infos:
