@@ -28,6 +28,7 @@ from cleartext.probe.transport import (
     UNREACHABLE,
     Budget,
     Connection,
+    Expiry,
     Network,
     Stop,
     Wire,
@@ -145,9 +146,9 @@ class EndpointProbe:
         local = (s.source_address, 0) if s.source_address else None
         wire = Wire(asyncio.get_running_loop())
         try:
-            async with asyncio.timeout(s.connect_timeout):
+            with Expiry(wire.loop, s.connect_timeout):
                 await self.network.open(wire, self.target.address, self.target.port, local)
-                return wire
+            return wire
         except TimeoutError:
             raise Stop(Status.CONNECT_TIMEOUT, f"no answer within {s.connect_timeout:g} s") from None
         except ConnectionRefusedError:
