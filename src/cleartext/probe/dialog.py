@@ -51,7 +51,8 @@ DROPS_PIPELINED_STARTTLS = frozenset({"dovecot"})
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime("%Y-%m-%dT%H:%M:%S.%fZ"): the same text in half the time, once per endpoint.
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
 @dataclass(frozen=True, slots=True)
