@@ -126,16 +126,7 @@ class Wire(asyncio.Protocol):
         ``asyncio.timeout`` scope per step: those scopes cost ~5 % of a scan's CPU.
         """
         if not self.buffer and not self.eof:
-            self.waiter = waiter = self.loop.create_future()
-            timer = self.loop.call_at(deadline, _expire, waiter)
-            try:
-                await waiter
-            finally:
-                self.waiter = None
-                timer.cancel()
-                # A timed-out waiter holds its TimeoutError, whose traceback holds this frame: without
-                # this, each timeout would be a reference cycle that only the cyclic collector frees.
-                del waiter
+            await self._wake_or_expire(deadline)
         if self.buffer:
             data = bytes(self.buffer)
             self.buffer.clear()
@@ -155,16 +146,22 @@ class Wire(asyncio.Protocol):
         for _ in range(64):  # each pass is a wake-up: the loss, or data or EOF that came before it
             if self.closed:
                 return
-            self.waiter = waiter = self.loop.create_future()
-            timer = self.loop.call_at(deadline, _expire, waiter)
-            try:
-                await waiter
-            finally:
-                self.waiter = None
-                timer.cancel()
-                del waiter  # as in read: a timed-out waiter would hold this frame in a cycle
+            await self._wake_or_expire(deadline)
         if not self.closed:
             raise TimeoutError
+
+    async def _wake_or_expire(self, deadline: float) -> None:
+        """Until the next :meth:`_wake` (data, EOF, the loss); TimeoutError at ``deadline``."""
+        self.waiter = waiter = self.loop.create_future()
+        timer = self.loop.call_at(deadline, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+            timer.cancel()
+            # A timed-out waiter holds its TimeoutError, whose traceback holds this frame: without
+            # this, each timeout would be a reference cycle that only the cyclic collector frees.
+            del waiter
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
