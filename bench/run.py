@@ -871,6 +871,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
                     env = {**os.environ, "PYTHONPATH": variants[label]} if variants[label] else None
                     scan_and_check(f"ab-{label}-{rep}", "full", f"cleartext full [{label}] #{rep}", env=env)
             results["ab"] = ab_summary(runs, labels, args.repeat)
+            results["ab_records"] = ab_compare(out, labels, args.repeat)
 
         if "profile" not in skip and shutil.which(str(BENCH / ".venv" / "bin" / "py-spy")):
             n = max(len(PORTS), args.endpoints // args.profile_fraction)
@@ -1100,6 +1101,68 @@ def ab_summary(runs: dict[str, object], labels: list[str], repeat: int) -> dict[
     return out
 
 
+def verdict_fields(record: dict[str, Any]) -> tuple[object, ...]:
+    """What a record concludes, without what varies by run (times, byte counts, order): status, the
+    finding codes, the login verdict, software, the handshake's version, suite and chain with its
+    trust, the matrix, and the dialog's STARTTLS answers."""
+    tls = record.get("tls") or {}
+    plain = record.get("plain") or {}
+    matrix = record.get("matrix") or {}
+    return (
+        record.get("status"),
+        tuple(sorted(f["code"] for f in record.get("findings") or [])),
+        json.dumps(record.get("login"), sort_keys=True),
+        record.get("software"),
+        record.get("greeting"),
+        tls.get("version"),
+        tls.get("cipher"),
+        tuple(c.get("sha256") for c in tls.get("chain") or []),
+        tls.get("trusted"),
+        tls.get("verify_error"),
+        json.dumps(tls.get("capabilities")),
+        json.dumps(
+            [matrix.get("versions"), matrix.get("weak_classes"), matrix.get("weak_suites")], sort_keys=True
+        ),
+        plain.get("starttls_accepted"),
+        plain.get("starttls_injection"),
+        json.dumps(plain.get("login_probes"), sort_keys=True),
+    )
+
+
+def ab_compare(out: Path, labels: list[str], repeat: int) -> dict[str, object]:
+    """Every A/B run's records against the first variant's first run, endpoint by endpoint, in the
+    verdict fields (:func:`verdict_fields`): the accuracy check between code variants, beside each run's
+    check against the plan. The first variant's own later runs give the run-to-run noise (slow-greeting
+    endpoints near the timeout)."""
+
+    def load(path: Path) -> dict[tuple[str, int], tuple[object, ...]]:
+        found: dict[tuple[str, int], tuple[object, ...]] = {}
+        if path.exists():
+            with path.open() as lines:
+                for line in lines:
+                    record = json.loads(line)
+                    if "address" in record and "port" in record:
+                        found[(record["address"], int(record["port"]))] = verdict_fields(record)
+        return found
+
+    reference = load(out / f"ab-{labels[0]}-0.jsonl")
+    compared: dict[str, object] = {"reference": f"{labels[0]} #0", "endpoints": len(reference)}
+    for label in labels:
+        for rep in range(repeat):
+            if label == labels[0] and rep == 0:
+                continue
+            other = load(out / f"ab-{label}-{rep}.jsonl")
+            differ = [key for key in reference.keys() | other.keys() if reference.get(key) != other.get(key)]
+            compared[f"{label} #{rep}"] = {
+                "differ": len(differ),
+                "examples": [
+                    {"endpoint": f"{a}:{p}", "reference": reference.get((a, p)), "this": other.get((a, p))}
+                    for a, p in sorted(differ)[:3]
+                ],
+            }
+    return compared
+
+
 def ab_markdown(ab: dict[str, dict[str, Any]]) -> list[str]:
     labels = list(ab)
     lines = [
@@ -1219,6 +1282,15 @@ def markdown(results: dict[str, object]) -> str:
             )
     if isinstance(results.get("ab"), dict):
         lines += ab_markdown(results["ab"])  # type: ignore[arg-type]
+        same = results.get("ab_records")
+        if isinstance(same, dict):
+            counts = ", ".join(
+                f"{key}: {value['differ']}" for key, value in same.items() if isinstance(value, dict)
+            )
+            lines.append(
+                f"- records whose verdict fields differ from {same['reference']} "
+                f"({same['endpoints']} endpoints): {counts}"
+            )
     profile = results.get("profile")
     if isinstance(profile, dict):
         lines += ["", f"py-spy, {profile['samples']} samples — own time (top 15):", ""]

@@ -278,7 +278,7 @@ def accepted_tls_versions(obs: Observation) -> list[str]:
     return sorted(versions, key=lambda v: (rank.get(v, len(rank)), v))
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_FIELDS: dict[type, tuple[str, ...] | None] = {}  # a dataclass's field names; None: not one
 _SCALARS = frozenset({str, int, float, bool})
 
 
@@ -288,15 +288,25 @@ def _plain(value: Any) -> Any:
     scalars, so sharing the leaves is safe."""
     if value is None or type(value) in _SCALARS:
         return value
-    fields_of = _FIELDS.get(type(value))
-    if fields_of is None and is_dataclass(value) and not isinstance(value, type):
-        fields_of = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
+    cls = type(value)
+    if cls in _FIELDS:
+        fields_of = _FIELDS[cls]
+    else:  # once per type: enums (every status, protocol, mode) asked is_dataclass each time before
+        dataclass_instance = is_dataclass(value) and not isinstance(value, type)
+        fields_of = _FIELDS[cls] = tuple(f.name for f in fields(value)) if dataclass_instance else None
+    # Scalars are taken as they are without a call: most of a record's leaves are strings in lists
+    # (capability lines, findings' evidence), and a call per leaf was most of this function's cost.
+    scalars = _SCALARS
     if fields_of is not None:
-        return {name: _plain(getattr(value, name)) for name in fields_of}
+        out = {}
+        for name in fields_of:
+            item = getattr(value, name)
+            out[name] = item if item is None or type(item) in scalars else _plain(item)
+        return out
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [item if item is None or type(item) in scalars else _plain(item) for item in value]
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {k: v if v is None or type(v) in scalars else _plain(v) for k, v in value.items()}
     return value
 
 

@@ -368,3 +368,28 @@ def test_client_hello_always_decodes(
             assert hello.legacy_version == version
             assert hello.session_id == b""
             assert 43 not in hello.extensions
+
+
+@pytest.mark.parametrize("version", list(TLSVersion))
+def test_hellos_from_the_template_are_fresh_and_otherwise_identical(version: TLSVersion) -> None:
+    """Hellos without a given random are filled into a cached template: every random field must be new
+    each time (client random; for TLS 1.3 the session id and the key share), and the rest the same bytes
+    a hello built from scratch has."""
+    suites = TLS13_SUITES if version is TLSVersion.TLS1_3 else BROAD_SUITES[:100]
+    first, second = (client_hello(version, suites, "mx.example.org") for _ in range(2))
+    one, two = decode_client_hello(first), decode_client_hello(second)
+    assert one.random != two.random
+    fields = [(11, 32)]
+    if version is TLSVersion.TLS1_3:
+        assert one.session_id != two.session_id and len(one.session_id) == 32
+        share = one.extensions[0x0033] if one.extensions else b""  # key_share
+        other = two.extensions[0x0033] if two.extensions else b""
+        assert share[:6] == other[:6] and share[6:] != other[6:]
+        fields += [(44, 32), (first.index(share[6:]), 32)]
+    # With the random fields blanked, a hello from the template is the one built from a seed.
+    seeded = client_hello(version, suites, "mx.example.org", random=bytes(range(32)))
+    blank = bytearray(first)
+    ref = bytearray(seeded)
+    for offset, size in fields:
+        blank[offset : offset + size] = ref[offset : offset + size] = bytes(size)
+    assert blank == ref

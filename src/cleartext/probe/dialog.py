@@ -28,6 +28,7 @@ from cleartext.probe.transport import (
     UNREACHABLE,
     Budget,
     Connection,
+    Expiry,
     Network,
     Stop,
     Wire,
@@ -50,7 +51,8 @@ DROPS_PIPELINED_STARTTLS = frozenset({"dovecot"})
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime("%Y-%m-%dT%H:%M:%S.%fZ"): the same text in half the time, once per endpoint.
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +147,9 @@ class EndpointProbe:
         local = (s.source_address, 0) if s.source_address else None
         wire = Wire(asyncio.get_running_loop())
         try:
-            async with asyncio.timeout(s.connect_timeout):
+            with Expiry(wire.loop, s.connect_timeout):
                 await self.network.open(wire, self.target.address, self.target.port, local)
-                return wire
+            return wire
         except TimeoutError:
             raise Stop(Status.CONNECT_TIMEOUT, f"no answer within {s.connect_timeout:g} s") from None
         except ConnectionRefusedError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,10 @@ class ScanState:
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), separators=(",", ":")))
+        # Not dataclasses.asdict: it deep-copies every element of done_above (thousands of positions
+        # while slow endpoints hold the watermark back), ~1.5 % of a dense scan's CPU once a second.
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        tmp.write_text(json.dumps(state, separators=(",", ":")))
         os.replace(tmp, path)
 
     @classmethod

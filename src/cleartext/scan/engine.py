@@ -278,9 +278,12 @@ class Engine:
             """Emit every finished endpoint, after waiting up to ``timeout`` for one if none has."""
             if not finished:
                 wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(timeout):
-                        await wake.wait()
+                if timeout is None:  # the common wait, once per endpoint: no timeout scope (~9 µs) for it
+                    await wake.wait()
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(timeout):
+                            await wake.wait()
             while finished:
                 future = finished.popleft()
                 position = pending.pop(future)

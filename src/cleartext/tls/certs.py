@@ -413,9 +413,14 @@ def hostname_matches(der: bytes, hostname: str) -> bool:
     return False
 
 
+def _now_iso() -> str:
+    # The present as _iso writes it, by isoformat (half strftime's time: assess asks twice per TLS record).
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")[:19] + "Z"
+
+
 def expired(cert: Certificate, now: dt.datetime | None = None) -> bool:
-    return bool(cert.not_after) and cert.not_after < _iso(now or dt.datetime.now(dt.UTC))
+    return bool(cert.not_after) and cert.not_after < (_iso(now) if now else _now_iso())
 
 
 def not_yet_valid(cert: Certificate, now: dt.datetime | None = None) -> bool:
-    return bool(cert.not_before) and cert.not_before > _iso(now or dt.datetime.now(dt.UTC))
+    return bool(cert.not_before) and cert.not_before > (_iso(now) if now else _now_iso())

@@ -169,8 +169,7 @@ class MatrixPlanner:
                 remaining = self._unknown_classes()
                 if not remaining:
                     break
-                suites = tuple(dict.fromkeys(s for cls in remaining for s in suites_in_class(cls)))
-                flight = yield version, suites
+                flight = yield version, suites_of(tuple(remaining))
                 if flight is None:
                     break
                 outcome = str(flight.outcome)
@@ -190,6 +189,13 @@ class MatrixPlanner:
             for cls in self.weak:
                 if self.weak[cls] == "unknown":
                     self.weak[cls] = "rejected"
+
+
+@lru_cache(maxsize=256)
+def suites_of(classes: tuple[WeakClass, ...]) -> tuple[int, ...]:
+    """Every suite of the given weak classes, once each, in class order (a few hundred codes: built once
+    per combination, not per endpoint)."""
+    return tuple(dict.fromkeys(code for cls in classes for code in suites_in_class(cls)))
 
 
 @lru_cache(maxsize=256)
