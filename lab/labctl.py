@@ -1472,10 +1472,15 @@ def stop() -> None:
     """Stop every server the ledger names, and what they started. Idempotent; touches nothing else."""
     with _lock():
         _stop()
-        if netns.exists(NETNS) and not netns.inside(NETNS) and not netns.members(NETNS):
-            # Nothing of ours is left in it: the name goes too. (A test session inside it keeps it.)
-            with contextlib.suppress(netns.NetnsError):
-                netns.delete(NETNS)
+        if netns.exists(NETNS) and not netns.inside(NETNS):
+            # Nothing of ours is left in it: the name goes too. (A test session inside it keeps it.) A
+            # daemon's children may still be exiting a moment after their master: wait for them, bounded.
+            for _ in range(50):
+                if not netns.members(NETNS):
+                    with contextlib.suppress(netns.NetnsError):
+                        netns.delete(NETNS)
+                    break
+                time.sleep(0.1)
 
 
 def _strays() -> dict[int, int | None]:
