@@ -34,7 +34,7 @@ from cleartext.record import (
     record_from_dict,
 )
 from cleartext.store import Store, StoreError, StoreSink, open_store
-from tests.domain_samples import HOSTILE_DOMAIN, sample_domains
+from tests.domain_samples import HOSTILE_DOMAIN, finding, sample_domains
 
 PROTOCOL_BY_PORT = {
     25: (Protocol.SMTP, TLSMode.STARTTLS),
@@ -525,6 +525,36 @@ class StoreContract:
         with pytest.raises(StoreError, match="no scan"):
             store.domains("no-such-scan")
         assert store.domains(scan_id) == []
+
+    def test_diff_compares_the_domains_per_finding(self, store: Store) -> None:
+        """B checked example.org again without one finding (fixed) and clean.example with a new one (new);
+        B has no record of the third domain, so its finding is unknown, not fixed."""
+        broken, clean, hostile = sample_domains()
+        a = store.begin_scan({})
+        store.write_domains(a, [store_row(d) for d in (broken, clean, hostile)])
+        later_broken, later_clean, _ = sample_domains()
+        gone = later_broken.findings.pop(0)
+        later_clean.findings.append(finding("tls-rpt-missing"))
+        b = store.begin_scan({})
+        store.write_domains(b, [store_row(later_broken), store_row(later_clean)])
+        diff = store.diff(a, b)
+        pairs = {kind: [(e.domain, e.code) for e in found] for kind, found in diff.domains.items()}
+        assert pairs == {
+            "new": [("clean.example", "tls-rpt-missing")],
+            "fixed": [("example.org", gone.code)],
+            "still": sorted(("example.org", f.code) for f in later_broken.findings),
+            "unknown": sorted((HOSTILE_DOMAIN, f.code) for f in hostile.findings),
+        }
+        assert hostile.findings and later_broken.findings
+        assert (diff.new, diff.fixed, diff.still, diff.unknown) == ([], [], [], [])
+        as_json = diff.to_dict()["domains"]
+        assert as_json["fixed"] == [{"domain": "example.org", "code": gone.code, "severity": gone.severity}]
+        # Backwards: what B added is fixed in A's eyes only where A checked the domain.
+        back = store.diff(b, a).domains
+        assert [(e.domain, e.code) for e in back["fixed"]] == [("clean.example", "tls-rpt-missing")]
+        assert [(e.domain, e.code) for e in back["new"]] == sorted(
+            [("example.org", gone.code), *((HOSTILE_DOMAIN, f.code) for f in hostile.findings)]
+        )
 
     def test_domains_roll_back_with_the_transaction(self, store: Store) -> None:
         with pytest.raises(RuntimeError), store.transaction():

@@ -175,6 +175,15 @@ def test_import_and_export_domain_records(tmp_path: Path) -> None:
     scans = cli("scans", "--json", "--store", str(store)).stdout.splitlines()
     listed = {json.loads(x)["scan_id"]: json.loads(x) for x in scans}
     assert listed[again]["domains"] == 3 and listed[again]["endpoints"] == 0
+    # diff compares the domain records too: the same three, every finding still open.
+    diff = json.loads(cli("diff", scan_id, again, "--json", "--store", str(store)).stdout)
+    still = sorted((d.observation.domain, f.code) for d in domains for f in d.findings)
+    assert sorted((e["domain"], e["code"]) for e in diff["domains"]["still"]) == still and still
+    assert diff["domains"]["new"] == diff["domains"]["fixed"] == diff["domains"]["unknown"] == []
+    table = cli("diff", scan_id, again, "--store", str(store))
+    assert table.returncode == 0, table.stderr
+    assert f"domains: 0 new, 0 fixed, {len(still)} still, 0 unknown" in table.stdout
+    assert "\x1b" not in table.stdout and "\\x1b" in table.stdout  # the hostile name, escaped
     bad = domains[0].to_dict() | {"mx": "not a list"}
     broken = tmp_path / "broken.jsonl"
     broken.write_text(records[0].to_json() + "\n" + json.dumps(bad) + "\n")

@@ -100,10 +100,13 @@ def diff(
     """Compare two scans per endpoint and finding: new in B, fixed since A, still open, unknown.
 
     A finding is fixed only if B reached the endpoint conclusively (success, refused, not-mail); when B
-    timed out or has no record of it, the finding is listed as unknown instead (docs/store.md).
+    timed out or has no record of it, the finding is listed as unknown instead (docs/store.md). The
+    scans' domain records (check DOMAIN --json, imported) are compared the same way, per domain.
     """
     from rich.table import Table
     from rich.text import Text
+
+    from cleartext.text import sanitize
 
     with open_store(store, create=False) as st:
         a, b = st.resolve_scan(a), st.resolve_scan(b)
@@ -138,8 +141,29 @@ def diff(
             )
         console.print(table)
         console.print()
+    domain_titles = {
+        "new": f"Domains: new in {b}",
+        "fixed": f"Domains: fixed since {a}",
+        "still": "Domains: still open",
+        "unknown": f"Domains: unknown, {b} has no record of the domain",
+    }
+    for kind, title in domain_titles.items():
+        found = result.domains[kind]
+        if not found:
+            continue
+        console.print(Text(f"{title} ({len(found)})", style="bold"))
+        table = Table(box=None, pad_edge=False)
+        for name in ("domain", "finding", "severity"):
+            table.add_column(name, no_wrap=True)
+        for d in found:
+            table.add_row(Text(sanitize(d.domain, 255)), Text(d.code), Text(d.severity))
+        console.print(table)
+        console.print()
     counts = ", ".join(f"{len(getattr(result, kind))} {kind}" for kind, _ in sections)
     console.print(Text(f"{a} → {b}: {counts}"))
+    if any(result.domains.values()):
+        counts = ", ".join(f"{len(found)} {kind}" for kind, found in result.domains.items())
+        console.print(Text(f"domains: {counts}"))
 
 
 def export(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from cleartext.store.base import Diff, Exposure, ScanInfo, Store, new_scan_id
+from cleartext.store.base import Diff, DomainExposure, Exposure, ScanInfo, Store, new_scan_id
 from cleartext.store.schema import (
     CONCLUSIVE_STATUSES,
     EXPORT_FORMATS,
@@ -37,6 +37,7 @@ __all__ = [
     "STORE_ENV",
     "STORE_SCHEMA_VERSION",
     "Diff",
+    "DomainExposure",
     "DomainRow",
     "Exposure",
     "ScanInfo",

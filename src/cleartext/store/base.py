@@ -203,6 +203,19 @@ class Exposure:
     status: str | None  # the endpoint's status in scan B; None when B has no record of it
 
 
+
+DIFF_KINDS = ("new", "fixed", "still", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainExposure:
+    """One finding on one domain, as the diff reports it."""
+
+    domain: str
+    code: str
+    severity: str
+
+
 @dataclass(frozen=True, slots=True)
 class Diff:
     """What changed between scan A (before) and scan B (after), per (address, port, finding code).
@@ -221,15 +234,19 @@ class Diff:
     fixed: list[Exposure] = field(default_factory=list)
     still: list[Exposure] = field(default_factory=list)
     unknown: list[Exposure] = field(default_factory=list)
+    # The same four lists for the scans' domain records (`check DOMAIN --json`, imported), per (domain,
+    # finding code): fixed when B checked the domain again without the finding, unknown when B has no
+    # record of the domain at all.
+    domains: dict[str, list[DomainExposure]] = field(
+        default_factory=lambda: {kind: [] for kind in DIFF_KINDS}
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "a": self.a,
             "b": self.b,
-            **{
-                kind: [asdict(e) for e in getattr(self, kind)]
-                for kind in ("new", "fixed", "still", "unknown")
-            },
+            **{kind: [asdict(e) for e in getattr(self, kind)] for kind in DIFF_KINDS},
+            "domains": {kind: [asdict(e) for e in self.domains[kind]] for kind in DIFF_KINDS},
         }
 
 
@@ -681,9 +698,38 @@ class Store(ABC):
         result = Diff(a=a, b=b)
         for kind, exposure in best.values():
             getattr(result, kind).append(exposure)
-        for kind in ("new", "fixed", "still", "unknown"):
+        for kind in DIFF_KINDS:
             getattr(result, kind).sort(key=_endpoint_order)
+        self._diff_domains(result)
         return result
+
+    def _diff_domains(self, result: Diff) -> None:
+        """Fill ``result.domains``: a scan holds a handful of domain records, compared here in Python."""
+        with self._lock:
+            rows = self._query(
+                "SELECT scan_id, domain, finding_codes, finding_severities FROM domains "
+                "WHERE scan_id IN (?, ?)",
+                (result.a, result.b),
+            )
+        found: dict[str, dict[str, dict[str, str]]] = {result.a: {}, result.b: {}}
+        for scan_id, domain, codes, severities in rows:
+            findings = found[scan_id].setdefault(domain, {})
+            for code, severity in zip(codes, severities, strict=False):
+                if severity_rank(severity) > severity_rank(findings.get(code)):
+                    findings[code] = severity  # a code twice (an import): the worse severity, once
+        before, after = found[result.a], found[result.b]
+        for domain, findings in after.items():
+            for code, severity in findings.items():
+                kind = "still" if code in before.get(domain, {}) else "new"
+                result.domains[kind].append(DomainExposure(domain, code, severity))
+        for domain, findings in before.items():
+            for code, severity in findings.items():
+                if domain not in after:
+                    result.domains["unknown"].append(DomainExposure(domain, code, severity))
+                elif code not in after[domain]:
+                    result.domains["fixed"].append(DomainExposure(domain, code, severity))
+        for exposures in result.domains.values():
+            exposures.sort(key=lambda e: (e.domain, e.code))
 
     # -- export ------------------------------------------------------------------------------------
 
